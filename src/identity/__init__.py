@@ -1,0 +1,1 @@
+"""identity: customer identity, SSO and privacy preference center."""

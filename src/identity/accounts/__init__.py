@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, email links, browser sessions and login throttling."""

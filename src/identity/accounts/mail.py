@@ -1,0 +1,56 @@
+"""The account emails, rendered in the recipient's language from ``templates/mail``."""
+
+from __future__ import annotations
+
+from identity.mail import MailSender, OutgoingMail
+from identity.web.templating import Templates
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction into the catalogs; it is translated when sent."""
+    return message
+
+
+class AccountMail:
+    def __init__(self, templates: Templates, sender: MailSender) -> None:
+        self._templates = templates
+        self._sender = sender
+
+    def _send(self, to: str, locale: str, template: str, subject: str, **context: str) -> None:
+        text = self._templates.render(f"mail/{template}.txt", locale, context)
+        self._sender.send(
+            OutgoingMail(to=to, subject=self._templates.gettext(locale, subject), text=text)
+        )
+
+    def verify_email(self, to: str, locale: str, *, name: str, link: str) -> None:
+        self._send(
+            to, locale, "verify_email", N_("Confirm your email address"), name=name, link=link
+        )
+
+    def reset_password(self, to: str, locale: str, *, name: str, link: str) -> None:
+        self._send(to, locale, "reset_password", N_("Reset your password"), name=name, link=link)
+
+    def already_registered(
+        self, to: str, locale: str, *, name: str, login_link: str, reset_link: str
+    ) -> None:
+        # Sign-up with a known address must look the same on screen as a new sign-up (no
+        # enumeration); the owner learns what happened from their own mailbox instead.
+        self._send(
+            to,
+            locale,
+            "already_registered",
+            N_("You already have an account"),
+            name=name,
+            login_link=login_link,
+            reset_link=reset_link,
+        )
+
+    def password_changed(self, to: str, locale: str, *, name: str, reset_link: str) -> None:
+        self._send(
+            to,
+            locale,
+            "password_changed",
+            N_("Your password was changed"),
+            name=name,
+            reset_link=reset_link,
+        )

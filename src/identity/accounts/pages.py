@@ -1,0 +1,314 @@
+"""HTML pages for accounts. Each handler reads the form, calls one service method, renders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from identity.accounts.rules import SUPPORTED_LOCALES
+from identity.accounts.service import BadLink, EmailNotVerified, InvalidForm, LoginFailed
+from identity.errors import TooManyAttempts
+from identity.web.deps import (
+    CsrfFormDep,
+    CurrentDep,
+    OriginDep,
+    RuntimeDep,
+    request_locale,
+    text_field,
+)
+from identity.web.pages import redirect, render, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+NOTICES = frozenset(
+    {"verified", "password_reset", "signed_out", "check_email", "sessions_ended", "profile_saved"}
+)
+
+
+def _notice(request: Request) -> str | None:
+    value = request.query_params.get("notice")
+    return value if value in NOTICES else None
+
+
+def _set_session_cookie(runtime: RuntimeDep, response: Response, value: str) -> None:
+    cookie = runtime.session_cookie
+    response.set_cookie(
+        cookie.name, value, httponly=True, secure=cookie.secure, samesite="lax", path="/"
+    )
+
+
+def _clear_session_cookie(runtime: RuntimeDep, response: Response) -> None:
+    cookie = runtime.session_cookie
+    response.delete_cookie(
+        cookie.name, path="/", secure=cookie.secure, httponly=True, samesite="lax"
+    )
+
+
+@router.get("/")
+def home(current: CurrentDep) -> Response:
+    return redirect("/account" if current else "/login")
+
+
+# -- sign-up ------------------------------------------------------------------------------
+
+
+@router.get("/signup")
+def signup_form(request: Request) -> Response:
+    return render(
+        request,
+        "accounts/signup.html",
+        {
+            "form": {"locale": request_locale(request)},
+            "problems": [],
+            "next": safe_next(request.query_params.get("next")),
+        },
+    )
+
+
+@router.post("/signup")
+def signup(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    values = {
+        "email": text_field(form, "email", 320),
+        "name": text_field(form, "name", 200),
+        "locale": text_field(form, "locale", 8) or request_locale(request),
+    }
+    try:
+        runtime.accounts.signup(
+            password=text_field(form, "password", 2048), origin=origin, **values
+        )
+    except InvalidForm as exc:
+        return render(
+            request,
+            "accounts/signup.html",
+            {
+                "form": values,
+                "problems": [p.value for p in exc.problems],
+                "next": safe_next(text_field(form, "next")),
+            },
+            status=400,
+        )
+    return redirect("/signup/sent")
+
+
+@router.get("/signup/sent")
+def signup_sent(request: Request) -> Response:
+    return render(request, "accounts/check_email.html", {"reason": "signup"})
+
+
+@router.get("/verify")
+def verify(request: Request, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    try:
+        runtime.accounts.verify_email(request.query_params.get("token", "")[:2000], origin)
+    except BadLink as exc:
+        return render(
+            request,
+            "accounts/link_problem.html",
+            {"reason": exc.reason, "link": "verify"},
+            status=400,
+        )
+    return redirect("/login?notice=verified")
+
+
+@router.post("/verify/resend")
+def resend_verification(form: CsrfFormDep, runtime: RuntimeDep) -> Response:
+    runtime.accounts.resend_verification(email=text_field(form, "email", 320))
+    return redirect("/login?notice=check_email")
+
+
+# -- login and logout ---------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, current: CurrentDep) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
+    return render(
+        request,
+        "accounts/login.html",
+        {
+            "email": request.query_params.get("login_hint", "")[:320],
+            "next": next_url,
+            "error": None,
+            "notice": _notice(request),
+        },
+    )
+
+
+@router.post("/login")
+def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    email = text_field(form, "email", 320)
+    next_url = safe_next(text_field(form, "next", 2000))
+    context = {"email": email, "next": next_url, "notice": None}
+    try:
+        logged_in = runtime.accounts.login(
+            email=email,
+            password=text_field(form, "password", 2048),
+            origin=origin,
+            previous_cookie=request.cookies.get(runtime.session_cookie.name),
+        )
+    except LoginFailed:
+        return render(request, "accounts/login.html", {**context, "error": "invalid"}, status=401)
+    except EmailNotVerified:
+        return render(
+            request, "accounts/login.html", {**context, "error": "unverified"}, status=403
+        )
+    except TooManyAttempts as exc:
+        return render(
+            request,
+            "accounts/login.html",
+            {**context, "error": "throttled", "retry_after": exc.retry_after},
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    response = redirect(next_url)
+    _set_session_cookie(runtime, response, logged_in.cookie_value)
+    return response
+
+
+@router.get("/logout")
+def logout_form(request: Request) -> Response:
+    return render(request, "accounts/logout.html", {})
+
+
+@router.post("/logout")
+def logout(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    runtime.accounts.logout(request.cookies.get(runtime.session_cookie.name), origin)
+    response = redirect("/login?notice=signed_out")
+    _clear_session_cookie(runtime, response)
+    return response
+
+
+# -- password reset -----------------------------------------------------------------------
+
+
+@router.get("/forgot")
+def forgot_form(request: Request) -> Response:
+    return render(
+        request, "accounts/forgot.html", {"email": request.query_params.get("email", "")[:320]}
+    )
+
+
+@router.post("/forgot")
+def forgot(form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    runtime.accounts.request_reset(email=text_field(form, "email", 320), origin=origin)
+    return redirect("/forgot/sent")
+
+
+@router.get("/forgot/sent")
+def forgot_sent(request: Request) -> Response:
+    return render(request, "accounts/check_email.html", {"reason": "reset"})
+
+
+@router.get("/reset")
+def reset_form(request: Request, runtime: RuntimeDep) -> Response:
+    token = request.query_params.get("token", "")[:2000]
+    try:
+        runtime.accounts.check_reset_link(token)
+    except BadLink as exc:
+        return render(
+            request,
+            "accounts/link_problem.html",
+            {"reason": exc.reason, "link": "reset"},
+            status=400,
+        )
+    return render(request, "accounts/reset.html", {"token": token, "problems": []})
+
+
+@router.post("/reset")
+def reset(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    token = text_field(form, "token", 2000)
+    try:
+        runtime.accounts.reset_password(
+            token=token,
+            password=text_field(form, "password", 2048),
+            confirm=text_field(form, "confirm", 2048),
+            origin=origin,
+            current_cookie=request.cookies.get(runtime.session_cookie.name),
+        )
+    except BadLink as exc:
+        return render(
+            request,
+            "accounts/link_problem.html",
+            {"reason": exc.reason, "link": "reset"},
+            status=400,
+        )
+    except InvalidForm as exc:
+        return render(
+            request,
+            "accounts/reset.html",
+            {"token": token, "problems": [p.value for p in exc.problems]},
+            status=400,
+        )
+    return redirect("/login?notice=password_reset")
+
+
+# -- account ------------------------------------------------------------------------------
+
+
+@router.get("/account")
+def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Response:
+    if current is None:
+        return redirect("/login?next=/account")
+    view = runtime.accounts.account(current.user.id)
+    return render(
+        request,
+        "accounts/account.html",
+        {
+            "user": view.user,
+            "sessions": view.sessions,
+            "this_sid": current.session.sid,
+            "locales": SUPPORTED_LOCALES,
+            "notice": _notice(request),
+            "problems": [],
+        },
+    )
+
+
+@router.post("/account/profile")
+def update_profile(
+    request: Request, form: CsrfFormDep, current: CurrentDep, runtime: RuntimeDep, origin: OriginDep
+) -> Response:
+    if current is None:
+        return redirect("/login?next=/account")
+    try:
+        runtime.accounts.update_profile(
+            current,
+            name=text_field(form, "name", 200),
+            locale=text_field(form, "locale", 8),
+            origin=origin,
+        )
+    except InvalidForm as exc:
+        view = runtime.accounts.account(current.user.id)
+        return render(
+            request,
+            "accounts/account.html",
+            {
+                "user": view.user,
+                "sessions": view.sessions,
+                "this_sid": current.session.sid,
+                "locales": SUPPORTED_LOCALES,
+                "notice": None,
+                "problems": [p.value for p in exc.problems],
+            },
+            status=400,
+        )
+    return redirect("/account?notice=profile_saved")
+
+
+@router.post("/account/sessions/end")
+def end_session(
+    form: CsrfFormDep, current: CurrentDep, runtime: RuntimeDep, origin: OriginDep
+) -> Response:
+    if current is None:
+        return redirect("/login?next=/account")
+    runtime.accounts.end_session(current, text_field(form, "sid", 64), origin)
+    return redirect("/account?notice=sessions_ended")
+
+
+@router.post("/account/sessions/end-others")
+def end_other_sessions(
+    form: CsrfFormDep, current: CurrentDep, runtime: RuntimeDep, origin: OriginDep
+) -> Response:
+    if current is None:
+        return redirect("/login?next=/account")
+    runtime.accounts.end_other_sessions(current, origin)
+    return redirect("/account?notice=sessions_ended")

@@ -1,0 +1,141 @@
+"""Server-side browser sessions.
+
+The cookie carries only a random 256-bit id; the database keeps its SHA-256, so neither a
+database leak nor a log line yields a usable session. A new id is issued at every login (no
+session fixation), and a session ends after ``session_idle_timeout`` without activity or
+``session_absolute_timeout`` after login, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, joinedload
+
+from identity.accounts.models import BrowserSession, User
+from identity.accounts.rules import needs_touch, session_is_live
+from identity.crypto import new_token, token_digest
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCookie:
+    name: str
+    secure: bool
+
+    @classmethod
+    def for_issuer(cls, https: bool) -> SessionCookie:
+        # ``__Host-`` binds the cookie to this exact host over https, so a sibling subdomain
+        # cannot plant or overwrite it.
+        return cls("__Host-identity_session" if https else "identity_session", https)
+
+
+class Sessions:
+    def __init__(self, *, idle_timeout: timedelta, absolute_timeout: timedelta) -> None:
+        self.idle_timeout = idle_timeout
+        self.absolute_timeout = absolute_timeout
+
+    def start(
+        self,
+        session: Session,
+        user: User,
+        *,
+        now: datetime,
+        amr: str,
+        user_agent: str,
+        ip_hash: str,
+    ) -> tuple[str, BrowserSession]:
+        """Create a session; returns the cookie value (shown once, never stored) and the row."""
+        cookie_value = new_token()
+        row = BrowserSession(
+            id_hash=token_digest(cookie_value),
+            sid=new_token(24),
+            user_id=user.id,
+            created_at=now,
+            auth_time=now,
+            last_seen_at=now,
+            expires_at=now + self.absolute_timeout,
+            amr=amr,
+            user_agent=user_agent[:200],
+            ip_hash=ip_hash,
+        )
+        session.add(row)
+        session.flush()
+        return cookie_value, row
+
+    def find(
+        self, session: Session, cookie_value: str | None, now: datetime
+    ) -> BrowserSession | None:
+        """The live session behind a cookie value, with its user loaded; None otherwise."""
+        if not cookie_value or len(cookie_value) > 128:
+            return None
+        row = session.execute(
+            select(BrowserSession)
+            .options(joinedload(BrowserSession.user))
+            .where(BrowserSession.id_hash == token_digest(cookie_value))
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        if not session_is_live(
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            now=now,
+            idle_timeout=self.idle_timeout,
+        ):
+            return None
+        return row
+
+    def touch(self, session: Session, id_hash: str, now: datetime) -> None:
+        row = session.get(BrowserSession, id_hash)
+        if row is not None and needs_touch(row.last_seen_at, now):
+            row.last_seen_at = now
+
+    def for_user(self, session: Session, user_id: uuid.UUID, now: datetime) -> list[BrowserSession]:
+        rows = session.scalars(
+            select(BrowserSession)
+            .where(BrowserSession.user_id == user_id)
+            .order_by(BrowserSession.last_seen_at.desc())
+        ).all()
+        return [
+            r
+            for r in rows
+            if session_is_live(
+                last_seen_at=r.last_seen_at,
+                expires_at=r.expires_at,
+                now=now,
+                idle_timeout=self.idle_timeout,
+            )
+        ]
+
+    def end(self, session: Session, id_hash: str) -> BrowserSession | None:
+        row = session.get(BrowserSession, id_hash)
+        if row is not None:
+            session.delete(row)
+        return row
+
+    def end_all_for_user(
+        self, session: Session, user_id: uuid.UUID, *, keep: str | None = None
+    ) -> list[str]:
+        """End every session of a user except ``keep``; returns the ended sessions' sids."""
+        query = select(BrowserSession.id_hash, BrowserSession.sid).where(
+            BrowserSession.user_id == user_id
+        )
+        if keep is not None:
+            query = query.where(BrowserSession.id_hash != keep)
+        ended = session.execute(query).all()
+        if ended:
+            session.execute(
+                delete(BrowserSession).where(BrowserSession.id_hash.in_([h for h, _ in ended]))
+            )
+        return [sid for _, sid in ended]
+
+    def purge_expired(self, session: Session, now: datetime) -> int:
+        result = session.execute(
+            delete(BrowserSession).where(
+                (BrowserSession.expires_at <= now)
+                | (BrowserSession.last_seen_at <= now - self.idle_timeout)
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,60 @@
+"""``create_app(settings) -> FastAPI``: middleware, routers and error handlers in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from identity import health
+from identity.accounts import pages as account_pages
+from identity.mail import pages as mail_pages
+from identity.resources import static_dir
+from identity.runtime import Runtime
+from identity.settings import Settings
+from identity.web.errors import install_error_handlers
+from identity.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="identity",
+        summary="Customer identity, single sign-on and consent decisions for retailers",
+        version="0.1.0",
+        docs_url="/docs" if settings.is_development else None,
+        redoc_url=None,
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    app.include_router(health.router)
+    app.include_router(account_pages.router)
+    if settings.is_development:
+        app.include_router(mail_pages.router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``identity serve`` and its workers)."""
+    return create_app(Settings.load())

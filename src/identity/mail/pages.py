@@ -1,0 +1,27 @@
+"""``/dev/mail``: the development mailbox, so links can be clicked without an SMTP server.
+
+Mounted only when ``IDENTITY_ENV=development``; in any other mode the path does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from identity.mail.senders import read_mailbox
+from identity.web.deps import RuntimeDep
+from identity.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+@router.get("/dev/mail")
+def mailbox(request: Request, runtime: RuntimeDep) -> Response:
+    messages = read_mailbox(runtime.settings.var_dir / "mail")
+    for message in messages:
+        message["links"] = _LINK.findall(str(message.get("text", "")))
+    return render(request, "dev/mail.html", {"messages": messages})

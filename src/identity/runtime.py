@@ -1,0 +1,67 @@
+"""Everything a request handler may need, built once per app from :class:`Settings`.
+
+Handlers reach it through ``request.app.state.runtime`` (see :mod:`identity.web.deps`); there is
+no module-level state, so two apps with different settings can live in one process (the
+throttling test runs two "instances" against one database this way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from identity.accounts.mail import AccountMail
+from identity.accounts.passwords import Passwords
+from identity.accounts.rules import describe_user_agent
+from identity.accounts.service import AccountService
+from identity.accounts.sessions import SessionCookie
+from identity.crypto import Pseudonyms
+from identity.db import Database
+from identity.mail import MailSender, sender_from_settings
+from identity.resources import resource_dir
+from identity.settings import Settings
+from identity.web.csrf import Csrf
+from identity.web.templating import Templates
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    templates: Templates
+    csrf: Csrf
+    session_cookie: SessionCookie
+    pseudonyms: Pseudonyms
+    passwords: Passwords
+    mail: MailSender
+    accounts: AccountService
+
+    @classmethod
+    def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
+        db = db or Database(settings.database_url)
+        templates = Templates(
+            resource_dir("templates"), filters={"user_agent_label": describe_user_agent}
+        )
+        pseudonyms = Pseudonyms(settings.secret)
+        passwords = Passwords.from_settings(settings)
+        mail = sender_from_settings(settings)
+        accounts = AccountService(
+            settings=settings,
+            db=db,
+            passwords=passwords,
+            mail=AccountMail(templates, mail),
+            pseudonyms=pseudonyms,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            templates=templates,
+            csrf=Csrf(settings.secret, secure=settings.https, origin=settings.issuer),
+            session_cookie=SessionCookie.for_issuer(settings.https),
+            pseudonyms=pseudonyms,
+            passwords=passwords,
+            mail=mail,
+            accounts=accounts,
+        )
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,174 @@
+"""Configuration, read once from ``IDENTITY_*`` environment variables.
+
+One :class:`Settings` instance is built at start-up (``Settings.load()``) and passed down to
+``create_app`` and the CLI; nothing imports a module-level settings object, so tests build their
+own. Invalid values stop start-up with a message naming the variable (see
+:func:`describe_errors`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "IDENTITY_"
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class MailBackend(StrEnum):
+    file = "file"  # development: messages land in var/mail and are shown at /dev/mail
+    smtp = "smtp"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Durations accept seconds or ISO 8601 (``PT15M``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    env: Environment = Environment.development
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = ""  # empty: SQLite file under var_dir
+    secret_key: SecretStr | None = None
+    var_dir: Path = Path("var")
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
+    brand_name: str = Field(default="Demo Shop", min_length=1, max_length=60)  # shown on pages
+
+    # Mail
+    mail_backend: MailBackend | None = None  # default: file in development, smtp otherwise
+    mail_from: str = "Identity <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = Field(default=10.0, gt=0)
+
+    # Browser sessions
+    session_idle_timeout: timedelta = timedelta(days=1)
+    session_absolute_timeout: timedelta = timedelta(days=30)
+
+    # Account links
+    verify_link_ttl: timedelta = timedelta(days=2)
+    reset_link_ttl: timedelta = timedelta(hours=1)
+
+    # Login throttling (per account and per client IP, kept in the database)
+    login_failure_window: timedelta = timedelta(minutes=15)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=30, ge=1)
+    login_lock_base: timedelta = timedelta(seconds=30)
+    login_lock_max: timedelta = timedelta(minutes=15)
+
+    # Password hashing (argon2id). Changing these rehashes each password at its next login.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost: int = Field(default=65536, ge=8)  # KiB
+    argon2_parallelism: int = Field(default=4, ge=1)
+    password_hash_concurrency: int = Field(default=0, ge=0)  # 0: one per CPU core
+    password_min_length: int = Field(default=10, ge=8)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_a_bare_origin_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL such as https://id.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_explicit(self) -> Self:
+        if self.env is Environment.production:
+            if self.secret_key is None:
+                raise ValueError("IDENTITY_SECRET_KEY is required when IDENTITY_ENV=production")
+            if not self.issuer.startswith("https://"):
+                raise ValueError("IDENTITY_ISSUER must be https when IDENTITY_ENV=production")
+        if self.session_absolute_timeout < self.session_idle_timeout:
+            raise ValueError(
+                "IDENTITY_SESSION_ABSOLUTE_TIMEOUT must not be shorter than "
+                "IDENTITY_SESSION_IDLE_TIMEOUT"
+            )
+        return self
+
+    # -- derived values --------------------------------------------------------------
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Read the environment and fill in development defaults (SQLite file, secret key)."""
+        settings = cls(**overrides)  # type: ignore[arg-type]
+        return settings.with_development_defaults()
+
+    def with_development_defaults(self) -> Settings:
+        updates: dict[str, object] = {}
+        if not self.database_url:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            updates["database_url"] = f"sqlite:///{(self.var_dir / 'identity.db').resolve()}"
+        if self.secret_key is None:
+            updates["secret_key"] = SecretStr(_read_or_create_secret(self.var_dir / "secret_key"))
+        return self.model_copy(update=updates) if updates else self
+
+    @property
+    def secret(self) -> bytes:
+        if self.secret_key is None:  # pragma: no cover - load() always fills it
+            raise RuntimeError("settings were not loaded with Settings.load()")
+        return self.secret_key.get_secret_value().encode()
+
+    @property
+    def https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def effective_mail_backend(self) -> MailBackend:
+        if self.mail_backend is not None:
+            return self.mail_backend
+        return MailBackend.smtp if self.env is Environment.production else MailBackend.file
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is Environment.development
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """Keep one random secret per development checkout so sessions survive restarts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two workers starting at once must not write two different keys.
+    try:
+        with path.open("x") as f:
+            f.write(value)
+        path.chmod(0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    return value
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Render a settings validation error as lines naming the environment variable."""
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) if item["loc"] else ""
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

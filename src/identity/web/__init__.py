@@ -1,0 +1,1 @@
+"""The HTML side: i18n, templates, CSRF, security headers, error pages."""

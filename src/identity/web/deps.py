@@ -1,0 +1,75 @@
+"""Request-scoped helpers shared by every HTML page: runtime, current session, language."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
+
+from identity.accounts.service import CurrentSession, Origin
+from identity.runtime import Runtime
+from identity.web.csrf import FIELD as CSRF_FIELD
+from identity.web.i18n import LANG_COOKIE, negotiate, supported
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def current_session(request: Request) -> CurrentSession | None:
+    """The signed-in user of this browser, looked up once per request."""
+    if not hasattr(request.state, "current_session"):
+        runtime = get_runtime(request)
+        cookie = request.cookies.get(runtime.session_cookie.name)
+        request.state.current_session = runtime.accounts.current(cookie)
+    current: CurrentSession | None = request.state.current_session
+    return current
+
+
+def request_locale(request: Request) -> str:
+    if not hasattr(request.state, "locale"):
+        current = current_session(request)
+        request.state.locale = negotiate(
+            explicit=request.query_params.get("lang"),
+            cookie=request.cookies.get(LANG_COOKIE),
+            user_locale=current.user.locale if current else None,
+            ui_locales=request.query_params.get("ui_locales"),
+            accept_language=request.headers.get("accept-language"),
+        )
+    locale: str = request.state.locale
+    return locale
+
+
+def explicit_locale_choice(request: Request) -> str | None:
+    return supported(request.query_params.get("lang"))
+
+
+def request_origin(request: Request) -> Origin:
+    return Origin(
+        ip=request.client.host if request.client else "unknown",
+        user_agent=request.headers.get("user-agent", "")[:400],
+        locale=request_locale(request),
+    )
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CurrentDep = Annotated[CurrentSession | None, Depends(current_session)]
+OriginDep = Annotated[Origin, Depends(request_origin)]
+
+
+async def csrf_checked_form(request: Request) -> FormData:
+    """The posted form, after the CSRF check (raises :class:`CsrfError`)."""
+    form = await request.form()
+    get_runtime(request).csrf.check(request, form.get(CSRF_FIELD))
+    return form
+
+
+def text_field(form: FormData, name: str, max_length: int = 1000) -> str:
+    """A form field as text: missing or file fields read as empty, long ones are cut."""
+    value = form.get(name)
+    return value[:max_length] if isinstance(value, str) else ""
+
+
+CsrfFormDep = Annotated[FormData, Depends(csrf_checked_form)]

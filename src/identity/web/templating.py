@@ -1,0 +1,55 @@
+"""Jinja2 rendering, one environment per locale.
+
+One environment per language (two of them) keeps translation thread-safe: routes run in a
+thread pool, and installing gettext callables on a shared environment per request would race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from identity.web.i18n import LOCALES, load_translations
+
+
+class Templates:
+    def __init__(
+        self, directory: Path, *, filters: Mapping[str, Callable[..., Any]] | None = None
+    ) -> None:
+        self.directory = directory
+        self._filters = dict(filters or {})
+        self._envs = {locale: self._environment(locale) for locale in LOCALES}
+
+    def _environment(self, locale: str) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(self.directory),
+            autoescape=select_autoescape(("html",), default_for_string=False),
+            extensions=["jinja2.ext.i18n"],
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        env.globals["locale"] = locale
+        env.filters.update(self._filters)
+        env.filters["datetime"] = lambda value, fmt="medium": _format_datetime(value, fmt, locale)
+        return env
+
+    def render(self, name: str, locale: str, context: Mapping[str, Any]) -> str:
+        return self._envs[locale].get_template(name).render(context)
+
+    def gettext(self, locale: str, message: str, **variables: Any) -> str:
+        """Translate a message outside a template (mail subjects, flash notices)."""
+        text: str = self._envs[locale].globals["gettext"](message, **variables)  # type: ignore[operator]
+        return text
+
+
+def _format_datetime(value: datetime | None, fmt: str, locale: str) -> str:
+    if value is None:
+        return ""
+    return format_datetime(value, format=fmt, locale=locale, tzinfo=None)

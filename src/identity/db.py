@@ -76,13 +76,12 @@ def create_db_engine(url: str, *, pool: bool = True) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
-        url,
-        pool_size=10,
-        max_overflow=20,
-        pool_pre_ping=True,
-        **({} if pool else {"poolclass": NullPool}),
+    pooling: dict[str, Any] = (
+        {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+        if pool
+        else {"poolclass": NullPool}
     )
+    return create_engine(url, **pooling)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,0 +1,58 @@
+# identity: two commands from a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_WORKERS ?= auto
+
+.PHONY: install run test test-sqlite test-postgresql lint format bench messages clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# uv installs in about a second; plain pip is the fallback when PyPI has no uv for us.
+	($(BIN)/pip install -q uv && VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q -e '.[dev]') \
+	  || $(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/identity db upgrade
+	$(BIN)/identity demo seed
+	$(BIN)/identity serve --host $(HOST) --port $(PORT)
+
+# The whole suite on SQLite, then on PostgreSQL (a throwaway cluster, or the server named by
+# IDENTITY_TEST_DATABASE_URL). Both halves must pass.
+test: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --db=sqlite
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --db=postgresql
+
+test-sqlite: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --db=sqlite $(ARGS)
+
+test-postgresql: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --db=postgresql $(ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests bench migrations tools
+	$(BIN)/ruff format --check src tests bench migrations tools
+
+format: install
+	$(BIN)/ruff format src tests bench migrations tools
+	$(BIN)/ruff check --fix src tests bench migrations tools
+
+bench: install
+	$(BIN)/python bench/login.py
+
+# Re-extract translatable strings and merge them into the catalogs; then translate the new
+# entries in src/identity/web/locales/es/LC_MESSAGES/messages.po.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext -k N_ --no-location \
+	  --sort-output -o src/identity/web/locales/messages.pot .
+	$(BIN)/pybabel update -i src/identity/web/locales/messages.pot -d src/identity/web/locales \
+	  -l es --no-location --omit-header --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) var artifacts

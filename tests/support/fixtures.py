@@ -1,0 +1,92 @@
+"""Shared fixtures and factories (loaded by ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from identity.accounts.models import User
+from identity.audit.models import AuditEntryRow
+from identity.mail import read_mailbox
+from identity.runtime import Runtime
+from identity.settings import Settings
+
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Mailbox:
+    settings: Settings
+
+    def messages(self) -> list[dict[str, Any]]:
+        return read_mailbox(self.settings.var_dir / "mail", limit=1000)
+
+    def last(self, to: str | None = None) -> dict[str, Any]:
+        for message in self.messages():
+            if to is None or message["to"] == to:
+                return message
+        raise AssertionError(f"no mail to {to}")
+
+    def last_link(self, to: str | None = None, path: str = "/") -> str:
+        """The path+query of the newest link to ``path`` mailed to ``to``."""
+        for message in self.messages():
+            if to is not None and message["to"] != to:
+                continue
+            for url in re.findall(r"https?://\S+", message["text"]):
+                parts = urlsplit(url)
+                if parts.path.startswith(path):
+                    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+        raise AssertionError(f"no mailed link to {path} for {to}")
+
+
+@pytest.fixture
+def mailbox(settings: Settings) -> Mailbox:
+    return Mailbox(settings)
+
+
+@pytest.fixture
+def make_user(runtime: Runtime) -> Callable[..., User]:
+    counter = iter(range(1, 10_000))
+
+    def make(
+        email: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        *,
+        name: str = "Test Shopper",
+        locale: str = "en",
+        verified: bool = True,
+    ) -> User:
+        return runtime.accounts.create(
+            email=email or f"shopper{next(counter)}@example.com",
+            password=password,
+            name=name,
+            locale=locale,
+            verified=verified,
+            actor="test",
+        )
+
+    return make
+
+
+@pytest.fixture
+def count_rows(runtime: Runtime) -> Callable[[Any], int]:
+    def count(model: Any) -> int:
+        with runtime.db.read() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    return count
+
+
+@pytest.fixture
+def audit_actions(runtime: Runtime) -> Callable[[], list[str]]:
+    def actions() -> list[str]:
+        with runtime.db.read() as session:
+            return list(session.scalars(select(AuditEntryRow.action).order_by(AuditEntryRow.seq)))
+
+    return actions

@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import delete, insert
 
 # The developer's own IDENTITY_* settings must not leak into tests.
-for _name in [n for n in os.environ if n.startswith("IDENTITY_") and not n.startswith("IDENTITY_TEST_")]:
+for _name in [
+    n for n in os.environ if n.startswith("IDENTITY_") and not n.startswith("IDENTITY_TEST_")
+]:
     del os.environ[_name]
 
 from identity.app import create_app  # noqa: E402
@@ -111,13 +113,13 @@ def _clean(database: Database) -> None:
 
 
 @pytest.fixture
-def database_url(migrated_url: str) -> Iterator[str]:
+def database_url(migrated_url: str) -> str:
     database = Database(migrated_url, pool=False)
     try:
         _clean(database)
     finally:
         database.dispose()
-    yield migrated_url
+    return migrated_url
 
 
 @pytest.fixture

@@ -12,14 +12,31 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "IDENTITY_"
 MIN_SECRET_LENGTH = 32
+
+
+def _seconds_or_iso(value: object) -> object:
+    """Environment variables are strings: accept "600" as seconds as well as "PT10M"."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
 
 
 class Environment(StrEnum):
@@ -57,19 +74,19 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, gt=0)
 
     # Browser sessions
-    session_idle_timeout: timedelta = timedelta(days=1)
-    session_absolute_timeout: timedelta = timedelta(days=30)
+    session_idle_timeout: Duration = timedelta(days=1)
+    session_absolute_timeout: Duration = timedelta(days=30)
 
     # Account links
-    verify_link_ttl: timedelta = timedelta(days=2)
-    reset_link_ttl: timedelta = timedelta(hours=1)
+    verify_link_ttl: Duration = timedelta(days=2)
+    reset_link_ttl: Duration = timedelta(hours=1)
 
     # Login throttling (per account and per client IP, kept in the database)
-    login_failure_window: timedelta = timedelta(minutes=15)
+    login_failure_window: Duration = timedelta(minutes=15)
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=30, ge=1)
-    login_lock_base: timedelta = timedelta(seconds=30)
-    login_lock_max: timedelta = timedelta(minutes=15)
+    login_lock_base: Duration = timedelta(seconds=30)
+    login_lock_max: Duration = timedelta(minutes=15)
 
     # Password hashing (argon2id). Changing these rehashes each password at its next login.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -25,7 +25,8 @@ class PostgresUnavailable(RuntimeError):
 
 def _bin_dir() -> Path:
     candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [int(x) for x in p.split("/")[-2].split(".")]
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: [int(x) for x in p.split("/")[-2].split(".")],
     )
     if candidates:
         return Path(candidates[-1])
@@ -84,12 +85,27 @@ def start_cluster() -> Cluster:
         os.chown(directory, entry.pw_uid, entry.pw_gid)
     cluster = Cluster(directory, _free_port(), bin_dir, run_as)
     cluster._run(
-        "initdb", "-D", str(directory / "data"), "-U", "postgres", "-A", "trust",
-        "-E", "UTF8", "--no-locale", "--no-sync",
+        "initdb",
+        "-D",
+        str(directory / "data"),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
     )
     cluster._run(
-        "pg_ctl", "-D", str(directory / "data"), "-l", str(directory / "server.log"), "-w",
-        "-o", f"-k {directory} -p {cluster.port} -c listen_addresses=127.0.0.1 "
+        "pg_ctl",
+        "-D",
+        str(directory / "data"),
+        "-l",
+        str(directory / "server.log"),
+        "-w",
+        "-o",
+        f"-k {directory} -p {cluster.port} -c listen_addresses=127.0.0.1 "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
         "start",
     )

@@ -58,7 +58,7 @@ def signup_form(request: Request) -> Response:
         request,
         "accounts/signup.html",
         {
-            "form": {"locale": request_locale(request)},
+            "form": {"email": "", "name": "", "locale": request_locale(request)},
             "problems": [],
             "next": safe_next(request.query_params.get("next")),
         },

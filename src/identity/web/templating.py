@@ -23,6 +23,7 @@ class Templates:
     ) -> None:
         self.directory = directory
         self._filters = dict(filters or {})
+        self._translations = {locale: load_translations(locale) for locale in LOCALES}
         self._envs = {locale: self._environment(locale) for locale in LOCALES}
 
     def _environment(self, locale: str) -> Environment:
@@ -34,7 +35,7 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_gettext_translations(load_translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        env.install_gettext_translations(self._translations[locale], newstyle=True)  # type: ignore[attr-defined]
         env.globals["locale"] = locale
         env.filters.update(self._filters)
         env.filters["datetime"] = lambda value, fmt="medium": _format_datetime(value, fmt, locale)
@@ -45,8 +46,8 @@ class Templates:
 
     def gettext(self, locale: str, message: str, **variables: Any) -> str:
         """Translate a message outside a template (mail subjects, flash notices)."""
-        text: str = self._envs[locale].globals["gettext"](message, **variables)  # type: ignore[operator]
-        return text
+        text = self._translations[locale].gettext(message)
+        return text % variables if variables else text
 
 
 def _format_datetime(value: datetime | None, fmt: str, locale: str) -> str:

@@ -1,0 +1,127 @@
+"""The ``identity`` command as an operator uses it: a real process, real environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from identity.accounts.models import User
+
+SECRET = "cli-test-secret-key-0123456789-abcdefghij"
+
+
+@pytest.fixture
+def run(database_url, tmp_path):
+    def run(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+        environment = {
+            **os.environ,
+            "IDENTITY_DATABASE_URL": database_url,
+            "IDENTITY_SECRET_KEY": SECRET,
+            "IDENTITY_VAR_DIR": str(tmp_path / "var"),
+            "IDENTITY_ARGON2_TIME_COST": "1",
+            "IDENTITY_ARGON2_MEMORY_COST": "1024",
+            "IDENTITY_ARGON2_PARALLELISM": "1",
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "identity", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def test_users_create_prints_json_with_the_sub(run, runtime):
+    result = run(
+        "users",
+        "create",
+        "--email",
+        "Op@Example.com",
+        "--password-stdin",
+        "--name",
+        "Op",
+        "--locale",
+        "es",
+        "--verified",
+        stdin="a long enough password\n",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["email"] == "op@example.com"
+    assert printed["verified"] is True
+    with runtime.db.read() as session:
+        user = session.scalars(select(User)).one()
+    assert printed["sub"] == user.sub
+    assert user.locale == "es"
+    assert "a long enough password" not in result.stdout + result.stderr
+
+
+def test_users_create_refuses_a_weak_password_or_a_duplicate(run):
+    weak = run("users", "create", "--email", "a@example.com", "--password-stdin", stdin="short\n")
+    assert weak.returncode != 0
+    assert "password_too_short" in weak.stderr
+    ok = run(
+        "users",
+        "create",
+        "--email",
+        "a@example.com",
+        "--password-stdin",
+        stdin="long enough pw 1\n",
+    )
+    assert ok.returncode == 0
+    dup = run(
+        "users",
+        "create",
+        "--email",
+        "A@example.com",
+        "--password-stdin",
+        stdin="long enough pw 1\n",
+    )
+    assert dup.returncode != 0
+    assert "already exists" in dup.stderr
+
+
+def test_demo_seed_is_idempotent(run, runtime):
+    assert run("demo", "seed").returncode == 0
+    again = run("demo", "seed")
+    assert again.returncode == 0
+    assert "already there" in again.stdout
+    with runtime.db.read() as session:
+        assert len(session.scalars(select(User)).all()) == 2
+
+
+def test_invalid_settings_stop_the_command_naming_the_variable(run):
+    result = run("db", "upgrade", IDENTITY_SESSION_IDLE_TIMEOUT="soon", IDENTITY_SMTP_PORT="99999")
+    assert result.returncode != 0
+    assert "IDENTITY_SESSION_IDLE_TIMEOUT" in result.stderr
+    assert "IDENTITY_SMTP_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_without_a_secret_key_refuses_to_start(run):
+    result = run(
+        "db",
+        "upgrade",
+        IDENTITY_ENV="production",
+        IDENTITY_SECRET_KEY="",
+        IDENTITY_ISSUER="https://id.example.com",
+    )
+    assert result.returncode != 0
+    assert "IDENTITY_SECRET_KEY" in result.stderr
+
+
+def test_db_upgrade_migrates_a_fresh_database(run, new_database):
+    url = new_database("identity_cli_upgrade")
+    result = run("db", "upgrade", IDENTITY_DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert "database at head" in result.stdout

@@ -137,6 +137,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "argon2_time_cost": 1,
             "argon2_memory_cost": 1024,
             "argon2_parallelism": 1,
+            "outbox_worker": False,  # tests deliver explicitly with runtime.outbox.deliver_due()
+            "keys_cache_ttl": 0,
         }
         values.update(overrides)
         return Settings(**values)
@@ -169,4 +171,4 @@ def client(app: Any) -> Iterator[Any]:
         yield c
 
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.oidc_fixtures"]

@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.staticfiles import StaticFiles
 
 from identity import health
 from identity.accounts import pages as account_pages
 from identity.mail import pages as mail_pages
+from identity.oidc import pages as oidc_pages
+from identity.oidc import routes as oidc_routes
 from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
@@ -28,6 +31,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            runtime.keys.ensure()
+        except SQLAlchemyError:
+            # Not migrated yet: /readyz says so; keys are made at the next start.
+            log.warning("signing keys not ensured: is the database migrated?")
+        if settings.outbox_worker:
+            runtime.outbox.start()
         yield
         runtime.close()
 
@@ -50,6 +60,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.include_router(health.router)
     app.include_router(account_pages.router)
+    app.include_router(oidc_routes.router)
+    app.include_router(oidc_pages.router)
     if settings.is_development:
         app.include_router(mail_pages.router)
     return app

@@ -120,6 +120,144 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
 
 
 @main.group()
+def clients() -> None:
+    """OAuth / OpenID Connect clients."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--client-id", default=None, help="Default: a random id.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+)
+@click.option("--scope", default=None, help="Space-separated scopes the client may request.")
+@click.option(
+    "--auth-method",
+    default="client_secret_basic",
+    show_default=True,
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+)
+@click.option("--first-party", is_flag=True, help="Skip the consent screen (our own channels).")
+@click.option("--subject-type", default="public", type=click.Choice(["public", "pairwise"]))
+@click.option("--backchannel-logout-uri", default=None)
+@click.option(
+    "--jwks-file", type=click.File("r"), default=None, help="Public keys (private_key_jwt)."
+)
+@click.option("--resource", "resources", multiple=True, help="RFC 8707 resource it may request.")
+@click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
+def clients_create(jwks_file: object, **options: object) -> None:
+    """Register a client; prints JSON with client_id (and client_secret, shown once)."""
+    from identity.errors import DomainError
+    from identity.runtime import Runtime
+
+    runtime = Runtime.build(_settings())
+    jwks = json.load(jwks_file) if jwks_file is not None else None  # type: ignore[arg-type]
+    try:
+        created = runtime.clients.create(
+            name=str(options["name"]),
+            client_id=options["client_id"],  # type: ignore[arg-type]
+            redirect_uris=list(options["redirect_uris"]),  # type: ignore[call-overload]
+            post_logout_redirect_uris=list(options["post_logout_redirect_uris"]),  # type: ignore[call-overload]
+            grant_types=list(options["grant_types"]) or None,  # type: ignore[call-overload]
+            scope=options["scope"],  # type: ignore[arg-type]
+            auth_method=str(options["auth_method"]),
+            first_party=bool(options["first_party"]),
+            subject_type=str(options["subject_type"]),
+            backchannel_logout_uri=options["backchannel_logout_uri"],  # type: ignore[arg-type]
+            jwks=jwks,
+            resources=list(options["resources"]),  # type: ignore[call-overload]
+            id_token_alg=str(options["id_token_alg"]),
+        )
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        runtime.close()
+    client = created.client
+    output = {
+        "client_id": client.client_id,
+        "name": client.name,
+        "auth_method": client.auth_method,
+        "grant_types": list(client.grant_types),
+        "scope": client.scope,
+        "redirect_uris": list(client.redirect_uris),
+        "subject_type": client.subject_type,
+        "first_party": client.first_party,
+    }
+    if created.client_secret:
+        output["client_secret"] = created.client_secret
+    click.echo(json.dumps(output, indent=2))
+
+
+@main.group()
+def keys() -> None:
+    """Token signing keys."""
+
+
+@keys.command("rotate")
+@click.option("--alg", default="RS256", show_default=True, type=click.Choice(["RS256", "ES256"]))
+@click.option(
+    "--activate-after",
+    default=None,
+    help="Seconds (or ISO 8601) before the new key signs; default IDENTITY_KEY_ACTIVATION_DELAY.",
+)
+def keys_rotate(alg: str, activate_after: str | None) -> None:
+    """Publish a new signing key now; it starts signing after the activation delay."""
+    from pydantic import TypeAdapter
+
+    from identity.runtime import Runtime
+    from identity.settings import Duration
+
+    delay = TypeAdapter(Duration).validate_python(activate_after) if activate_after else None
+    runtime = Runtime.build(_settings())
+    try:
+        row = runtime.keys.rotate(alg, delay=delay)
+    finally:
+        runtime.close()
+    click.echo(
+        json.dumps({"kid": row.kid, "alg": row.alg, "activates_at": row.activates_at.isoformat()})
+    )
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key with its activation time and whether it signs and is published."""
+    from identity.runtime import Runtime
+
+    runtime = Runtime.build(_settings())
+    try:
+        click.echo(json.dumps(runtime.keys.describe(), indent=2))
+    finally:
+        runtime.close()
+
+
+@main.group()
+def outbox() -> None:
+    """Durable delivery of back-channel logouts and webhooks."""
+
+
+@outbox.command("deliver")
+def outbox_deliver() -> None:
+    """Deliver every message that is due now (the server also does this in the background)."""
+    from identity.runtime import Runtime
+
+    runtime = Runtime.build(_settings())
+    try:
+        attempts = runtime.outbox.deliver_due()
+    finally:
+        runtime.close()
+    for a in attempts:
+        click.echo(f"{a.kind} #{a.message_id} to {a.owner}: {'delivered' if a.ok else a.error}")
+    click.echo(
+        f"{sum(a.ok for a in attempts)} delivered, {sum(not a.ok for a in attempts)} to retry"
+    )
+
+
+@main.group()
 def audit() -> None:
     """The tamper-evident audit log."""
 

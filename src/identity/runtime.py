@@ -17,6 +17,14 @@ from identity.accounts.sessions import SessionCookie
 from identity.crypto import Pseudonyms
 from identity.db import Database
 from identity.mail import MailSender, sender_from_settings
+from identity.oidc.clients import ClientRegistry
+from identity.oidc.keys import KeyStore
+from identity.oidc.logout import Logout
+from identity.oidc.server import Provider
+from identity.oidc.service import OidcService
+from identity.oidc.subjects import Subjects
+from identity.oidc.tokens import Tokens
+from identity.outbox.service import Outbox
 from identity.resources import resource_dir
 from identity.settings import Settings
 from identity.web.csrf import Csrf
@@ -34,6 +42,10 @@ class Runtime:
     passwords: Passwords
     mail: MailSender
     accounts: AccountService
+    keys: KeyStore
+    clients: ClientRegistry
+    outbox: Outbox
+    oidc: OidcService
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -51,6 +63,24 @@ class Runtime:
             mail=AccountMail(templates, mail),
             pseudonyms=pseudonyms,
         )
+        keys = KeyStore(
+            db,
+            settings.secret,
+            activation_delay=settings.key_activation_delay,
+            longest_token_ttl=max(settings.access_token_ttl, settings.id_token_ttl),
+            cache_ttl=settings.keys_cache_ttl,
+        )
+        clients = ClientRegistry(db)
+        tokens = Tokens(settings, keys)
+        subjects = Subjects(settings.secret)
+        provider = Provider(
+            settings=settings, db=db, keys=keys, clients=clients, tokens=tokens, subjects=subjects
+        )
+        outbox = Outbox(db, settings)
+        logout = Logout(
+            clients=clients, store=provider.store, subjects=subjects, tokens=tokens, outbox=outbox
+        )
+        oidc = OidcService(provider=provider, accounts=accounts, logout=logout, db=db)
         return cls(
             settings=settings,
             db=db,
@@ -61,7 +91,12 @@ class Runtime:
             passwords=passwords,
             mail=mail,
             accounts=accounts,
+            keys=keys,
+            clients=clients,
+            outbox=outbox,
+            oidc=oidc,
         )
 
     def close(self) -> None:
+        self.outbox.stop()
         self.db.dispose()

@@ -45,6 +45,11 @@ class Environment(StrEnum):
     production = "production"
 
 
+class SigningAlg(StrEnum):
+    RS256 = "RS256"
+    ES256 = "ES256"
+
+
 class MailBackend(StrEnum):
     file = "file"  # development: messages land in var/mail and are shown at /dev/mail
     smtp = "smtp"
@@ -94,6 +99,23 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
     password_hash_concurrency: int = Field(default=0, ge=0)  # 0: one per CPU core
     password_min_length: int = Field(default=10, ge=8)
+
+    # OpenID provider
+    code_ttl: Duration = timedelta(seconds=60)  # codes are bearer secrets: short-lived
+    access_token_ttl: Duration = timedelta(minutes=10)
+    id_token_ttl: Duration = timedelta(minutes=15)
+    refresh_idle_ttl: Duration = timedelta(days=14)
+    refresh_absolute_ttl: Duration = timedelta(days=90)
+    key_activation_delay: Duration = timedelta(hours=1)  # published this long before signing
+    signing_alg: SigningAlg = SigningAlg.RS256  # default for ID and access tokens
+    keys_cache_ttl: Duration = timedelta(seconds=30)
+    # Back-channel logout and webhook delivery through the outbox
+    outbox_poll_interval: Duration = timedelta(seconds=2)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_retry_base: Duration = timedelta(seconds=5)
+    outbox_retry_max: Duration = timedelta(hours=1)
+    outbox_timeout: float = Field(default=5.0, gt=0)
+    outbox_worker: bool = True  # run a delivery thread inside each server process
 
     @field_validator("issuer")
     @classmethod

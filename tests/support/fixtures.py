@@ -46,6 +46,18 @@ class Mailbox:
 
 
 @pytest.fixture
+def clock() -> Any:
+    """Frozen time starting now (signing keys are created at the real current time, so a
+    frozen clock must not start before it); advance it with ``clock.tick(seconds)``."""
+    from datetime import UTC, datetime
+
+    from freezegun import freeze_time
+
+    with freeze_time(datetime.now(UTC)) as frozen:
+        yield frozen
+
+
+@pytest.fixture
 def mailbox(settings: Settings) -> Mailbox:
     return Mailbox(settings)
 

@@ -37,13 +37,6 @@ def _set_session_cookie(runtime: RuntimeDep, response: Response, value: str) -> 
     )
 
 
-def _clear_session_cookie(runtime: RuntimeDep, response: Response) -> None:
-    cookie = runtime.session_cookie
-    response.delete_cookie(
-        cookie.name, path="/", secure=cookie.secure, httponly=True, samesite="lax"
-    )
-
-
 @router.get("/")
 def home(current: CurrentDep) -> Response:
     return redirect("/account" if current else "/login")
@@ -161,19 +154,6 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
         )
     response = redirect(next_url)
     _set_session_cookie(runtime, response, logged_in.cookie_value)
-    return response
-
-
-@router.get("/logout")
-def logout_form(request: Request) -> Response:
-    return render(request, "accounts/logout.html", {})
-
-
-@router.post("/logout")
-def logout(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
-    runtime.accounts.logout(request.cookies.get(runtime.session_cookie.name), origin)
-    response = redirect("/login?notice=signed_out")
-    _clear_session_cookie(runtime, response)
     return response
 
 

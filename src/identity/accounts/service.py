@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -97,6 +98,10 @@ class AccountView:
     sessions: list[BrowserSession] = field(default_factory=list)
 
 
+SessionEndedListener = Callable[[Session, BrowserSession, str], None]
+"""Called inside the transaction that ends a browser session (e.g. back-channel logout)."""
+
+
 def subject_of(user: User) -> str:
     return f"user:{user.id}"
 
@@ -128,6 +133,7 @@ class AccountService:
             absolute_timeout=settings.session_absolute_timeout,
         )
         self._throttle = Throttle()
+        self.session_ended_listeners: list[SessionEndedListener] = []
         window = settings.login_failure_window
         lock = (settings.login_lock_base, settings.login_lock_max)
         self._account_policy = ThrottlePolicy(
@@ -142,6 +148,11 @@ class AccountService:
 
     def _details(self, origin: Origin, **extra: str | int | bool | None) -> dict[str, object]:
         return {"ip": self._pseudonyms.ip(origin.ip), **extra}
+
+    def _sessions_ended(self, session: Session, ended: list[BrowserSession], reason: str) -> None:
+        for row in ended:
+            for listener in self.session_ended_listeners:
+                listener(session, row, reason)
 
     def _user_by_email(self, session: Session, email: str) -> User | None:
         return session.execute(select(User).where(User.email == email)).scalar_one_or_none()
@@ -179,6 +190,7 @@ class AccountService:
                         locale=locale,
                         created_at=now,
                         password_changed_at=now,
+                        updated_at=now,
                     )
                     session.add(user)
                     session.flush()
@@ -248,6 +260,7 @@ class AccountService:
                     locale=locale,
                     created_at=now,
                     password_changed_at=now,
+                    updated_at=now,
                     email_verified_at=now if verified else None,
                 )
                 session.add(user)
@@ -387,11 +400,19 @@ class AccountService:
                 user.password_hash = new_hash
                 audit.record(session, "password.rehashed", actor="system", subject=subject_of(user))
             if user.email_verified:
-                if previous_cookie:
-                    # Rotate: whatever session this browser had is replaced, never reused.
-                    previous = self.sessions.find(session, previous_cookie, now)
-                    if previous is not None:
-                        self.sessions.end(session, previous.id_hash)
+                # Rotate: the cookie value is never reused. The same user signing in again
+                # keeps the session (and its relying parties); another user's session ends.
+                continued_sid = None
+                previous = (
+                    self.sessions.find(session, previous_cookie, now) if previous_cookie else None
+                )
+                if previous is not None:
+                    self.sessions.end(session, previous.id_hash)
+                    if previous.user_id == user.id:
+                        continued_sid = previous.sid
+                    else:
+                        self._sessions_ended(session, [previous], "switched_account")
+                    session.flush()
                 cookie_value, row = self.sessions.start(
                     session,
                     user,
@@ -399,6 +420,7 @@ class AccountService:
                     amr="pwd",
                     user_agent=origin.user_agent,
                     ip_hash=self._pseudonyms.ip(origin.ip),
+                    sid=continued_sid,
                 )
                 audit.record(
                     session,
@@ -444,6 +466,7 @@ class AccountService:
                 subject=f"user:{row.user_id}",
                 details=self._details(origin, sid=row.sid, reason="logout"),
             )
+            self._sessions_ended(session, [row], "logout")
             return row
 
     def account(self, user_id: uuid.UUID) -> AccountView:
@@ -471,6 +494,7 @@ class AccountService:
                 subject=subject_of(current.user),
                 details=self._details(origin, sid=sid, reason="ended_from_account"),
             )
+            self._sessions_ended(session, [row], "ended_from_account")
             return True
 
     def end_other_sessions(self, current: CurrentSession, origin: Origin) -> int:
@@ -486,6 +510,7 @@ class AccountService:
                     subject=subject_of(current.user),
                     details=self._details(origin, count=len(ended)),
                 )
+                self._sessions_ended(session, ended, "ended_others")
             return len(ended)
 
     def update_profile(
@@ -515,6 +540,7 @@ class AccountService:
             for key, value in changed.items():
                 setattr(user, key, value)
             if changed:
+                user.updated_at = utcnow()
                 audit.record(
                     session,
                     "account.profile_updated",
@@ -599,6 +625,7 @@ class AccountService:
                     subject=subject_of(user),
                     details=self._details(origin, sessions_ended=len(ended)),
                 )
+                self._sessions_ended(session, ended, "password_reset")
         except LinkError as exc:
             raise BadLink(exc.reason) from exc
         self._mail.password_changed(

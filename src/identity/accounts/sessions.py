@@ -46,12 +46,17 @@ class Sessions:
         amr: str,
         user_agent: str,
         ip_hash: str,
+        sid: str | None = None,
     ) -> tuple[str, BrowserSession]:
-        """Create a session; returns the cookie value (shown once, never stored) and the row."""
+        """Create a session; returns the cookie value (shown once, never stored) and the row.
+
+        ``sid`` continues an existing session under a new cookie value (re-authentication of
+        the same user): relying parties keep their session, the cookie is still rotated.
+        """
         cookie_value = new_token()
         row = BrowserSession(
             id_hash=token_digest(cookie_value),
-            sid=new_token(24),
+            sid=sid or new_token(24),
             user_id=user.id,
             created_at=now,
             auth_time=now,
@@ -117,19 +122,16 @@ class Sessions:
 
     def end_all_for_user(
         self, session: Session, user_id: uuid.UUID, *, keep: str | None = None
-    ) -> list[str]:
-        """End every session of a user except ``keep``; returns the ended sessions' sids."""
-        query = select(BrowserSession.id_hash, BrowserSession.sid).where(
-            BrowserSession.user_id == user_id
-        )
+    ) -> list[BrowserSession]:
+        """End every session of a user except ``keep``; returns the ended sessions."""
+        query = select(BrowserSession).where(BrowserSession.user_id == user_id)
         if keep is not None:
             query = query.where(BrowserSession.id_hash != keep)
-        ended = session.execute(query).all()
-        if ended:
-            session.execute(
-                delete(BrowserSession).where(BrowserSession.id_hash.in_([h for h, _ in ended]))
-            )
-        return [sid for _, sid in ended]
+        ended = list(session.scalars(query))
+        for row in ended:
+            session.delete(row)
+        session.flush()
+        return ended
 
     def purge_expired(self, session: Session, now: datetime) -> int:
         result = session.execute(

@@ -20,6 +20,7 @@ from identity.web.csrf import CsrfError
 log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/v1/", "/v1")
+OAUTH_ENDPOINTS = ("/token", "/revoke", "/introspect", "/userinfo")
 
 
 def is_api(request: Request) -> bool:
@@ -52,9 +53,20 @@ def error_page(
         )
 
 
+def oauth_error(status: int, description: str) -> JSONResponse:
+    """RFC 6749 §5.2 shape for the machine endpoints of the provider."""
+    return JSONResponse(
+        {"error": "invalid_request", "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    if request.url.path in OAUTH_ENDPOINTS and exc.status_code != 405:
+        return oauth_error(exc.status_code, str(exc.detail))
     if is_api(request):
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Bad request")
         return problem_response(problem(exc.status_code, title, str(exc.detail)), headers)

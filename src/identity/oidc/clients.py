@@ -1,0 +1,277 @@
+"""OAuth clients: registration (``identity clients create``) and the view Authlib talks to.
+
+:class:`Client` implements Authlib's ``ClientMixin`` on a frozen snapshot of the row, so it
+can be cached and shared between threads. Lookups are cached for a couple of seconds because
+Authlib asks for the same client several times per token request; a disabled client therefore
+stops working within ``CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from identity import audit
+from identity.crypto import equals, new_token, token_digest
+from identity.db import Database, utcnow
+from identity.errors import Conflict, InvalidInput
+from identity.oidc.models import OAuthClient
+from identity.oidc.rules import (
+    SERVICE_SCOPES,
+    STANDARD_SCOPES,
+    allowed_scope,
+    redirect_uri_matches,
+    redirect_uri_problem,
+    sector_identifier,
+)
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    secret_digest: str | None
+    auth_method: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: str
+    application_type: str
+    first_party: bool
+    subject_type: str
+    sector_identifier: str | None
+    id_token_alg: str
+    jwks: dict[str, Any] | None
+    backchannel_logout_uri: str | None
+    resources: tuple[str, ...]
+    client_metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_row(cls, row: OAuthClient) -> Client:
+        return cls(
+            client_id=row.client_id,
+            name=row.name,
+            secret_digest=row.secret_digest,
+            auth_method=row.auth_method,
+            redirect_uris=tuple(row.redirect_uris),
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
+            grant_types=tuple(row.grant_types),
+            scope=row.scope,
+            application_type=row.application_type,
+            first_party=row.first_party,
+            subject_type=row.subject_type,
+            sector_identifier=row.sector_identifier,
+            id_token_alg=row.id_token_alg,
+            jwks=row.jwks,
+            backchannel_logout_uri=row.backchannel_logout_uri,
+            resources=tuple(row.resources),
+            client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
+        )
+
+    # -- Authlib ClientMixin --------------------------------------------------------------
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None  # OpenID Connect requires redirect_uri on every request
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return allowed_scope(scope, self.scope)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri_matches(
+            self.redirect_uris, redirect_uri, native=self.application_type == "native"
+        )
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if self.secret_digest is None:
+            return False
+        return equals(token_digest(client_secret), self.secret_digest)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    # -- ours -------------------------------------------------------------------------------
+
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        return self.id_token_alg
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == "none"
+
+    @property
+    def pairwise(self) -> bool:
+        return self.subject_type == "pairwise"
+
+    def public_keys(self) -> KeySet:
+        return KeySet.import_key_set(self.jwks or {"keys": []})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    client_secret: str | None
+
+
+class ClientRegistry:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cache: dict[str, tuple[float, Client]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str | None) -> Client | None:
+        if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+            return None
+        hit = self._cache.get(client_id)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        with self._db.read() as session:
+            row = session.get(OAuthClient, client_id)
+            client = Client.from_row(row) if row is not None and row.disabled_at is None else None
+        if client is not None:
+            with self._lock:
+                self._cache[client_id] = (time.monotonic(), client)
+        return client
+
+    def all(self) -> list[Client]:
+        with self._db.read() as session:
+            rows = session.scalars(select(OAuthClient).order_by(OAuthClient.client_id)).all()
+            return [Client.from_row(r) for r in rows if r.disabled_at is None]
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def create(
+        self,
+        *,
+        name: str,
+        client_id: str | None = None,
+        redirect_uris: list[str] | None = None,
+        post_logout_redirect_uris: list[str] | None = None,
+        grant_types: list[str] | None = None,
+        scope: str | None = None,
+        auth_method: str = "client_secret_basic",
+        first_party: bool = False,
+        subject_type: str = "public",
+        backchannel_logout_uri: str | None = None,
+        jwks: dict[str, Any] | None = None,
+        resources: list[str] | None = None,
+        id_token_alg: str = "RS256",
+        actor: str = "operator:cli",
+    ) -> NewClient:
+        """Validate and register a client; returns the secret once (only its digest is kept)."""
+        redirect_uris = list(redirect_uris or [])
+        post_logout = list(post_logout_redirect_uris or [])
+        grant_types = list(grant_types or ["authorization_code", "refresh_token"])
+        problems = []
+        if not name.strip():
+            problems.append("name is required")
+        if auth_method not in AUTH_METHODS:
+            problems.append(f"auth method must be one of {', '.join(AUTH_METHODS)}")
+        unknown = [g for g in grant_types if g not in GRANT_TYPES]
+        if unknown:
+            problems.append(
+                f"unsupported grant types {unknown}: only {', '.join(GRANT_TYPES)} "
+                "(no implicit, hybrid or password grants)"
+            )
+        service = grant_types == ["client_credentials"]
+        application_type = "service" if service else "native" if auth_method == "none" else "web"
+        if auth_method == "none" and "client_credentials" in grant_types:
+            problems.append("a public client (auth method none) cannot use client_credentials")
+        if "authorization_code" in grant_types and not redirect_uris:
+            problems.append("authorization_code needs at least one --redirect-uri")
+        for uri in [*redirect_uris, *post_logout]:
+            problem = redirect_uri_problem(uri, application_type=application_type)
+            if problem:
+                problems.append(f"{uri}: {problem}")
+        if backchannel_logout_uri:
+            problem = redirect_uri_problem(backchannel_logout_uri, application_type="web")
+            if problem:
+                problems.append(f"back-channel logout URI {backchannel_logout_uri}: {problem}")
+        if auth_method == "private_key_jwt":
+            try:
+                keys = KeySet.import_key_set(jwks or {})  # type: ignore[arg-type]
+                if not keys.keys:
+                    raise ValueError("empty")
+            except Exception:
+                problems.append("private_key_jwt needs the client's public keys (--jwks-file)")
+        if id_token_alg not in ("RS256", "ES256"):
+            problems.append("id token algorithm must be RS256 or ES256")
+        sector = None
+        if subject_type not in ("public", "pairwise"):
+            problems.append("subject type must be public or pairwise")
+        elif subject_type == "pairwise":
+            try:
+                sector = sector_identifier(redirect_uris)
+            except ValueError as exc:
+                problems.append(str(exc))
+        default_scope = " ".join(SERVICE_SCOPES[:1] if service else STANDARD_SCOPES)
+        scope = " ".join((scope or default_scope).split())
+        known = set(STANDARD_SCOPES) | set(SERVICE_SCOPES)
+        if any(s not in known for s in scope.split()):
+            problems.append(f"scopes must be among: {' '.join(sorted(known))}")
+        if problems:
+            raise InvalidInput("; ".join(problems))
+
+        client_id = client_id or new_token(12)
+        secret = None if auth_method in ("none", "private_key_jwt") else new_token(32)
+        row = OAuthClient(
+            client_id=client_id,
+            name=name.strip(),
+            secret_digest=token_digest(secret) if secret else None,
+            auth_method=auth_method,
+            redirect_uris=redirect_uris,
+            post_logout_redirect_uris=post_logout,
+            grant_types=grant_types,
+            scope=scope,
+            application_type=application_type,
+            first_party=first_party,
+            subject_type=subject_type,
+            sector_identifier=sector,
+            id_token_alg=id_token_alg,
+            jwks=jwks,
+            backchannel_logout_uri=backchannel_logout_uri,
+            resources=list(resources or []),
+            created_at=utcnow(),
+            disabled_at=None,
+        )
+        try:
+            with self._db.transaction() as session:
+                session.add(row)
+                session.flush()
+                audit.record(
+                    session,
+                    "client.created",
+                    actor=actor,
+                    subject=f"client:{client_id}",
+                    details={
+                        "name": row.name,
+                        "auth_method": auth_method,
+                        "grant_types": grant_types,
+                        "first_party": first_party,
+                        "subject_type": subject_type,
+                    },
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"a client with id {client_id} already exists") from exc
+        return NewClient(Client.from_row(row), secret)

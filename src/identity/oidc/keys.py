@@ -1,0 +1,198 @@
+"""Signing keys kept in the database: creation, rotation, the published JWKS, encryption at rest.
+
+Rotation (``identity keys rotate``) publishes the next key at once and lets it sign only after
+``key_activation_delay``, so relying parties that cache ``/jwks`` see the new key before any
+token carries its ``kid``. The superseded key stays published until every token it may have
+signed has expired. Private keys are encrypted with Fernet under a key derived from the
+secret key; the secret key must therefore stay the same for the lifetime of the keys.
+
+Keys are cached per process for ``keys_cache_ttl`` (the hot path signs a token per request);
+rotation never needs the cache to be fresh because keys are published ahead of use.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from sqlalchemy import select
+
+from identity import audit
+from identity.crypto import derive_key
+from identity.db import Database, utcnow
+from identity.oidc.models import SigningKey
+from identity.oidc.rules import KeyTimes, published_kids, signing_kid
+
+ALGORITHMS = ("RS256", "ES256")
+Key = RSAKey | ECKey
+
+
+def generate_key(alg: str) -> Key:
+    params = {"alg": alg, "use": "sig"}
+    key: Key = (
+        RSAKey.generate_key(2048, parameters=params, private=True)
+        if alg == "RS256"
+        else ECKey.generate_key("P-256", parameters=params, private=True)
+    )
+    key.ensure_kid()  # RFC 7638 thumbprint
+    return key
+
+
+def import_jwk(data: dict[str, Any]) -> Key:
+    return RSAKey.import_key(data) if data["kty"] == "RSA" else ECKey.import_key(data)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    at: float
+    times: list[KeyTimes]
+    public: dict[str, dict[str, Any]]
+    private: dict[str, Key]
+    jwks: dict[str, Any]
+    keyset: KeySet
+    private_keyset: KeySet
+
+
+class KeyStore:
+    def __init__(
+        self,
+        db: Database,
+        secret: bytes,
+        *,
+        activation_delay: timedelta,
+        longest_token_ttl: timedelta,
+        cache_ttl: timedelta,
+    ) -> None:
+        self._db = db
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "identity.signing-keys")))
+        self._activation_delay = activation_delay
+        self._longest_ttl = longest_token_ttl
+        self._cache_ttl = cache_ttl.total_seconds()
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+
+    # -- writing ------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create an immediately active key for every algorithm that has none (start-up)."""
+        with self._db.transaction() as session:
+            present = set(session.scalars(select(SigningKey.alg)).all())
+            for alg in ALGORITHMS:
+                if alg not in present:
+                    self._add(session, alg, activates_at=utcnow(), actor="system")
+        self.invalidate()
+
+    def rotate(self, alg: str, *, delay: timedelta | None = None) -> SigningKey:
+        """Publish a new key now; it starts signing after ``delay`` (default from settings)."""
+        if alg not in ALGORITHMS:
+            raise ValueError(f"unsupported algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+        now = utcnow()
+        with self._db.transaction() as session:
+            row = self._add(
+                session,
+                alg,
+                activates_at=now + (self._activation_delay if delay is None else delay),
+                actor="operator:cli",
+            )
+        self.invalidate()
+        return row
+
+    def _add(self, session: Any, alg: str, *, activates_at: datetime, actor: str) -> SigningKey:
+        key = generate_key(alg)
+        row = SigningKey(
+            kid=key.kid,
+            alg=alg,
+            public_jwk=key.as_dict(private=False),
+            private_jwk_encrypted=self._fernet.encrypt(
+                json.dumps(key.as_dict(private=True)).encode()
+            ).decode(),
+            created_at=utcnow(),
+            activates_at=activates_at,
+            retired_at=None,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "keys.created",
+            actor=actor,
+            details={"kid": row.kid, "alg": alg, "activates_at": activates_at.isoformat()},
+        )
+        return row
+
+    # -- reading ------------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._loaded = None
+
+    def _load(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is not None and time.monotonic() - loaded.at < self._cache_ttl:
+            return loaded
+        with self._db.read() as session:
+            rows = session.scalars(select(SigningKey).order_by(SigningKey.activates_at)).all()
+        if not rows:
+            # ensure() runs at start-up; creating keys here could deadlock a caller that holds
+            # the SQLite write lock, so say what is wrong instead.
+            raise RuntimeError("no signing keys: run `identity db upgrade` and restart")
+        private = {
+            r.kid: import_jwk(json.loads(self._fernet.decrypt(r.private_jwk_encrypted.encode())))
+            for r in rows
+        }
+        times = [KeyTimes(r.kid, r.alg, r.activates_at, r.retired_at) for r in rows]
+        public = {r.kid: {**r.public_jwk, "kid": r.kid} for r in rows}
+        jwks = {"keys": [public[k] for k in published_kids(times, utcnow(), self._longest_ttl)]}
+        loaded = _Loaded(
+            at=time.monotonic(),
+            times=times,
+            public=public,
+            private=private,
+            jwks=jwks,
+            keyset=KeySet.import_key_set(jwks),  # type: ignore[arg-type]
+            private_keyset=KeySet(list(private.values())),
+        )
+        with self._lock:
+            self._loaded = loaded
+        return loaded
+
+    def signing_key(self, alg: str) -> Key:
+        loaded = self._load()
+        kid = signing_kid(loaded.times, alg, utcnow())
+        if kid is None:  # pragma: no cover - ensure() creates one per algorithm at start-up
+            raise RuntimeError(f"no active signing key for {alg}")
+        return loaded.private[kid]
+
+    def jwks(self) -> dict[str, Any]:
+        """The published public keys (recomputed at most every ``keys_cache_ttl``)."""
+        return self._load().jwks
+
+    def private_keyset(self) -> KeySet:
+        """Every private key, for signing with a ``kid`` chosen by :meth:`signing_key`."""
+        return self._load().private_keyset
+
+    def public_keyset(self) -> KeySet:
+        """The published keys, for verifying our own tokens."""
+        return self._load().keyset
+
+    def describe(self) -> list[dict[str, Any]]:
+        loaded = self._load()
+        now = utcnow()
+        published = set(published_kids(loaded.times, now, self._longest_ttl))
+        return [
+            {
+                "kid": k.kid,
+                "alg": k.alg,
+                "activates_at": k.activates_at.isoformat(),
+                "signing": signing_kid(loaded.times, k.alg, now) == k.kid,
+                "published": k.kid in published,
+            }
+            for k in loaded.times
+        ]

@@ -1,0 +1,50 @@
+"""Subject identifiers as each client sees them: public (the account id) or pairwise."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity.crypto import derive_key
+from identity.db import insert_ignoring_conflict
+from identity.oidc.clients import Client
+from identity.oidc.models import SubjectAlias
+from identity.oidc.rules import pairwise_subject
+
+
+class Subjects:
+    def __init__(self, secret: bytes) -> None:
+        self._salt = derive_key(secret, "identity.pairwise-subjects")
+
+    def for_client(self, session: Session, client: Client, user_id: uuid.UUID) -> str:
+        """The ``sub`` for ``client``; pairwise ones are remembered so they can be resolved."""
+        if not client.pairwise or client.sector_identifier is None:
+            return str(user_id)
+        sub = pairwise_subject(client.sector_identifier, str(user_id), self._salt)
+        insert_ignoring_conflict(
+            session,
+            SubjectAlias,
+            {"sector": client.sector_identifier, "sub": sub, "user_id": user_id},
+        )
+        return sub
+
+    def peek(self, client: Client, user_id: uuid.UUID) -> str:
+        """The ``sub`` for ``client`` without recording it (for comparisons)."""
+        if not client.pairwise or client.sector_identifier is None:
+            return str(user_id)
+        return pairwise_subject(client.sector_identifier, str(user_id), self._salt)
+
+    def resolve(self, session: Session, client: Client, sub: str) -> uuid.UUID | None:
+        """The account behind a ``sub`` that ``client`` was given."""
+        if not client.pairwise or client.sector_identifier is None:
+            try:
+                return uuid.UUID(sub)
+            except ValueError:
+                return None
+        return session.scalar(
+            select(SubjectAlias.user_id).where(
+                SubjectAlias.sector == client.sector_identifier, SubjectAlias.sub == sub
+            )
+        )

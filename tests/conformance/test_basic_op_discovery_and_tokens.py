@@ -21,7 +21,14 @@ def test_oidcc_server_metadata_is_complete(browser):
     meta = browser.get("/.well-known/openid-configuration").json()
     issuer = "http://testserver"
     assert meta["issuer"] == issuer
-    for name in ("authorization", "token", "userinfo", "revocation", "introspection", "end_session"):
+    for name in (
+        "authorization",
+        "token",
+        "userinfo",
+        "revocation",
+        "introspection",
+        "end_session",
+    ):
         assert meta[f"{name}_endpoint"].startswith(issuer + "/")
     assert meta["jwks_uri"] == f"{issuer}/jwks"
     assert meta["response_types_supported"] == ["code"]
@@ -37,7 +44,10 @@ def test_oidcc_server_metadata_is_complete(browser):
         meta["scopes_supported"]
     )
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
     }
     # RFC 8414 metadata at its own well-known path tells the same story.
     assert browser.get("/.well-known/oauth-authorization-server").json() == meta
@@ -88,7 +98,10 @@ def test_oidcc_refresh_token_rotates_and_keeps_the_subject(store, shopper):
     assert refreshed.status_code == 200, refreshed.text
     body = refreshed.json()
     assert body["refresh_token"] != first["refresh_token"]
-    old_id, new_id = store.verify_id_token(first["id_token"]), store.verify(body["id_token"], aud="store")
+    old_id, new_id = (
+        store.verify_id_token(first["id_token"]),
+        store.verify(body["id_token"], aud="store"),
+    )
     assert new_id.claims["sub"] == old_id["sub"]
     assert new_id.claims["auth_time"] == old_id["auth_time"]
     assert store.browser.get("/userinfo", headers=bearer(body["access_token"])).status_code == 200

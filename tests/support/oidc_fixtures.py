@@ -53,8 +53,11 @@ def make_rp(browser: Any, make_client: Callable[..., Any]) -> Callable[..., Rely
 def store(make_rp: Callable[..., RelyingParty]) -> RelyingParty:
     """The retailer's web store: confidential, first party."""
     return make_rp(
-        name="Web store", client_id="store", redirect_uris=[STORE_REDIRECT],
-        post_logout_redirect_uris=["https://store.example/bye"], first_party=True,
+        name="Web store",
+        client_id="store",
+        redirect_uris=[STORE_REDIRECT],
+        post_logout_redirect_uris=["https://store.example/bye"],
+        first_party=True,
     )
 
 
@@ -62,7 +65,10 @@ def store(make_rp: Callable[..., RelyingParty]) -> RelyingParty:
 def mobile_app(make_rp: Callable[..., RelyingParty]) -> RelyingParty:
     """The mobile app: public native client, PKCE, loopback redirect."""
     return make_rp(
-        name="Shop app", client_id="app", redirect_uris=[APP_REDIRECT], auth_method="none",
+        name="Shop app",
+        client_id="app",
+        redirect_uris=[APP_REDIRECT],
+        auth_method="none",
         first_party=True,
     )
 
@@ -71,8 +77,11 @@ def mobile_app(make_rp: Callable[..., RelyingParty]) -> RelyingParty:
 def marketplace(make_rp: Callable[..., RelyingParty]) -> RelyingParty:
     """A third party with pairwise subjects, shown the consent screen."""
     return make_rp(
-        name="Marketplace", client_id="marketplace", redirect_uris=[MARKET_REDIRECT],
-        subject_type="pairwise", scope="openid profile email offline_access",
+        name="Marketplace",
+        client_id="marketplace",
+        redirect_uris=[MARKET_REDIRECT],
+        subject_type="pairwise",
+        scope="openid profile email offline_access",
     )
 
 

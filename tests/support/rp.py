@@ -65,7 +65,9 @@ class RelyingParty:
                 params.pop(key, None)
             else:
                 params[key] = value
-        self.last = Authorization(params.get("state", ""), params.get("nonce", ""), verifier, params)
+        self.last = Authorization(
+            params.get("state", ""), params.get("nonce", ""), verifier, params
+        )
         return self.last
 
     def authorize(self, method: str = "GET", **extra: str | None) -> Any:
@@ -74,20 +76,33 @@ class RelyingParty:
             return self.browser.post("/authorize", data=auth.params)
         return self.browser.get("/authorize?" + urlencode(auth.params))
 
-    def follow_to_client(self, response: Any, password: str | None = None, email: str | None = None,
-                         consent: str = "allow") -> dict[str, str]:
+    def follow_to_client(
+        self,
+        response: Any,
+        password: str | None = None,
+        email: str | None = None,
+        consent: str = "allow",
+    ) -> dict[str, str]:
         """Follow redirects through login and consent until the provider redirects to us."""
         for _ in range(10):
             if response.status_code in (302, 303):
                 location = response.headers["location"]
-                if location.startswith(self.redirect_uri.split("?")[0]) or not location.startswith("/"):
+                if location.startswith(self.redirect_uri.split("?")[0]) or not location.startswith(
+                    "/"
+                ):
                     return query_of(location)
                 if location.startswith("/login"):
                     assert email and password, f"login required ({location})"
                     token = csrf_token(self.browser, location)
                     next_url = query_of(location).get("next", "/account")
                     response = self.browser.post(
-                        "/login", data={"csrf_token": token, "email": email, "password": password, "next": next_url}
+                        "/login",
+                        data={
+                            "csrf_token": token,
+                            "email": email,
+                            "password": password,
+                            "next": next_url,
+                        },
                     )
                     continue
                 response = self.browser.get(location)
@@ -100,7 +115,9 @@ class RelyingParty:
                     data={"csrf_token": token, "interaction": interaction, "decision": consent},
                 )
                 continue
-            raise AssertionError(f"unexpected response {response.status_code}: {response.text[:500]}")
+            raise AssertionError(
+                f"unexpected response {response.status_code}: {response.text[:500]}"
+            )
         raise AssertionError("too many redirects")
 
     def code(self, email: str, password: str, **extra: str | None) -> str:
@@ -116,7 +133,11 @@ class RelyingParty:
         if self.auth_method == "client_secret_basic":
             return data, (self.client_id, self.client_secret)
         if self.auth_method == "client_secret_post":
-            return {**data, "client_id": self.client_id, "client_secret": self.client_secret or ""}, None
+            return {
+                **data,
+                "client_id": self.client_id,
+                "client_secret": self.client_secret or "",
+            }, None
         return {**data, "client_id": self.client_id}, None
 
     def token_request(self, data: dict[str, str]) -> Any:
@@ -135,7 +156,9 @@ class RelyingParty:
         )
 
     def refresh(self, refresh_token: str, **extra: str) -> Any:
-        return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
+        return self.token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+        )
 
     def tokens(self, email: str, password: str, **extra: str | None) -> dict[str, Any]:
         code = self.code(email, password, **extra)

@@ -1,0 +1,245 @@
+"""RP-initiated logout 1.0 and back-channel logout 1.0, with a real HTTP receiver."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+from joserfc import jwt
+from sqlalchemy import select
+
+from identity.oidc.tokens import BACKCHANNEL_EVENT
+from identity.outbox.models import OutboxMessage
+from tests.support.fixtures import DEFAULT_PASSWORD as PASSWORD
+from tests.support.forms import login, page_text, submit
+from tests.support.rp import _field, query_of
+
+EMAIL = "ana@example.com"
+
+
+@dataclass
+class Receiver:
+    """A relying party's back-channel logout endpoint that fails the first ``failures`` times."""
+
+    failures: int = 0
+    received: list[str] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # http.server's hook name
+            body = self.rfile.read(int(self.headers["content-length"])).decode()
+            token = parse_qs(body)["logout_token"][0]
+            status = 503 if len(state.statuses) < state.failures else 200
+            state.statuses.append(status)
+            if status == 200:
+                state.received.append(token)
+            self.send_response(status)
+            self.send_header("cache-control", "no-store")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = HTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{port}/backchannel-logout"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def channels(make_rp, receiver):
+    """The three channels, each with a back-channel logout endpoint (the same receiver)."""
+    return [
+        make_rp(
+            name=name,
+            client_id=cid,
+            first_party=True,
+            backchannel_logout_uri=receiver.url,
+            redirect_uris=[f"https://{cid}.example/cb"],
+            post_logout_redirect_uris=[f"https://{cid}.example/bye"],
+        )
+        for cid, name in (("store", "Store"), ("app2", "App"), ("market2", "Marketplace"))
+    ]
+
+
+def sign_in_everywhere(channels):
+    tokens = [channels[0].tokens(EMAIL, PASSWORD)]
+    for rp in channels[1:]:
+        response = rp.authorize()
+        tokens.append(rp.exchange(query_of(response.headers["location"])["code"]).json())
+    return tokens
+
+
+def verify_logout_token(rp, token):
+    decoded = jwt.decode(token, rp.jwks(), algorithms=["RS256", "ES256"])
+    assert decoded.header["typ"] == "logout+jwt"
+    claims = decoded.claims
+    assert claims["iss"] == "http://testserver"
+    assert claims["events"] == {BACKCHANNEL_EVENT: {}}
+    assert "nonce" not in claims
+    assert {"iat", "exp", "jti", "sid", "sub", "aud"} <= set(claims)
+    return claims
+
+
+def test_logging_out_at_one_channel_logs_out_all_three(channels, shopper, runtime, receiver):
+    tokens = sign_in_everywhere(channels)
+    sid = channels[0].verify_id_token(tokens[0]["id_token"])["sid"]
+    store = channels[0]
+    response = store.browser.get(
+        "/logout",
+        params={
+            "id_token_hint": tokens[0]["id_token"],
+            "post_logout_redirect_uri": "https://store.example/bye",
+            "state": "s1",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "https://store.example/bye?state=s1"
+    attempts = runtime.outbox.deliver_due()
+    assert sorted(a.owner for a in attempts) == ["app2", "market2", "store"]
+    assert all(a.ok for a in attempts)
+    audiences = sorted(verify_logout_token(store, t)["aud"] for t in receiver.received)
+    assert audiences == ["app2", "market2", "store"]
+    assert {verify_logout_token(store, t)["sid"] for t in receiver.received} == {sid}
+    # The browser session is gone: prompt=none now says login_required everywhere.
+    for rp in channels:
+        assert (
+            query_of(rp.authorize(prompt="none").headers["location"])["error"] == "login_required"
+        )
+    # Session-bound refresh tokens died with the session.
+    assert store.refresh(tokens[0]["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_a_channel_that_is_down_gets_the_logout_on_retry(
+    channels, shopper, runtime, receiver, clock, settings
+):
+    receiver.failures = 1
+    sign_in_everywhere(channels[:1])
+    submit(channels[0].browser, "/logout", {}, form_page="/account")
+    first = runtime.outbox.deliver_due()
+    assert [a.ok for a in first] == [False]
+    assert runtime.outbox.deliver_due() == []  # not due yet: backoff
+    clock.tick(settings.outbox_retry_base.total_seconds() + 1)
+    second = runtime.outbox.deliver_due()
+    assert [a.ok for a in second] == [True]
+    assert receiver.statuses == [503, 200]
+    claims = verify_logout_token(channels[0], receiver.received[0])
+    assert claims["aud"] == "store"
+    with runtime.db.read() as session:
+        message = session.scalars(select(OutboxMessage)).one()
+    assert (message.attempts, message.delivered_at is not None) == (2, True)
+
+
+def test_delivery_gives_up_after_the_maximum_attempts(
+    channels, shopper, runtime, receiver, clock, make_settings
+):
+    receiver.failures = 1000
+    sign_in_everywhere(channels[:1])
+    submit(channels[0].browser, "/logout", {}, form_page="/account")
+    for _ in range(runtime.settings.outbox_max_attempts):
+        runtime.outbox.deliver_due()
+        clock.tick(runtime.settings.outbox_retry_max.total_seconds() + 1)
+    assert runtime.outbox.deliver_due() == []
+    with runtime.db.read() as session:
+        message = session.scalars(select(OutboxMessage)).one()
+    assert message.failed_at is not None
+    assert message.last_error == "HTTP 503"
+
+
+def test_offline_access_survives_logout(make_rp, shopper, runtime):
+    rp = make_rp(name="Market", client_id="m", scope="openid offline_access")
+    tokens = rp.tokens(EMAIL, PASSWORD, scope="openid offline_access")
+    submit(rp.browser, "/logout", {}, form_page="/account")
+    assert rp.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_logout_without_a_hint_asks_for_confirmation(channels, shopper):
+    store = channels[0]
+    sign_in_everywhere(channels[:1])
+    page = store.browser.get(
+        "/logout",
+        params={
+            "client_id": "store",
+            "post_logout_redirect_uri": "https://store.example/bye",
+            "state": "x",
+        },
+    )
+    assert page.status_code == 200
+    assert "¿Cerrar sesión?" in page_text(page.text)  # Ana chose Spanish
+    assert store.browser.get("/account").status_code == 200  # nothing happened yet
+    confirmed = store.browser.post(
+        "/logout",
+        data={
+            "csrf_token": _field(page.text, "csrf_token"),
+            "client_id": "store",
+            "post_logout_redirect_uri": "https://store.example/bye",
+            "state": "x",
+        },
+    )
+    assert confirmed.headers["location"] == "https://store.example/bye?state=x"
+    assert store.browser.get("/account").status_code == 303
+
+
+def test_an_unregistered_post_logout_redirect_uri_is_not_followed(channels, shopper):
+    store = channels[0]
+    tokens = sign_in_everywhere(channels[:1])
+    response = store.browser.get(
+        "/logout",
+        params={
+            "id_token_hint": tokens[0]["id_token"],
+            "post_logout_redirect_uri": "https://store.example/byex",
+        },
+    )
+    assert response.headers["location"] == "/login?notice=signed_out"
+    assert store.browser.get("/account").status_code == 303  # signed out all the same
+
+
+def test_a_forged_id_token_hint_is_an_error_page(channels, shopper):
+    store = channels[0]
+    sign_in_everywhere(channels[:1])
+    response = store.browser.get("/logout", params={"id_token_hint": "a.b.c"})
+    assert response.status_code == 400
+    assert store.browser.get("/account").status_code == 200
+
+
+def test_logout_posted_by_a_relying_party_is_accepted(channels, shopper):
+    store = channels[0]
+    tokens = sign_in_everywhere(channels[:1])
+    response = store.browser.post(
+        "/logout",
+        data={
+            "id_token_hint": tokens[0]["id_token"],
+            "post_logout_redirect_uri": "https://store.example/bye",
+        },
+    )
+    assert response.headers["location"] == "https://store.example/bye"
+
+
+def test_ending_other_sessions_from_the_account_notifies_their_channels(
+    channels, shopper, runtime, app
+):
+    from starlette.testclient import TestClient
+
+    sign_in_everywhere(channels[:1])
+    laptop = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    login(laptop, EMAIL, PASSWORD)
+    submit(laptop, "/account/sessions/end-others", {}, form_page="/account")
+    attempts = runtime.outbox.deliver_due()
+    assert [a.owner for a in attempts] == ["store"]

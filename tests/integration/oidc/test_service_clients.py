@@ -1,0 +1,231 @@
+"""Client credentials, introspection, revocation and private_key_jwt."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.support.fixtures import DEFAULT_PASSWORD as PASSWORD
+
+EMAIL = "ana@example.com"
+
+
+@pytest.fixture
+def recommender(make_client):
+    return make_client(
+        name="Recommender",
+        client_id="recommender",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="consent:read",
+    )
+
+
+def cc_token(browser, created, **data):
+    return browser.post(
+        "/token",
+        data={"grant_type": "client_credentials", **data},
+        auth=(created.client.client_id, created.client_secret),
+    )
+
+
+def test_client_credentials_issue_an_rfc9068_token_with_the_client_scope(browser, recommender):
+    response = cc_token(browser, recommender)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["scope"] == "consent:read"
+    assert "refresh_token" not in body
+    from tests.support.rp import RelyingParty
+
+    claims = RelyingParty(browser, "x", "x").verify(body["access_token"]).claims
+    assert claims["sub"] == claims["client_id"] == "recommender"
+
+
+def test_a_service_cannot_ask_for_scopes_it_was_not_given(browser, recommender):
+    response = cc_token(browser, recommender, scope="consent:write")
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_scope")
+
+
+def test_public_and_user_clients_cannot_use_client_credentials(browser, make_client):
+    app = make_client(name="App", auth_method="none", redirect_uris=["http://127.0.0.1/cb"])
+    response = browser.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": app.client.client_id}
+    )
+    assert response.json()["error"] in ("invalid_client", "unauthorized_client")
+    store = make_client(name="Store")
+    assert cc_token(browser, store).json()["error"] == "unauthorized_client"
+
+
+def test_introspection_by_a_resource_server(store, shopper, recommender):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    auth = (recommender.client.client_id, recommender.client_secret)
+    active = store.browser.post(
+        "/introspect", data={"token": tokens["access_token"]}, auth=auth
+    ).json()
+    assert active["active"] is True
+    assert (active["client_id"], active["sub"], active["token_type"]) == (
+        "store",
+        str(shopper.id),
+        "access_token",
+    )
+    refresh = store.browser.post(
+        "/introspect", data={"token": tokens["refresh_token"]}, auth=auth
+    ).json()
+    assert (refresh["active"], refresh["token_type"]) == (True, "refresh_token")
+    garbage = store.browser.post("/introspect", data={"token": "nope"}, auth=auth).json()
+    assert garbage == {"active": False}
+
+
+def test_introspection_needs_an_authenticated_entitled_client(store, shopper, make_client):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    anonymous = store.browser.post("/introspect", data={"token": tokens["access_token"]})
+    assert anonymous.status_code == 401
+    other = make_client(name="Other web client", redirect_uris=["https://other.example/cb"])
+    foreign = store.browser.post(
+        "/introspect",
+        data={"token": tokens["access_token"]},
+        auth=(other.client.client_id, other.client_secret),
+    )
+    assert foreign.json() == {"active": False}
+
+
+def test_revoking_an_access_token(store, shopper):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    auth = (store.client_id, store.client_secret)
+    assert (
+        store.browser.post("/revoke", data={"token": tokens["access_token"]}, auth=auth).status_code
+        == 200
+    )
+    assert (
+        store.browser.get(
+            "/userinfo", headers={"authorization": f"Bearer {tokens['access_token']}"}
+        ).status_code
+        == 401
+    )
+    # The refresh token (and its grant) is untouched.
+    assert store.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_revoking_a_refresh_token_revokes_its_grant(store, shopper):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    auth = (store.client_id, store.client_secret)
+    response = store.browser.post(
+        "/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+        auth=auth,
+    )
+    assert response.status_code == 200
+    assert store.refresh(tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    assert (
+        store.browser.get(
+            "/userinfo", headers={"authorization": f"Bearer {tokens['access_token']}"}
+        ).status_code
+        == 401
+    )
+
+
+def test_a_client_cannot_revoke_another_clients_token(store, shopper, make_client):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    other = make_client(name="Other", redirect_uris=["https://other.example/cb"])
+    response = store.browser.post(
+        "/revoke",
+        data={"token": tokens["refresh_token"]},
+        auth=(other.client.client_id, other.client_secret),
+    )
+    assert response.status_code == 200  # RFC 7009: nothing revealed ...
+    assert store.refresh(tokens["refresh_token"]).status_code == 200  # ... and nothing revoked
+
+
+@pytest.fixture
+def signing_key():
+    key = RSAKey.generate_key(2048, parameters={"alg": "RS256", "use": "sig"}, private=True)
+    key.ensure_kid()
+    return key
+
+
+def assertion(key, client_id, jti=None, aud="http://testserver/token"):
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": aud,
+        "iat": now,
+        "exp": now + 60,
+        "jti": jti or uuid.uuid4().hex,
+    }
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+def test_private_key_jwt_authenticates_and_refuses_a_replayed_assertion(
+    browser, make_client, signing_key
+):
+    created = make_client(
+        name="CRM",
+        client_id="crm",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="consent:read consent:write",
+        auth_method="private_key_jwt",
+        jwks={"keys": [signing_key.as_dict(private=False)]},
+    )
+    assert created.client_secret is None
+    signed = assertion(signing_key, "crm")
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": signed,
+    }
+    ok = browser.post("/token", data=form)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["scope"] == "consent:read consent:write"
+    replay = browser.post("/token", data=form)
+    assert (replay.status_code, replay.json()["error"]) == (400, "invalid_client")
+
+
+def test_private_key_jwt_with_a_foreign_key_or_audience_is_refused(
+    browser, make_client, signing_key
+):
+    make_client(
+        name="CRM",
+        client_id="crm",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="consent:read",
+        auth_method="private_key_jwt",
+        jwks={"keys": [signing_key.as_dict(private=False)]},
+    )
+    stranger = RSAKey.generate_key(2048, parameters={"alg": "RS256"}, private=True)
+    stranger.ensure_kid()
+    base = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    for signed in (
+        assertion(stranger, "crm"),
+        assertion(signing_key, "crm", aud="https://elsewhere"),
+    ):
+        response = browser.post("/token", data={**base, "client_assertion": signed})
+        assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"grant_type=authorization_code",
+        b"grant_type=refresh_token&refresh_token=x",
+        b"",
+        b"%%%",
+        b'{"grant_type": "client_credentials"}',
+    ],
+)
+def test_malformed_token_requests_get_rfc6749_errors(browser, body):
+    response = browser.post(
+        "/token", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()

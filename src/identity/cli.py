@@ -74,8 +74,12 @@ def demo_seed() -> None:
     """Create the demo accounts (idempotent)."""
     from identity.demo import seed
     from identity.runtime import Runtime
+    from identity.settings import Environment
 
-    runtime = Runtime.build(_settings())
+    settings = _settings()
+    if settings.env is Environment.production:
+        raise click.ClickException("demo data is not for production databases")
+    runtime = Runtime.build(settings)
     try:
         for line in seed(runtime):
             click.echo(line)

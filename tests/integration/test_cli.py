@@ -125,3 +125,64 @@ def test_db_upgrade_migrates_a_fresh_database(run, new_database):
     result = run("db", "upgrade", IDENTITY_DATABASE_URL=url)
     assert result.returncode == 0, result.stderr
     assert "database at head" in result.stdout
+
+
+def test_clients_create_prints_the_id_and_secret_once(run, runtime):
+    result = run(
+        "clients",
+        "create",
+        "--name",
+        "Web store",
+        "--client-id",
+        "store",
+        "--redirect-uri",
+        "https://store.example/cb",
+        "--first-party",
+        "--backchannel-logout-uri",
+        "https://store.example/bcl",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["client_id"] == "store"
+    assert len(printed["client_secret"]) >= 40
+    client = runtime.clients.get("store")
+    assert client.check_client_secret(printed["client_secret"])
+    assert printed["client_secret"] not in str(client.secret_digest)
+
+
+def test_clients_create_refuses_unsafe_registrations(run):
+    for args in (
+        ["--redirect-uri", "http://store.example/cb"],
+        [
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://b.example/cb",
+            "--subject-type",
+            "pairwise",
+        ],
+        ["--auth-method", "none", "--grant-type", "client_credentials"],
+        ["--auth-method", "private_key_jwt", "--redirect-uri", "https://a.example/cb"],
+    ):
+        result = run("clients", "create", "--name", "Bad", *args)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr
+
+
+def test_keys_rotate_and_list(run):
+    assert json.loads(run("keys", "list").stdout) == []  # a fresh database, server not started
+    rotated = json.loads(run("keys", "rotate", "--alg", "ES256", "--activate-after", "3600").stdout)
+    listing = json.loads(run("keys", "list").stdout)
+    assert {k["alg"] for k in listing} == {"RS256", "ES256"}
+    new = next(k for k in listing if k["kid"] == rotated["kid"])
+    assert (new["published"], new["signing"]) == (True, False)
+    current = [k for k in listing if k["alg"] == "ES256" and k["signing"]]
+    assert len(current) == 1
+
+
+def test_demo_seed_refuses_production(run):
+    result = run(
+        "demo", "seed", IDENTITY_ENV="production", IDENTITY_ISSUER="https://id.example.com"
+    )
+    assert result.returncode != 0
+    assert "not for production" in result.stderr

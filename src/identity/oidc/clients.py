@@ -161,6 +161,18 @@ class ClientRegistry:
         with self._lock:
             self._cache.clear()
 
+    def reset_secret(self, client_id: str, actor: str = "operator:cli") -> str:
+        """Issue a new secret for a confidential client (the old one stops working)."""
+        secret = new_token(32)
+        with self._db.transaction() as session:
+            row = session.get(OAuthClient, client_id)
+            if row is None or row.secret_digest is None:
+                raise InvalidInput(f"{client_id} is not a client with a secret")
+            row.secret_digest = token_digest(secret)
+            audit.record(session, "client.secret_reset", actor=actor, subject=f"client:{client_id}")
+        self.invalidate()
+        return secret
+
     def create(
         self,
         *,

@@ -93,6 +93,7 @@ class KeyStore:
         """Publish a new key now; it starts signing after ``delay`` (default from settings)."""
         if alg not in ALGORITHMS:
             raise ValueError(f"unsupported algorithm {alg!r}; use one of {', '.join(ALGORITHMS)}")
+        self.ensure()  # something must sign until the new key takes over
         now = utcnow()
         with self._db.transaction() as session:
             row = self._add(
@@ -139,10 +140,6 @@ class KeyStore:
             return loaded
         with self._db.read() as session:
             rows = session.scalars(select(SigningKey).order_by(SigningKey.activates_at)).all()
-        if not rows:
-            # ensure() runs at start-up; creating keys here could deadlock a caller that holds
-            # the SQLite write lock, so say what is wrong instead.
-            raise RuntimeError("no signing keys: run `identity db upgrade` and restart")
         private = {
             r.kid: import_jwk(json.loads(self._fernet.decrypt(r.private_jwk_encrypted.encode())))
             for r in rows
@@ -156,7 +153,7 @@ class KeyStore:
             public=public,
             private=private,
             jwks=jwks,
-            keyset=KeySet.import_key_set(jwks),  # type: ignore[arg-type]
+            keyset=KeySet([import_jwk(k) for k in jwks["keys"]]),
             private_keyset=KeySet(list(private.values())),
         )
         with self._lock:
@@ -166,8 +163,12 @@ class KeyStore:
     def signing_key(self, alg: str) -> Key:
         loaded = self._load()
         kid = signing_kid(loaded.times, alg, utcnow())
-        if kid is None:  # pragma: no cover - ensure() creates one per algorithm at start-up
-            raise RuntimeError(f"no active signing key for {alg}")
+        if kid is None:
+            # ensure() runs at start-up. Creating keys here could deadlock a caller holding the
+            # SQLite write lock, so say what is wrong instead.
+            raise RuntimeError(
+                f"no active {alg} signing key: is the server started on a migrated database?"
+            )
         return loaded.private[kid]
 
     def jwks(self) -> dict[str, Any]:

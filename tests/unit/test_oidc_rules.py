@@ -1,0 +1,171 @@
+"""Provider rules without a server: redirect URIs, subjects, freshness, scopes, keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from identity.oidc.rules import (
+    Freshness,
+    KeyTimes,
+    allowed_scope,
+    claims_for_scopes,
+    issues_refresh_token,
+    must_sign_in,
+    pairwise_subject,
+    parse_max_age,
+    published_kids,
+    redirect_uri_matches,
+    redirect_uri_problem,
+    sector_identifier,
+    signing_kid,
+)
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("requested", "native", "ok"),
+    [
+        ("https://shop.example/cb", False, True),
+        ("https://shop.example/cb/", False, False),
+        ("https://shop.example/CB", False, False),
+        ("https://shop.example:443/cb", False, False),
+        ("http://127.0.0.1:5000/cb", True, True),
+        ("http://127.0.0.1:5000/cb", False, False),
+        ("http://127.0.0.1:5000/other", True, False),
+        ("http://127.0.0.1:5000/cb?x=1", True, False),
+        ("http://localhost:5000/cb", True, False),
+    ],
+)
+def test_redirect_uris_match_exactly_except_native_loopback_ports(requested, native, ok):
+    registered = ["https://shop.example/cb", "http://127.0.0.1/cb"]
+    assert redirect_uri_matches(registered, requested, native=native) is ok
+
+
+@pytest.mark.parametrize(
+    ("uri", "app_type", "refused"),
+    [
+        ("https://shop.example/cb", "web", False),
+        ("http://shop.example/cb", "web", True),
+        ("http://127.0.0.1:8001/cb", "web", False),
+        ("http://localhost:8001/cb", "web", False),
+        ("https://shop.example/cb#frag", "web", True),
+        ("https://*.shop.example/cb", "web", True),
+        ("com.shop.app:/callback", "native", False),
+        ("com.shop.app:/callback", "web", True),
+        ("javascript:alert(1)", "native", True),
+        ("https://shop.example:99999/cb", "web", True),
+    ],
+)
+def test_redirect_uri_registration_rules(uri, app_type, refused):
+    assert (redirect_uri_problem(uri, application_type=app_type) is not None) is refused
+
+
+def test_the_sector_is_the_shared_host():
+    assert sector_identifier(["https://m.example/a", "https://m.example/b"]) == "m.example"
+    with pytest.raises(ValueError, match="one host"):
+        sector_identifier(["https://a.example/cb", "https://b.example/cb"])
+
+
+def test_pairwise_subjects_differ_per_sector_and_are_stable():
+    salt = b"s" * 32
+    a1 = pairwise_subject("market.example", "user-1", salt)
+    assert a1 == pairwise_subject("market.example", "user-1", salt)
+    assert a1 != pairwise_subject("other.example", "user-1", salt)
+    assert a1 != pairwise_subject("market.example", "user-2", salt)
+    assert a1 != pairwise_subject("market.example", "user-1", b"t" * 32)
+    assert "user-1" not in a1
+
+
+def fresh(prompt=(), max_age=None, completed=None):
+    return Freshness(frozenset(prompt), max_age, completed)
+
+
+def test_sign_in_is_needed_without_a_session_or_when_asked():
+    assert must_sign_in(None, NOW, fresh())
+    assert not must_sign_in(NOW, NOW, fresh())
+    assert must_sign_in(NOW, NOW, fresh(["login"]))
+    # ... unless the sign-in happened for this very request.
+    assert not must_sign_in(NOW, NOW, fresh(["login"], completed=NOW - timedelta(seconds=5)))
+    assert must_sign_in(
+        NOW - timedelta(seconds=10), NOW, fresh(["login"], completed=NOW - timedelta(seconds=5))
+    )
+
+
+def test_max_age_limits_how_old_the_sign_in_may_be():
+    five_minutes_ago = NOW - timedelta(minutes=5)
+    assert must_sign_in(five_minutes_ago, NOW, fresh(max_age=60))
+    assert not must_sign_in(five_minutes_ago, NOW, fresh(max_age=600))
+    assert must_sign_in(NOW - timedelta(seconds=1), NOW, fresh(max_age=0))
+
+
+@pytest.mark.parametrize(("raw", "value"), [(None, None), ("", None), ("0", 0), ("3600", 3600)])
+def test_max_age_parsing(raw, value):
+    assert parse_max_age(raw) == value
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon", "1.5"])
+def test_bad_max_age_is_refused(raw):
+    with pytest.raises(ValueError):
+        parse_max_age(raw)
+
+
+def test_scopes_are_limited_to_what_the_client_may_ask():
+    assert allowed_scope("openid email phone", "openid email") == "openid email"
+    assert allowed_scope(None, "openid profile") == "openid profile"
+    assert allowed_scope("openid openid email", "openid email") == "openid email"
+
+
+def test_claims_follow_scopes_and_skip_empty_values():
+    profile = {
+        "name": "Ana",
+        "locale": "es",
+        "updated_at": 1,
+        "email": "a@x",
+        "email_verified": True,
+        "phone_number": None,
+        "phone_number_verified": None,
+        "address": None,
+    }
+    assert claims_for_scopes(profile, "openid email") == {"email": "a@x", "email_verified": True}
+    assert claims_for_scopes(profile, "openid phone address") == {}
+    assert set(claims_for_scopes(profile, "profile")) == {"name", "locale", "updated_at"}
+
+
+def test_refresh_tokens_for_third_parties_need_offline_access():
+    assert issues_refresh_token(first_party=True, client_may_refresh=True, scope="openid")
+    assert not issues_refresh_token(first_party=False, client_may_refresh=True, scope="openid")
+    assert issues_refresh_token(
+        first_party=False, client_may_refresh=True, scope="openid offline_access"
+    )
+    assert not issues_refresh_token(
+        first_party=True, client_may_refresh=False, scope="offline_access"
+    )
+
+
+def key(kid, activates, alg="RS256"):
+    return KeyTimes(kid, alg, activates, None)
+
+
+def test_the_newest_active_key_signs_and_the_next_is_published_early():
+    ttl = timedelta(minutes=15)
+    keys = [key("old", NOW - timedelta(days=30)), key("next", NOW + timedelta(hours=1))]
+    assert signing_kid(keys, "RS256", NOW) == "old"
+    assert published_kids(keys, NOW, ttl) == ["old", "next"]
+    later = NOW + timedelta(hours=1, minutes=1)
+    assert signing_kid(keys, "RS256", later) == "next"
+    assert published_kids(keys, later, ttl) == ["old", "next"]  # old tokens still valid
+    assert published_kids(keys, NOW + timedelta(hours=1, minutes=16), ttl) == ["next"]
+
+
+def test_algorithms_rotate_independently():
+    keys = [
+        key("rsa", NOW - timedelta(days=1)),
+        key("ec", NOW - timedelta(days=1), "ES256"),
+        key("rsa2", NOW - timedelta(hours=2)),
+    ]
+    assert signing_kid(keys, "ES256", NOW) == "ec"
+    assert signing_kid(keys, "RS256", NOW) == "rsa2"
+    assert published_kids(keys, NOW, timedelta(minutes=15)) == ["ec", "rsa2"]

@@ -51,7 +51,9 @@ class Runtime:
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
         db = db or Database(settings.database_url)
         templates = Templates(
-            resource_dir("templates"), filters={"user_agent_label": describe_user_agent}
+            resource_dir("templates"),
+            filters={"user_agent_label": describe_user_agent},
+            timezone=settings.display_timezone,
         )
         pseudonyms = Pseudonyms(settings.secret)
         passwords = Passwords.from_settings(settings)

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BeforeValidator,
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
     brand_name: str = Field(default="Demo Shop", min_length=1, max_length=60)  # shown on pages
+    display_timezone: str = "Europe/Madrid"  # times on pages (stored times are UTC)
 
     # Mail
     mail_backend: MailBackend | None = None  # default: file in development, smtp otherwise
@@ -126,6 +128,15 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as Europe/Madrid") from exc
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -164,7 +164,7 @@ def test_oidcc_ensure_registered_redirect_uri_shows_an_error_page(signed_in, red
     response = signed_in.authorize(redirect_uri=redirect_uri)
     assert response.status_code == 400
     assert "location" not in response.headers
-    assert "We could not sign you in" in page_text(response.text)
+    assert "No hemos podido iniciar tu sesión" in page_text(response.text)
 
 
 def test_oidcc_unknown_client_shows_an_error_page(signed_in):

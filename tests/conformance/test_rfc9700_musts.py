@@ -247,4 +247,4 @@ def test_refresh_tokens_end_at_the_absolute_lifetime_despite_use(store, shopper,
 def test_interaction_pages_send_no_referrer(store, shopper):
     response = store.browser.get(store.authorize().headers["location"])
     assert response.headers["referrer-policy"] == "no-referrer"
-    assert "We could not sign you in" not in page_text(response.text)
+    assert "No hemos podido iniciar tu sesión" not in page_text(response.text)

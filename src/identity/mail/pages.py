@@ -6,6 +6,7 @@ Mounted only when ``IDENTITY_ENV=development``; in any other mode the path does 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -24,4 +25,8 @@ def mailbox(request: Request, runtime: RuntimeDep) -> Response:
     messages = read_mailbox(runtime.settings.var_dir / "mail")
     for message in messages:
         message["links"] = _LINK.findall(str(message.get("text", "")))
+        try:
+            message["sent_at_dt"] = datetime.fromisoformat(str(message.get("sent_at")))
+        except ValueError:
+            message["sent_at_dt"] = None
     return render(request, "dev/mail.html", {"messages": messages})

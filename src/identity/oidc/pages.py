@@ -181,10 +181,10 @@ async def logout_page(request: Request, oidc: OidcDep) -> Response:
 async def logout(request: Request, oidc: OidcDep) -> Response:
     form = await request.form()
     oauth_request = await provider_request(request)
-    if CSRF_FIELD not in form:
+    runtime = get_runtime(request)
+    if CSRF_FIELD not in form and any(k in form for k in OIDC_LOGOUT_PARAMS):
         # A relying party posting its logout request (RP-Initiated Logout §2 allows POST).
         return await run_in_threadpool(_end_session, request, oidc, oauth_request, False)
-    runtime = get_runtime(request)
     runtime.csrf.check(request, form.get(CSRF_FIELD))
     if any(k in form for k in OIDC_LOGOUT_PARAMS):
         return await run_in_threadpool(_end_session, request, oidc, oauth_request, True)

@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from identity.web.i18n import LOCALES, load_translations
@@ -19,9 +21,14 @@ from identity.web.i18n import LOCALES, load_translations
 
 class Templates:
     def __init__(
-        self, directory: Path, *, filters: Mapping[str, Callable[..., Any]] | None = None
+        self,
+        directory: Path,
+        *,
+        filters: Mapping[str, Callable[..., Any]] | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.directory = directory
+        self._tz = ZoneInfo(timezone)
         self._filters = dict(filters or {})
         self._translations = {locale: load_translations(locale) for locale in LOCALES}
         self._envs = {locale: self._environment(locale) for locale in LOCALES}
@@ -38,7 +45,8 @@ class Templates:
         env.install_gettext_translations(self._translations[locale], newstyle=True)  # type: ignore[attr-defined]
         env.globals["locale"] = locale
         env.filters.update(self._filters)
-        env.filters["datetime"] = lambda value, fmt="medium": _format_datetime(value, fmt, locale)
+        env.filters["datetime"] = lambda value: _format_datetime(value, locale, self._tz)
+        env.filters["date"] = lambda value: _format_date(value, locale, self._tz)
         return env
 
     def render(self, name: str, locale: str, context: Mapping[str, Any]) -> str:
@@ -50,7 +58,16 @@ class Templates:
         return text % variables if variables else text
 
 
-def _format_datetime(value: datetime | None, fmt: str, locale: str) -> str:
+def _format_datetime(value: datetime | None, locale: str, tz: ZoneInfo) -> str:
+    """Date and time to the minute in the display time zone, with its abbreviation."""
     if value is None:
         return ""
-    return format_datetime(value, format=fmt, locale=locale, tzinfo=None)
+    local = value.astimezone(tz)
+    day = format_date(local.date(), format="medium", locale=locale)
+    return f"{day}, {format_time(local, format='short', locale=locale)} {local:%Z}"
+
+
+def _format_date(value: datetime | None, locale: str, tz: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    return format_date(value.astimezone(tz).date(), format="long", locale=locale)

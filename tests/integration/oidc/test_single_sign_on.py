@@ -24,7 +24,7 @@ def test_signed_in_at_the_store_the_app_and_marketplace_need_no_password(
     app_id = mobile_app.verify_id_token(app_tokens["id_token"])
     # The marketplace asks for consent once (third party), never for the password.
     page = marketplace.authorize()
-    assert "Marketplace wants to access your account" in page_text(page.text)
+    assert "Marketplace quiere acceder a tu cuenta" in page_text(page.text)
     assert "password" not in page.text
     result = marketplace.follow_to_client(page)
     market_id = marketplace.verify_id_token(marketplace.exchange(result["code"]).json()["id_token"])
@@ -103,7 +103,7 @@ def test_select_account_lets_the_user_continue_or_switch(store, shopper, make_us
     make_user("ben@example.com", name="Ben")
     login(store.browser, EMAIL, PASSWORD)
     page = store.authorize(prompt="select_account")
-    assert "Continue as Ana García" in page_text(page.text)
+    assert "Continuar como Ana García" in page_text(page.text)
     switch = store.browser.post(
         "/authorize/select",
         data={
@@ -129,4 +129,4 @@ def test_a_tampered_interaction_token_is_refused(store, shopper):
     login(store.browser, EMAIL, PASSWORD)
     response = store.browser.get("/authorize/resume?interaction=forged.token.value")
     assert response.status_code == 400
-    assert "took too long" in page_text(response.text)
+    assert "ha tardado demasiado" in page_text(response.text)

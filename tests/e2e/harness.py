@@ -1,0 +1,213 @@
+"""The pieces behind the e2e fixtures: a real ``identity serve`` process and the browser setup.
+
+Kept out of ``conftest.py`` so test modules can import the constants and helpers they need.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from identity.settings import Settings
+
+IDENTITY = Path(sys.executable).parent / "identity"  # the venv's console script
+CHROMIUM = os.environ.get("IDENTITY_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SECRET = "e2e-secret-key-that-is-long-enough-0123456789abcdef"
+# uvicorn logs "Application startup complete" *before* it binds the port (a port taken meanwhile
+# fails after that line); "Uvicorn running on" comes once it listens.
+READY_LINE = "Uvicorn running on"
+STARTUP_TIMEOUT = 30.0  # seconds for the whole start; it takes about one
+PORT_ATTEMPTS = 3
+
+# The browser's language preference (sent as Accept-Language) for each page language.
+BROWSER_LOCALES = {"es": "es-ES", "en": "en-GB"}
+DEVICES: dict[str, dict[str, Any]] = {
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+        "user_agent": (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+        ),
+    },
+    "desktop": {
+        "viewport": {"width": 1280, "height": 800},
+        "user_agent": (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+        ),
+    },
+}
+# How the sessions list on the account page names the devices above.
+DEVICE_LABELS = {"phone": "Chrome · Android", "desktop": "Chrome · Windows"}
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+def unique_email(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+class ServerLog:
+    """Drains the server's output on a thread (a full pipe would stall the server) and
+    signals when uvicorn reports that it listens, or that the output ended."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self.ready = False
+        self.settled = threading.Event()  # listening, or the process closed its output
+        self._thread = threading.Thread(
+            target=self._drain, args=(stream,), name="identity-serve-log", daemon=True
+        )
+        self._thread.start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        try:
+            for line in stream:
+                with self._lock:
+                    self._lines.append(line.rstrip("\n"))
+                if READY_LINE in line:
+                    self.ready = True
+                    self.settled.set()
+        finally:
+            self.settled.set()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._lines)
+
+    def text(self, since: int = 0) -> str:
+        with self._lock:
+            return "\n".join(self._lines[since:])
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings  # the process's configuration, for in-process helpers
+    process: subprocess.Popen[str]
+    log: ServerLog
+
+    def stop(self) -> None:
+        """Terminate (uvicorn shuts down gracefully on SIGTERM), then kill if it hangs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.log.join()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _settings_values(database_url: str, var_dir: Path, port: int) -> dict[str, str]:
+    return {
+        "env": "development",  # the file mail backend and /dev/mail
+        "var_dir": str(var_dir),
+        "database_url": database_url,
+        "issuer": f"http://127.0.0.1:{port}",
+        "secret_key": SECRET,
+        "argon2_time_cost": "1",
+        "argon2_memory_cost": "1024",
+        "argon2_parallelism": "1",
+    }
+
+
+def _environment(values: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
+    env.update({f"IDENTITY_{name.upper()}": value for name, value in values.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _spawn(values: dict[str, str], home: Path) -> Server:
+    port = values["issuer"].rpartition(":")[2]
+    process = subprocess.Popen(
+        [str(IDENTITY), "serve", "--host", "127.0.0.1", "--port", port],
+        env=_environment(values),
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    assert process.stdout is not None
+    log = ServerLog(process.stdout)
+    log.settled.wait(STARTUP_TIMEOUT)
+    return Server(values["issuer"], Settings(**values), process, log)  # type: ignore[arg-type]
+
+
+def start_server(database_url: str, home: Path) -> Server:
+    """Migrate the empty database, start ``identity serve`` on a free port, wait until ready.
+
+    Raises :class:`ServerFailed` with the process output when any step fails."""
+    values = _settings_values(database_url, home / "var", free_port())
+    upgrade = subprocess.run(
+        [str(IDENTITY), "db", "upgrade"],
+        env=_environment(values),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if upgrade.returncode != 0:
+        raise ServerFailed(f"identity db upgrade failed:\n{upgrade.stdout}{upgrade.stderr}")
+
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        server = _spawn(values, home)
+        if server.log.ready and server.process.poll() is None:
+            break
+        server.stop()
+        output = server.log.text()
+        if "address already in use" not in output.lower() or attempt == PORT_ATTEMPTS:
+            raise ServerFailed(f"identity serve did not start:\n{output}")
+        # Another process took the port between our probe and the bind: pick another.
+        values = _settings_values(database_url, home / "var", free_port())
+
+    try:
+        ready = httpx.get(f"{server.url}/readyz", timeout=10)
+    except httpx.HTTPError as exc:
+        server.stop()
+        raise ServerFailed(f"/readyz failed: {exc!r}\n{server.log.text()}") from exc
+    if ready.status_code != 200:
+        server.stop()
+        raise ServerFailed(
+            f"/readyz answered {ready.status_code}: {ready.text}\n{server.log.text()}"
+        )
+    return server

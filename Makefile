@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The provider on :8000 and the demo relying party (store, app, marketplace) on :8001.
 run: install
 	$(BIN)/identity db upgrade
 	$(BIN)/identity demo seed
-	$(BIN)/identity serve --host $(HOST) --port $(PORT)
+	$(BIN)/identity demo rp --host $(HOST) --port 8001 & rp=$$!; \
+	  trap "kill $$rp 2>/dev/null" EXIT INT TERM; \
+	  $(BIN)/identity serve --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL (a throwaway cluster, or the server named by
 # IDENTITY_TEST_DATABASE_URL). Both halves must pass.

@@ -87,6 +87,20 @@ def demo_seed() -> None:
         runtime.close()
 
 
+@demo.command("rp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def demo_rp(host: str, port: int) -> None:
+    """Serve the demo relying party: the store, app and marketplace channels."""
+    from identity.demo_rp import CredentialsMissing, serve
+
+    settings = _settings()
+    try:
+        serve(host, port, settings.issuer, settings.var_dir / "demo-clients.json")
+    except CredentialsMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.group()
 def users() -> None:
     """Customer accounts."""

@@ -187,16 +187,62 @@ def test_profile_changes_are_saved_and_audited(client, make_user, runtime, audit
     user = make_user("ana@example.com", locale="en")
     login(client, "ana@example.com", DEFAULT_PASSWORD)
     response = submit(
-        client, "/account/profile", {"name": "Ana María", "locale": "es"}, form_page="/account"
+        client,
+        "/account/profile",
+        {
+            "name": "Ana María",
+            "locale": "es",
+            "phone_number": "+34 600  123 456",
+            "street_address": "Calle Mayor 1",
+            "locality": "Madrid",
+            "postal_code": "28013",
+            "country": "es",
+        },
+        form_page="/account",
     )
     assert response.headers["location"] == "/account?notice=profile_saved"
     page = client.get("/account")
     assert 'lang="es"' in page.text
     assert "Ana María" in page.text
+    assert 'value="Calle Mayor 1"' in page.text
     assert audit_actions()[-1] == "account.profile_updated"
-    bad = submit(client, "/account/profile", {"name": "", "locale": "fr"}, form_page="/account")
-    assert bad.status_code == 400
     with runtime.db.read() as session:
         from identity.accounts.models import User
 
-        assert session.get(User, user.id).name == "Ana María"
+        saved = session.get(User, user.id)
+        assert saved.phone_number == "+34 600 123 456"
+        assert saved.phone_number_verified is False
+        assert saved.address == {
+            "street_address": "Calle Mayor 1",
+            "locality": "Madrid",
+            "postal_code": "28013",
+            "country": "ES",
+        }
+
+
+def test_invalid_profile_changes_are_refused_and_change_nothing(client, make_user, runtime):
+    user = make_user("ana@example.com", locale="en")
+    login(client, "ana@example.com", DEFAULT_PASSWORD)
+    for fields, message in (
+        ({"name": "", "locale": "fr"}, "Tell us your name"),
+        ({"name": "Ana", "locale": "en", "phone_number": "call me"}, "phone number"),
+        ({"name": "Ana", "locale": "en", "locality": "Madrid"}, "street, the town and the country"),
+        (
+            {
+                "name": "Ana",
+                "locale": "en",
+                "street_address": "x",
+                "locality": "y",
+                "country": "Spain",
+            },
+            "two-letter country code",
+        ),
+    ):
+        bad = submit(client, "/account/profile", fields, form_page="/account")
+        assert bad.status_code == 400
+        assert message in page_text(bad.text)
+    with runtime.db.read() as session:
+        from identity.accounts.models import User
+
+        saved = session.get(User, user.id)
+        assert (saved.name, saved.phone_number, saved.address) == ("Test Shopper", None, None)

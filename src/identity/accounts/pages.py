@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from identity.accounts.rules import SUPPORTED_LOCALES
+from identity.accounts.rules import SUPPORTED_LOCALES, Profile
 from identity.accounts.service import BadLink, EmailNotVerified, InvalidForm, LoginFailed
 from identity.errors import TooManyAttempts
 from identity.web.deps import (
@@ -19,6 +21,16 @@ from identity.web.deps import (
 from identity.web.pages import redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
+
+PROFILE_FIELDS = (
+    "name",
+    "locale",
+    "phone_number",
+    "street_address",
+    "locality",
+    "postal_code",
+    "country",
+)
 
 NOTICES = frozenset(
     {"verified", "password_reset", "signed_out", "check_email", "sessions_ended", "profile_saved"}
@@ -224,6 +236,19 @@ def reset(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
 # -- account ------------------------------------------------------------------------------
 
 
+def _profile_of(user: Any) -> Profile:
+    address = user.address or {}
+    return Profile(
+        name=user.name,
+        locale=user.locale,
+        phone_number=user.phone_number or "",
+        street_address=address.get("street_address", ""),
+        locality=address.get("locality", ""),
+        postal_code=address.get("postal_code", ""),
+        country=address.get("country", ""),
+    )
+
+
 @router.get("/account")
 def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Response:
     if current is None:
@@ -239,6 +264,7 @@ def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Respo
             "locales": SUPPORTED_LOCALES,
             "notice": _notice(request),
             "problems": [],
+            "profile": _profile_of(view.user),
         },
     )
 
@@ -249,13 +275,11 @@ def update_profile(
 ) -> Response:
     if current is None:
         return redirect("/login?next=/account")
+    profile = Profile(
+        **{name: text_field(form, name, 200) for name in PROFILE_FIELDS},
+    )
     try:
-        runtime.accounts.update_profile(
-            current,
-            name=text_field(form, "name", 200),
-            locale=text_field(form, "locale", 8),
-            origin=origin,
-        )
+        runtime.accounts.update_profile(current, profile, origin)
     except InvalidForm as exc:
         view = runtime.accounts.account(current.user.id)
         return render(
@@ -268,6 +292,7 @@ def update_profile(
                 "locales": SUPPORTED_LOCALES,
                 "notice": None,
                 "problems": [p.value for p in exc.problems],
+                "profile": profile,
             },
             status=400,
         )

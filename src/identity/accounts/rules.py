@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,6 +26,9 @@ class Problem(StrEnum):
     name_missing = "name_missing"
     name_too_long = "name_too_long"
     locale_unsupported = "locale_unsupported"
+    phone_invalid = "phone_invalid"
+    address_incomplete = "address_incomplete"
+    country_invalid = "country_invalid"
 
 
 def normalize_email(raw: str) -> str | None:
@@ -48,16 +52,63 @@ def password_problems(password: str, *, email: str, min_length: int) -> list[Pro
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a customer may edit about themselves; empty strings mean "not given"."""
+
+    name: str
+    locale: str
+    phone_number: str = ""
+    street_address: str = ""
+    locality: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+    def address(self) -> dict[str, str] | None:
+        """The OpenID Connect ``address`` claim value (Core §5.1.1), or None when empty."""
+        fields = {
+            "street_address": self.street_address.strip(),
+            "locality": self.locality.strip(),
+            "postal_code": self.postal_code.strip(),
+            "country": self.country.strip().upper(),
+        }
+        return {k: v for k, v in fields.items() if v} or None
+
+
+PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{5,30}$")
+
+
+def name_problems(name: str) -> list[Problem]:
+    if not name.strip():
+        return [Problem.name_missing]
+    if len(name.strip()) > NAME_MAX:
+        return [Problem.name_too_long]
+    return []
+
+
+def profile_problems(profile: Profile) -> list[Problem]:
+    problems = name_problems(profile.name)
+    if profile.locale not in SUPPORTED_LOCALES:
+        problems.append(Problem.locale_unsupported)
+    if profile.phone_number.strip() and not PHONE.match(profile.phone_number.strip()):
+        problems.append(Problem.phone_invalid)
+    address = profile.address()
+    if address and not {"street_address", "locality", "country"} <= set(address):
+        problems.append(Problem.address_incomplete)
+    if profile.country.strip() and not re.fullmatch(r"[A-Za-z]{2}", profile.country.strip()):
+        problems.append(Problem.country_invalid)
+    if any(len(v) > 200 for v in (profile.street_address, profile.locality, profile.postal_code)):
+        problems.append(Problem.address_incomplete)
+    return problems
+
+
 def signup_problems(
     *, email: str | None, password: str, name: str, locale: str, min_length: int
 ) -> list[Problem]:
     problems: list[Problem] = []
     if email is None:
         problems.append(Problem.email_invalid)
-    if not name.strip():
-        problems.append(Problem.name_missing)
-    elif len(name.strip()) > NAME_MAX:
-        problems.append(Problem.name_too_long)
+    problems += name_problems(name)
     if locale not in SUPPORTED_LOCALES:
         problems.append(Problem.locale_unsupported)
     problems += password_problems(password, email=email or "", min_length=min_length)

@@ -23,11 +23,12 @@ from identity.accounts.mail import AccountMail
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.passwords import Passwords
 from identity.accounts.rules import (
-    PASSWORD_MAX,
     Problem,
+    Profile,
     ThrottlePolicy,
     normalize_email,
     password_problems,
+    profile_problems,
     signup_problems,
 )
 from identity.accounts.sessions import Sessions
@@ -513,32 +514,25 @@ class AccountService:
                 self._sessions_ended(session, ended, "ended_others")
             return len(ended)
 
-    def update_profile(
-        self, current: CurrentSession, *, name: str, locale: str, origin: Origin
-    ) -> User:
-        problems = [
-            p
-            for p in signup_problems(
-                email=current.user.email,
-                password="x" * PASSWORD_MAX,
-                name=name,
-                locale=locale,
-                min_length=1,
-            )
-            if p not in (Problem.password_too_long, Problem.password_is_email)
-        ]
+    def update_profile(self, current: CurrentSession, profile: Profile, origin: Origin) -> User:
+        problems = profile_problems(profile)
         if problems:
             raise InvalidForm(problems)
+        phone = " ".join(profile.phone_number.split()) or None
         with self._db.transaction() as session:
             user = session.get(User, current.user.id)
             assert user is not None
-            changed = {
-                k: v
-                for k, v in {"name": name.strip(), "locale": locale}.items()
-                if getattr(user, k) != v
+            wanted = {
+                "name": profile.name.strip(),
+                "locale": profile.locale,
+                "phone_number": phone,
+                "address": profile.address(),
             }
+            changed = {k: v for k, v in wanted.items() if getattr(user, k) != v}
             for key, value in changed.items():
                 setattr(user, key, value)
+            if "phone_number" in changed:
+                user.phone_number_verified = False  # a new number is not verified
             if changed:
                 user.updated_at = utcnow()
                 audit.record(

@@ -135,7 +135,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         principal: Principal = request.user
         claims["auth_time"] = int(principal.auth_time.timestamp())
         if principal.sid:
-            claims["sid"] = principal.sid
+            claims["sid"] = self.server.subjects.sid_for_client(request.client, principal.sid)
         if principal.amr:
             claims["amr"] = list(principal.amr)
         if principal.acr:

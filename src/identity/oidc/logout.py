@@ -68,7 +68,7 @@ class Logout:
                 payload={
                     "client_id": client.client_id,
                     "sub": self._subjects.for_client(session, client, grant.user_id),
-                    "sid": ended.sid,
+                    "sid": self._subjects.sid_for_client(client, ended.sid),
                 },
                 content_type="application/x-www-form-urlencoded",
             )

@@ -30,6 +30,13 @@ class Subjects:
         )
         return sub
 
+    def sid_for_client(self, client: Client, sid: str) -> str:
+        """The session id a client sees. Pairwise clients get their own derivation, or the
+        shared ``sid`` would let two companies link a customer for the whole session."""
+        if not client.pairwise or client.sector_identifier is None:
+            return sid
+        return pairwise_subject(client.sector_identifier, f"sid:{sid}", self._salt)
+
     def peek(self, client: Client, user_id: uuid.UUID) -> str:
         """The ``sub`` for ``client`` without recording it (for comparisons)."""
         if not client.pairwise or client.sector_identifier is None:

@@ -28,11 +28,13 @@ def test_signed_in_at_the_store_the_app_and_marketplace_need_no_password(
     assert "password" not in page.text
     result = marketplace.follow_to_client(page)
     market_id = marketplace.verify_id_token(marketplace.exchange(result["code"]).json()["id_token"])
-    assert store_id["sid"] == app_id["sid"] == market_id["sid"]
+    assert store_id["sid"] == app_id["sid"]
     assert store_id["sub"] == app_id["sub"] == str(shopper.id)
-    # Pairwise: the marketplace cannot correlate the customer with the store.
+    # Pairwise: the marketplace cannot correlate the customer with the store, neither by
+    # subject nor by session id.
     assert market_id["sub"] != store_id["sub"]
     assert len(market_id["sub"]) == 43
+    assert market_id["sid"] != store_id["sid"]
 
 
 def test_pairwise_subjects_are_stable_and_resolvable(marketplace, shopper, runtime):

@@ -15,6 +15,7 @@ SQLite too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -113,11 +114,20 @@ class Database:
             bind=self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Queueing writers of this process on a lock keeps
+        # them in order; left to SQLite's busy handler they sleep and poll, which makes tail
+        # latency spike under contention. Re-entrant so a nested write fails by SQLite's
+        # busy timeout, as before, rather than hanging.
+        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: commits when the block ends, rolls back if it raises."""
-        with self._writer() as session, session.begin():
+        if self._write_lock is None:
+            with self._writer() as session, session.begin():
+                yield session
+            return
+        with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     @contextmanager

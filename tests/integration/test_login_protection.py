@@ -140,3 +140,35 @@ def test_a_password_is_rehashed_at_login_when_parameters_change(
         assert login(client, "ana@example.com", DEFAULT_PASSWORD).status_code == 303
     old_runtime.close()
     new_runtime.close()
+
+
+def test_concurrent_logins_from_one_address_never_fail(make_settings, make_user):
+    """Regression: a successful login's refund used to race another request's throttle row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = make_settings(login_max_failures_per_account=1000, login_max_failures_per_ip=1000)
+    users = [make_user(f"user{n}@example.com") for n in range(4)]
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as warm:
+        token = csrf_token_of(warm)
+
+        def attempt(n: int) -> int:
+            client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+            client.cookies.set("identity_csrf", token[1], domain="testserver.local")
+            email = users[n % 4].email
+            password = DEFAULT_PASSWORD if n % 3 else "wrong password!!"
+            response = client.post(
+                "/login", data={"csrf_token": token[0], "email": email, "password": password}
+            )
+            return response.status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(attempt, range(48)))
+    assert set(statuses) <= {303, 401}, statuses
+
+
+def csrf_token_of(client):
+    from tests.support.forms import csrf_token
+
+    token = csrf_token(client)
+    return token, client.cookies.get("identity_csrf")

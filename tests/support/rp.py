@@ -92,7 +92,8 @@ class RelyingParty:
                 ):
                     return query_of(location)
                 if location.startswith("/login"):
-                    assert email and password, f"login required ({location})"
+                    assert email, f"login required ({location})"
+                    assert password, f"login required ({location})"
                     token = csrf_token(self.browser, location)
                     next_url = query_of(location).get("next", "/account")
                     response = self.browser.post(

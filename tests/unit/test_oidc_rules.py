@@ -108,7 +108,7 @@ def test_max_age_parsing(raw, value):
 
 @pytest.mark.parametrize("raw", ["-1", "soon", "1.5"])
 def test_bad_max_age_is_refused(raw):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"max_age|invalid literal"):
         parse_max_age(raw)
 
 

@@ -23,7 +23,7 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
         )
-        self._slots = threading.BoundedSemaphore(concurrency or os.cpu_count() or 1)
+        self._slots = threading.BoundedSemaphore(concurrency or usable_cpus())
         # Verified against for unknown emails, so that "no such account" costs the same
         # time as "wrong password" and timing does not reveal which accounts exist.
         self._dummy = self._hasher.hash("not a password: timing equaliser")
@@ -57,3 +57,12 @@ class Passwords:
             return self._hasher.check_needs_rehash(stored_hash)
         except InvalidHashError:
             return True
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity, not the machine's count): more hashes at once
+    than that only adds latency and memory."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # platforms without sched_getaffinity
+        return os.cpu_count() or 1

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import LoginThrottle
 from identity.accounts.rules import ThrottlePolicy, ThrottleState, after_failure, retry_after
-from identity.db import insert_ignoring_conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +26,22 @@ class ThrottleKey:
 
 class Throttle:
     def _locked_row(self, session: Session, key: str, now: datetime) -> LoginThrottle:
-        insert_ignoring_conflict(
-            session,
-            LoginThrottle,
-            {"key": key, "failures": 0, "window_started_at": now, "locked_until": None},
+        """The key's row, created if missing, locked until the transaction ends.
+
+        One atomic ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: a separate insert and
+        select could lose the row in between to a concurrent successful login's refund.
+        """
+        dialect_insert = _insert_for(session)
+        statement = (
+            dialect_insert(LoginThrottle)
+            .values(key=key, failures=0, window_started_at=now, locked_until=None)
+            .on_conflict_do_update(index_elements=["key"], set_={"key": key})
+            .returning(LoginThrottle)
         )
-        return session.execute(
-            select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
-        ).scalar_one()
+        row: LoginThrottle = session.scalars(
+            statement, execution_options={"populate_existing": True}
+        ).one()
+        return row
 
     def charge(self, session: Session, keys: list[ThrottleKey], now: datetime) -> int:
         """Count an attempt on every key unless one is locked; returns seconds to wait (0: go)."""
@@ -65,3 +73,11 @@ class Throttle:
 
 def _state(row: LoginThrottle) -> ThrottleState:
     return ThrottleState(row.failures, row.window_started_at, row.locked_until)
+
+
+def _insert_for(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time

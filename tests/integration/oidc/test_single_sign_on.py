@@ -124,7 +124,8 @@ def test_the_login_page_remembers_where_to_go_back(store, shopper):
     response = store.authorize()
     assert response.headers["location"].startswith("/login?next=%2Fauthorize%2Fresume")
     result = store.follow_to_client(response, email=EMAIL, password=PASSWORD)
-    assert "code" in result and result["state"] == store.last.state
+    assert "code" in result
+    assert result["state"] == store.last.state
 
 
 def test_a_tampered_interaction_token_is_refused(store, shopper):

@@ -25,6 +25,7 @@ for _name in [
 from identity.app import create_app  # noqa: E402
 from identity.audit.models import AuditHeadRow  # noqa: E402
 from identity.audit.rules import GENESIS  # noqa: E402
+from identity.consent.models import ConsentFeedHead  # noqa: E402
 from identity.db import Database  # noqa: E402
 from identity.models import metadata  # noqa: E402
 from identity.runtime import Runtime  # noqa: E402
@@ -110,6 +111,7 @@ def _clean(database: Database) -> None:
         for table in reversed(metadata.sorted_tables):
             session.execute(delete(table))
         session.execute(insert(AuditHeadRow).values(id=1, seq=0, hash=GENESIS))
+        session.execute(insert(ConsentFeedHead).values(id=1, seq=0))
 
 
 @pytest.fixture

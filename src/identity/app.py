@@ -12,6 +12,8 @@ from starlette.staticfiles import StaticFiles
 
 from identity import health
 from identity.accounts import pages as account_pages
+from identity.consent import api as consent_api
+from identity.consent import pages as consent_pages
 from identity.mail import pages as mail_pages
 from identity.oidc import pages as oidc_pages
 from identity.oidc import routes as oidc_routes
@@ -62,11 +64,22 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(account_pages.router)
     app.include_router(oidc_routes.router)
     app.include_router(oidc_pages.router)
+    app.include_router(consent_api.router)
+    app.include_router(consent_pages.router)
     if settings.is_development:
         app.include_router(mail_pages.router)
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (used by ``identity serve`` and its workers)."""
-    return create_app(Settings.load())
+    """Factory for ``uvicorn --factory`` (used by ``identity serve`` and its workers).
+
+    A bad purpose file stops the server here, naming the file and the field.
+    """
+    from identity.consent.policy import PolicyError
+
+    try:
+        return create_app(Settings.load())
+    except PolicyError as exc:
+        log.critical("invalid purpose file: %s", exc)
+        raise SystemExit(f"invalid purpose file: {exc}") from exc

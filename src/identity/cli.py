@@ -6,6 +6,9 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
+
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -18,6 +21,17 @@ def _settings() -> Settings:
         return Settings.load()
     except ValidationError as exc:
         raise click.ClickException(describe_errors(exc)) from exc
+
+
+def _runtime() -> Any:
+    """The wired services; a bad purpose file stops here with its file and field named."""
+    from identity.consent.policy import PolicyError
+    from identity.runtime import Runtime
+
+    try:
+        return Runtime.build(_settings())
+    except PolicyError as exc:
+        raise click.ClickException(f"invalid purpose file: {exc}") from exc
 
 
 @click.group()
@@ -34,7 +48,14 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web pages, the OpenID provider and the API."""
     import uvicorn
 
+    from identity.consent.policy import PolicyError, load_catalog
+    from identity.resources import resource_dir
+
     settings = _settings()  # validate (and create the dev secret) before any worker starts
+    try:
+        load_catalog(settings.policies_dir or resource_dir("policies"))
+    except PolicyError as exc:
+        raise click.ClickException(f"invalid purpose file: {exc}") from exc
     os.environ.setdefault("IDENTITY_DATABASE_URL", settings.database_url)
     uvicorn.run(
         "identity.app:app_from_environment",
@@ -79,7 +100,7 @@ def demo_seed() -> None:
     settings = _settings()
     if settings.env is Environment.production:
         raise click.ClickException("demo data is not for production databases")
-    runtime = Runtime.build(settings)
+    runtime = _runtime()
     try:
         for line in seed(runtime):
             click.echo(line)
@@ -119,7 +140,7 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
     from identity.runtime import Runtime
 
     password = sys.stdin.readline().rstrip("\r\n")
-    runtime = Runtime.build(_settings())
+    runtime = _runtime()
     try:
         user = runtime.accounts.create(
             email=email,
@@ -173,7 +194,7 @@ def clients_create(jwks_file: object, **options: object) -> None:
     from identity.errors import DomainError
     from identity.runtime import Runtime
 
-    runtime = Runtime.build(_settings())
+    runtime = _runtime()
     jwks = json.load(jwks_file) if jwks_file is not None else None  # type: ignore[arg-type]
     try:
         created = runtime.clients.create(
@@ -231,7 +252,7 @@ def keys_rotate(alg: str, activate_after: str | None) -> None:
     from identity.settings import Duration
 
     delay = TypeAdapter(Duration).validate_python(activate_after) if activate_after else None
-    runtime = Runtime.build(_settings())
+    runtime = _runtime()
     try:
         row = runtime.keys.rotate(alg, delay=delay)
     finally:
@@ -246,7 +267,7 @@ def keys_list() -> None:
     """Every key with its activation time and whether it signs and is published."""
     from identity.runtime import Runtime
 
-    runtime = Runtime.build(_settings())
+    runtime = _runtime()
     try:
         click.echo(json.dumps(runtime.keys.describe(), indent=2))
     finally:
@@ -263,7 +284,7 @@ def outbox_deliver() -> None:
     """Deliver every message that is due now (the server also does this in the background)."""
     from identity.runtime import Runtime
 
-    runtime = Runtime.build(_settings())
+    runtime = _runtime()
     try:
         attempts = runtime.outbox.deliver_due()
     finally:
@@ -273,6 +294,29 @@ def outbox_deliver() -> None:
     click.echo(
         f"{sum(a.ok for a in attempts)} delivered, {sum(not a.ok for a in attempts)} to retry"
     )
+
+
+@main.group()
+def policies() -> None:
+    """Consent purposes (the files in policies/)."""
+
+
+@policies.command("check")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def policies_check(directory: Path | None) -> None:
+    """Validate every purpose file without starting the server (exit 1 naming the problem)."""
+    from identity.consent.policy import PolicyError, load_catalog
+    from identity.resources import resource_dir
+
+    try:
+        catalog = load_catalog(directory or _settings().policies_dir or resource_dir("policies"))
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for purpose in catalog:
+        click.echo(
+            f"{purpose.id} {purpose.version} ({purpose.legal_basis.value}, {purpose.category})"
+        )
+    click.echo(f"{len(catalog)} purposes valid")
 
 
 @main.group()

@@ -2,10 +2,18 @@
 
 from identity.accounts import models as accounts_models
 from identity.audit import models as audit_models
+from identity.consent import models as consent_models
 from identity.db import Base
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "audit_models", "metadata", "oidc_models", "outbox_models"]
+__all__ = [
+    "accounts_models",
+    "audit_models",
+    "consent_models",
+    "metadata",
+    "oidc_models",
+    "outbox_models",
+]

@@ -16,7 +16,14 @@ from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
 from identity.crypto import Pseudonyms
 from identity.db import Database
+from identity.consent.access import ConsentAccess
+from identity.consent.notify import ConsentMessages
+from identity.consent.policy import load_catalog
+from identity.consent.service import ConsentService
+from identity.consent.webhooks import Webhooks
 from identity.mail import MailSender, sender_from_settings
+from identity.mail.sms import sms_sender_from_settings
+from identity.oidc.bearer import BearerVerifier
 from identity.oidc.clients import ClientRegistry
 from identity.oidc.keys import KeyStore
 from identity.oidc.logout import Logout
@@ -46,6 +53,10 @@ class Runtime:
     clients: ClientRegistry
     outbox: Outbox
     oidc: OidcService
+    bearer: BearerVerifier
+    consent: ConsentService
+    consent_access: ConsentAccess
+    webhooks: Webhooks
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -83,6 +94,19 @@ class Runtime:
             clients=clients, store=provider.store, subjects=subjects, tokens=tokens, outbox=outbox
         )
         oidc = OidcService(provider=provider, accounts=accounts, logout=logout, db=db)
+        bearer = BearerVerifier(tokens, clients, subjects)
+        consent = ConsentService(
+            settings=settings,
+            db=db,
+            catalog=load_catalog(settings.policies_dir or resource_dir("policies")),
+            pseudonyms=pseudonyms,
+        )
+        messages = ConsentMessages(db, templates, mail, sms_sender_from_settings(settings))
+        consent.send_confirmation = messages.send_confirmation
+        webhooks = Webhooks(
+            db=db, secret=settings.secret, outbox=outbox, clients=clients, subjects=subjects
+        )
+        consent.after_record.append(webhooks.on_record)
         return cls(
             settings=settings,
             db=db,
@@ -97,6 +121,10 @@ class Runtime:
             clients=clients,
             outbox=outbox,
             oidc=oidc,
+            bearer=bearer,
+            consent=consent,
+            consent_access=ConsentAccess(consents=consent, bearer=bearer, db=db),
+            webhooks=webhooks,
         )
 
     def close(self) -> None:

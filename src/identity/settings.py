@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     key_activation_delay: Duration = timedelta(hours=1)  # published this long before signing
     signing_alg: SigningAlg = SigningAlg.RS256  # default for ID and access tokens
     keys_cache_ttl: Duration = timedelta(seconds=30)
+    # Consent center
+    policies_dir: Path | None = None  # default: the policies/ folder shipped with the code
+    consent_confirm_ttl: Duration = timedelta(days=7)  # double opt-in links
+    unsubscribe_link_ttl: Duration = timedelta(days=400)  # one-click links in sent mail
+    consent_batch_max: int = Field(default=1000, ge=1, le=10000)
+    sms_gateway_url: str | None = None  # POST {"to", "text"}; default: development mailbox
+    jurisdiction: str = "EU"  # stated in consent receipts
     # Back-channel logout and webhook delivery through the outbox
     outbox_poll_interval: Duration = timedelta(seconds=2)
     outbox_max_attempts: int = Field(default=12, ge=1)

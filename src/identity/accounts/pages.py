@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -164,6 +165,9 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
             status=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
+    # Consents changed since the customer last decided are reviewed before anything else.
+    if runtime.consent.to_reconfirm(str(logged_in.user.id)):
+        next_url = "/privacy/review?" + urlencode({"next": next_url})
     response = redirect(next_url)
     _set_session_cookie(runtime, response, logged_in.cookie_value)
     return response

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity import audit
-from identity.accounts.links import LinkError, LinkPurpose, Links, password_binding
+from identity.links import LinkError, LinkPurpose, Links, password_binding
 from identity.accounts.mail import AccountMail
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.passwords import Passwords

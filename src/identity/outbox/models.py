@@ -19,6 +19,7 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(32))  # backchannel_logout | webhook
     target_url: Mapped[str] = mapped_column(String(2000))
     owner: Mapped[str] = mapped_column(String(64), index=True)  # client id that receives it
+    ref: Mapped[str | None] = mapped_column(String(64), index=True)  # e.g. webhook subscription
     body: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(100))
     headers_json: Mapped[str] = mapped_column(Text, default="{}")

@@ -40,6 +40,10 @@ class Rendered:
 Renderer = Callable[[OutboxMessage], Rendered]
 
 
+class Undeliverable(Exception):
+    """Raised by a renderer when the message can never be delivered (its target is gone)."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     message_id: int
@@ -79,12 +83,14 @@ class Outbox:
         target_url: str,
         payload: dict[str, Any],
         content_type: str = "application/json",
+        ref: str | None = None,
     ) -> OutboxMessage:
         """Add a message as part of the caller's transaction (it exists iff that commits)."""
         now = utcnow()
         message = OutboxMessage(
             kind=kind,
             owner=owner,
+            ref=ref,
             target_url=target_url,
             body=json.dumps(payload, separators=(",", ":")),
             content_type=content_type,
@@ -150,6 +156,10 @@ class Outbox:
                 content=rendered.body,
                 headers={"content-type": rendered.content_type, **rendered.headers},
             )
+        except Undeliverable as exc:
+            return Attempt(
+                message.id, message.kind, message.owner, False, None, f"undeliverable: {exc}"
+            )
         except httpx.HTTPError as exc:
             return Attempt(message.id, message.kind, message.owner, False, None, type(exc).__name__)
         except Exception as exc:  # a renderer bug must not stop the other deliveries
@@ -178,7 +188,11 @@ class Outbox:
                     message.last_error = None
                     continue
                 message.last_error = (attempt.error or "failed")[:500]
-                if gives_up(message.attempts, s.outbox_max_attempts):
+                if (
+                    attempt.error
+                    and attempt.error.startswith("undeliverable")
+                    or gives_up(message.attempts, s.outbox_max_attempts)
+                ):
                     message.failed_at = now
                     log.warning(
                         "outbox: giving up on message %s (%s to %s) after %s attempts",

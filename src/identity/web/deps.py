@@ -19,11 +19,18 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def current_session(request: Request) -> CurrentSession | None:
-    """The signed-in user of this browser, looked up once per request."""
+    """The signed-in user of this browser, looked up once per request.
+
+    A ``Sec-GPC: 1`` header from a signed-in browser is honoured here, on every page: it is
+    recorded as the customer's opt-out of sale/sharing (once; later signals change nothing).
+    """
     if not hasattr(request.state, "current_session"):
         runtime = get_runtime(request)
         cookie = request.cookies.get(runtime.session_cookie.name)
-        request.state.current_session = runtime.accounts.current(cookie)
+        current = runtime.accounts.current(cookie)
+        request.state.current_session = current
+        if current is not None and request.headers.get("sec-gpc", "").strip() == "1":
+            runtime.consent.apply_gpc(str(current.user.id), request_origin(request))
     current: CurrentSession | None = request.state.current_session
     return current
 

@@ -98,6 +98,9 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+    challenge = getattr(exc, "challenge", None)
+    if challenge:
+        headers = {"WWW-Authenticate": challenge}
     if is_api(request):
         return problem_response(problem_for(exc), headers)
     return error_page(request, exc.status, exc.slug.replace("-", "_"), headers)

@@ -1,10 +1,12 @@
-"""Email verification and password reset links: signed, expiring, single use.
+"""Links mailed to customers: signed, expiring, single use.
 
-A link is an itsdangerous ``URLSafeTimedSerializer`` token (salted per purpose, so a verify
-token is never a reset token) carrying the user id, a random link id and a *binding*: the email
-for verification, a fingerprint of the current password hash for reset, so every outstanding
-reset link dies as soon as the password changes. Redeeming inserts the link id's hash into
-``used_link``; the primary key makes a second redemption fail even when two requests race.
+Used for email verification, password reset and consent confirmation (double opt-in). A link
+is an itsdangerous ``URLSafeTimedSerializer`` token (salted per purpose, so a verify token is
+never a reset token) carrying a subject id, a random link id and a *binding*: the email for
+verification, a fingerprint of the current password hash for reset (so every outstanding reset
+link dies as soon as the password changes), the purpose and version for a consent. Redeeming
+inserts the link id's hash into ``used_link``; the primary key makes a second redemption fail
+even when two requests race.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from identity.crypto import derive_key, new_token, token_digest
 class LinkPurpose(StrEnum):
     verify_email = "verify_email"
     reset_password = "reset_password"
+    confirm_consent = "confirm_consent"
 
 
 class LinkError(Exception):
@@ -52,7 +55,7 @@ class Links:
     def __init__(self, secret: bytes, ttl: dict[LinkPurpose, timedelta]) -> None:
         key = derive_key(secret, "identity.links")
         self._serializers = {
-            p: URLSafeTimedSerializer(key, salt=f"identity.link.{p.value}") for p in LinkPurpose
+            p: URLSafeTimedSerializer(key, salt=f"identity.link.{p.value}") for p in ttl
         }
         self._ttl = ttl
 

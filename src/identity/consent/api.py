@@ -1,0 +1,287 @@
+"""The consent API (``/v1``): what every downstream service asks before it acts.
+
+Paths are stable; services depend on them. Errors are RFC 9457 problem documents. Reads need
+``consent:read``, recording on a customer's behalf ``consent:write``; ``/v1/me/...`` takes the
+customer's own access token (the app channel). A ``Sec-GPC: 1`` header on a call made for a
+customer records their opt-out of sale/sharing before the answer is computed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import Response
+
+from identity.consent.access import ConsentAccess
+from identity.consent.models import ConsentRecord
+from identity.consent.policy import Purpose
+from identity.consent.rules import Answer
+from identity.consent.schemas import (
+    BatchIn,
+    BatchOut,
+    ChangesOut,
+    DecisionOut,
+    DeliveryOut,
+    LocalizedText,
+    MyChoiceIn,
+    PurposeOut,
+    RecordedOut,
+    RecordIn,
+    RecordOut,
+    SubjectOut,
+    WebhookIn,
+    WebhookOut,
+)
+from identity.consent.webhooks import Webhooks
+from identity.oidc.bearer import Caller
+from identity.web.deps import get_runtime, request_origin
+
+router = APIRouter(prefix="/v1", tags=["consent"])
+
+PROBLEM = {"content": {"application/problem+json": {}}, "description": "RFC 9457 problem"}
+ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM}
+
+
+def get_access(request: Request) -> ConsentAccess:
+    access: ConsentAccess = get_runtime(request).consent_access
+    return access
+
+
+def get_webhooks(request: Request) -> Webhooks:
+    webhooks: Webhooks = get_runtime(request).webhooks
+    return webhooks
+
+
+def get_caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    return get_runtime(request).bearer.caller(authorization)
+
+
+AccessDep = Annotated[ConsentAccess, Depends(get_access)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
+
+
+def _gpc(request: Request) -> bool:
+    return request.headers.get("sec-gpc", "").strip() == "1"
+
+
+def purpose_out(p: Purpose) -> PurposeOut:
+    return PurposeOut(
+        id=p.id,
+        version=p.version,
+        legal_basis=p.legal_basis.value,
+        category=p.category,
+        channel=p.channel,
+        default=p.default,
+        double_opt_in=p.double_opt_in,
+        expires_after_days=p.expires_after_days,
+        switchable=p.switchable,
+        title=LocalizedText(en=p.title.en, es=p.title.es),
+        description=LocalizedText(en=p.description.en, es=p.description.es),
+    )
+
+
+def decision_out(
+    access: ConsentAccess, subject: str, key: str, purpose: str, answer: Answer
+) -> DecisionOut:
+    policy = access.consents.catalog.get(purpose)
+    unsubscribe = (
+        access.consents.unsubscribe_url(key, purpose)
+        if policy is not None and policy.channel and policy.switchable
+        else None
+    )
+    return DecisionOut(
+        subject=subject,
+        purpose=purpose,
+        allowed=answer.allowed,
+        reason=answer.reason,
+        legal_basis=answer.legal_basis,
+        version=answer.version,
+        current_version=answer.current_version,
+        status=answer.status,
+        decided_at=answer.decided_at,
+        expires_at=answer.expires_at,
+        record_id=answer.record_id,
+        unsubscribe_url=unsubscribe,
+    )
+
+
+def record_out(subject: str, r: ConsentRecord) -> RecordOut:
+    return RecordOut(
+        id=r.id,
+        subject=subject,
+        purpose=r.purpose,
+        purpose_version=r.purpose_version,
+        decision=r.decision,
+        pending=r.pending,
+        source=r.source,
+        collected_at=r.collected_at,
+        recorded_at=r.recorded_at,
+        expires_at=r.expires_at,
+        language=r.language,
+        text_hash=r.text_hash,
+        cursor=r.feed_seq,
+    )
+
+
+@router.get("/purposes", summary="Every purpose with its version, legal basis and texts")
+def list_purposes(access: AccessDep) -> list[PurposeOut]:
+    return [purpose_out(p) for p in access.consents.catalog]
+
+
+# Declared before /consents/{subject} so "changes" is not taken for a subject id.
+@router.get(
+    "/consents/changes", summary="Change feed: records in order, resumable", responses=ERRORS
+)
+def changes(
+    access: AccessDep,
+    caller: CallerDep,
+    after: Annotated[int, Query(ge=0, description="cursor from the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ChangesOut:
+    items, cursor = access.changes(caller, after, limit)
+    return ChangesOut(items=[record_out(view, r) for view, r in items], next_cursor=cursor)
+
+
+@router.post("/consents:decide", summary="Many decisions at once", responses=ERRORS)
+def decide_batch(request: Request, body: BatchIn, access: AccessDep, caller: CallerDep) -> BatchOut:
+    limit = get_runtime(request).settings.consent_batch_max
+    rows, unknown = access.batch(caller, body.subjects, body.purposes, limit)
+    return BatchOut(
+        decisions=[decision_out(access, view, key, p, a) for view, key, p, a in rows],
+        unknown_subjects=unknown,
+    )
+
+
+@router.get("/consents/{subject}/{purpose}", summary="May we do this now?", responses=ERRORS)
+def decision(
+    request: Request, subject: str, purpose: str, access: AccessDep, caller: CallerDep
+) -> DecisionOut:
+    if _gpc(request):
+        access.gpc(caller, subject, request_origin(request))
+    view, key, answer = access.decision(caller, subject, purpose)
+    return decision_out(access, view, key, purpose, answer)
+
+
+@router.get("/consents/{subject}", summary="A customer's answers and history", responses=ERRORS)
+def subject_overview(
+    request: Request, subject: str, access: AccessDep, caller: CallerDep
+) -> SubjectOut:
+    if _gpc(request):
+        access.gpc(caller, subject, request_origin(request))
+    view, overview = access.overview(caller, subject)
+    return SubjectOut(
+        subject=view,
+        decisions=[decision_out(access, view, view, p.id, a) for p, a in overview.answers],
+        history=[record_out(view, r) for r in overview.history],
+    )
+
+
+@router.put(
+    "/consents/{subject}/{purpose}",
+    summary="Record a decision collected elsewhere (needs consent:write)",
+    responses={**ERRORS, 409: PROBLEM},
+)
+def record_decision(
+    request: Request,
+    subject: str,
+    purpose: str,
+    body: RecordIn,
+    access: AccessDep,
+    caller: CallerDep,
+) -> RecordedOut:
+    view, recorded = access.record(
+        caller,
+        subject,
+        purpose,
+        decision=body.decision,
+        collected_at=body.collected_at,
+        language=body.language,
+        text_hash=body.text_hash,
+        evidence=body.evidence,
+        origin=request_origin(request),
+    )
+    _, key, answer = access.decision(caller, subject, purpose)
+    return RecordedOut(
+        record=record_out(view, recorded.record),
+        decision=decision_out(access, view, key, purpose, answer),
+    )
+
+
+@router.get("/me/consents", summary="The signed-in customer's own answers", responses=ERRORS)
+def my_consents(request: Request, access: AccessDep, caller: CallerDep) -> SubjectOut:
+    if _gpc(request):
+        access.gpc(caller, None, request_origin(request))
+    view, overview = access.my_overview(caller)
+    return SubjectOut(
+        subject=view,
+        decisions=[decision_out(access, view, view, p.id, a) for p, a in overview.answers],
+        history=[record_out(view, r) for r in overview.history],
+    )
+
+
+@router.put(
+    "/me/consents/{purpose}",
+    summary="The customer changes one answer",
+    responses={**ERRORS, 409: PROBLEM},
+)
+def set_my_consent(
+    request: Request, purpose: str, body: MyChoiceIn, access: AccessDep, caller: CallerDep
+) -> DecisionOut:
+    view, key = access.set_mine(caller, purpose, body.allowed, request_origin(request))
+    return decision_out(access, view, key, purpose, access.consents.answer(key, purpose))
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+
+def webhook_out(row: object, secret: str | None = None) -> WebhookOut:
+    return WebhookOut(
+        id=str(row.id),  # type: ignore[attr-defined]
+        url=row.url,  # type: ignore[attr-defined]
+        purposes=row.purposes,  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+        secret=secret,
+    )
+
+
+@router.post("/webhooks", status_code=201, summary="Subscribe to consent changes", responses=ERRORS)
+def subscribe(
+    body: WebhookIn, webhooks: WebhooksDep, access: AccessDep, caller: CallerDep
+) -> WebhookOut:
+    caller.require("consent:read")
+    for purpose in body.purposes:
+        access.consents.purpose(purpose)
+    created = webhooks.subscribe(caller.client, body.url, body.purposes)
+    return webhook_out(created.subscription, created.secret)
+
+
+@router.get("/webhooks", summary="This client's subscriptions", responses=ERRORS)
+def subscriptions(webhooks: WebhooksDep, caller: CallerDep) -> list[WebhookOut]:
+    caller.require("consent:read")
+    return [webhook_out(s) for s in webhooks.subscriptions(caller.client)]
+
+
+@router.delete("/webhooks/{subscription_id}", status_code=204, responses=ERRORS)
+def unsubscribe(subscription_id: str, webhooks: WebhooksDep, caller: CallerDep) -> Response:
+    caller.require("consent:read")
+    webhooks.unsubscribe(caller.client, subscription_id)
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/{subscription_id}/deliveries", summary="Recent deliveries", responses=ERRORS)
+def deliveries(subscription_id: str, webhooks: WebhooksDep, caller: CallerDep) -> list[DeliveryOut]:
+    caller.require("consent:read")
+    return [
+        DeliveryOut(
+            id=d.event_id,
+            created_at=d.created_at,
+            attempts=d.attempts,
+            status="delivered" if d.delivered_at else "failed" if d.failed_at else "pending",
+            delivered_at=d.delivered_at,
+            next_attempt_at=None if d.delivered_at or d.failed_at else d.next_attempt_at,
+            last_error=d.last_error,
+        )
+        for d in webhooks.deliveries(caller.client, subscription_id)
+    ]

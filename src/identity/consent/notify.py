@@ -1,0 +1,40 @@
+"""Double opt-in messages: the confirmation link by email or by SMS, in the customer's language."""
+
+from __future__ import annotations
+
+import uuid
+
+from identity.accounts.mail import N_
+from identity.accounts.models import User
+from identity.consent.service import ConfirmationRequest
+from identity.db import Database
+from identity.mail import MailSender, OutgoingMail
+from identity.mail.sms import SmsSender
+from identity.web.templating import Templates
+
+
+class ConsentMessages:
+    def __init__(
+        self, db: Database, templates: Templates, mail: MailSender, sms: SmsSender
+    ) -> None:
+        self._db = db
+        self._templates = templates
+        self._mail = mail
+        self._sms = sms
+
+    def send_confirmation(self, request: ConfirmationRequest, link: str) -> None:
+        with self._db.read() as session:
+            user = session.get(User, uuid.UUID(request.subject))
+        if user is None:
+            return
+        locale = user.locale
+        context = {"name": user.name, "link": link, "purpose": request.purpose.title.get(locale)}
+        if request.purpose.channel == "sms" and user.phone_number:
+            text = self._templates.render("mail/consent_confirm_sms.txt", locale, context)
+            self._sms.send(user.phone_number, text.strip())
+            return
+        text = self._templates.render("mail/consent_confirm.txt", locale, context)
+        subject = self._templates.gettext(
+            locale, N_("Please confirm: %(purpose)s"), purpose=context["purpose"]
+        )
+        self._mail.send(OutgoingMail(to=user.email, subject=subject, text=text))

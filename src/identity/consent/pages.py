@@ -1,0 +1,236 @@
+"""The preference center and the pages mails link to (double opt-in, one-click unsubscribe),
+the re-consent interstitial, and the Global Privacy Control declaration."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from identity.consent.policy import LegalBasis
+from identity.consent.receipts import receipt_claims, sign_receipt
+from identity.consent.service import (
+    ConfirmationUnavailable,
+    LinkProblem,
+    NotSwitchable,
+    subject_key,
+)
+from identity.errors import NotFound
+from identity.web.deps import CsrfFormDep, CurrentDep, OriginDep, RuntimeDep, text_field
+from identity.web.pages import redirect, render, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+GPC_DECLARED = date(2026, 11, 23)
+NOTICES = frozenset({"saved", "saved_pending", "withdrawn_all", "nothing_changed"})
+
+
+@router.get("/.well-known/gpc.json")
+def gpc_json() -> JSONResponse:
+    """We honour Global Privacy Control (``Sec-GPC: 1``) as an opt-out of sale/sharing."""
+    return JSONResponse(
+        {"gpc": True, "lastUpdate": GPC_DECLARED.isoformat()},
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+def _privacy_page(
+    request: Request,
+    runtime: RuntimeDep,
+    current: CurrentDep,
+    *,
+    status: int = 200,
+    problem: str | None = None,
+) -> Response:
+    assert current is not None
+    consent = runtime.consent
+    overview = consent.overview(subject_key(current.user.id))
+    notice = request.query_params.get("notice")
+    return render(
+        request,
+        "consent/privacy.html",
+        {
+            "answers": overview.answers,
+            "history": overview.history[:50],
+            "titles": {p.id: p for p, _ in overview.answers},
+            "notice": notice if notice in NOTICES else None,
+            "problem": problem,
+            "gpc": request.headers.get("sec-gpc", "").strip() == "1",
+            "has_phone": bool(current.user.phone_number),
+            "LegalBasis": LegalBasis,
+        },
+        status=status,
+    )
+
+
+@router.get("/account/privacy")
+def privacy(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Response:
+    if current is None:
+        return redirect("/login?next=/account/privacy")
+    return _privacy_page(request, runtime, current)
+
+
+@router.post("/account/privacy")
+def save_privacy(
+    request: Request, form: CsrfFormDep, runtime: RuntimeDep, current: CurrentDep, origin: OriginDep
+) -> Response:
+    if current is None:
+        return redirect("/login?next=/account/privacy")
+    choices = {}
+    for purpose in runtime.consent.catalog:
+        value = text_field(form, f"purpose.{purpose.id}", 10)
+        if purpose.switchable and value in ("on", "off"):
+            choices[purpose.id] = value == "on"
+    try:
+        recorded = runtime.consent.set_choices(current.user, choices, origin=origin)
+    except ConfirmationUnavailable:
+        return _privacy_page(request, runtime, current, status=400, problem="phone_needed")
+    if not recorded:
+        return redirect("/account/privacy?notice=nothing_changed")
+    pending = any(r.status == "pending" for r in recorded)
+    return redirect(f"/account/privacy?notice={'saved_pending' if pending else 'saved'}")
+
+
+@router.post("/account/privacy/withdraw-all")
+def withdraw_all(
+    form: CsrfFormDep, runtime: RuntimeDep, current: CurrentDep, origin: OriginDep
+) -> Response:
+    if current is None:
+        return redirect("/login?next=/account/privacy")
+    runtime.consent.withdraw_all(current.user, origin=origin)
+    return redirect("/account/privacy?notice=withdrawn_all")
+
+
+@router.get("/account/privacy/receipts/{record_id}")
+def receipt(record_id: int, runtime: RuntimeDep, current: CurrentDep) -> Response:
+    """The record as a signed consent receipt (JWS), for the customer to keep."""
+    if current is None:
+        return redirect("/login?next=/account/privacy")
+    consent = runtime.consent
+    try:
+        record = consent.record_of(subject_key(current.user.id), record_id)
+    except NotFound:
+        return Response("not found", status_code=404)
+    purpose = consent.purpose(record.purpose)
+    token = sign_receipt(
+        receipt_claims(record, purpose, runtime.settings),
+        runtime.keys,
+        runtime.settings.signing_alg.value,
+    )
+    return Response(
+        token,
+        media_type="application/jwt",
+        headers={"Content-Disposition": f'attachment; filename="consent-receipt-{record.id}.jwt"'},
+    )
+
+
+# -- double opt-in ----------------------------------------------------------------------------
+
+
+@router.get("/privacy/confirm")
+def confirm_page(request: Request, runtime: RuntimeDep) -> Response:
+    # A button, not an automatic confirmation: mail scanners open links, people press buttons.
+    token = request.query_params.get("token", "")[:2000]
+    return render(request, "consent/confirm.html", {"token": token, "done": None, "reason": None})
+
+
+@router.post("/privacy/confirm")
+def confirm(
+    request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep
+) -> Response:
+    try:
+        recorded = runtime.consent.confirm(text_field(form, "token", 2000), origin)
+    except LinkProblem as exc:
+        return render(
+            request,
+            "consent/confirm.html",
+            {"token": "", "done": None, "reason": exc.reason},
+            status=400,
+        )
+    return render(
+        request, "consent/confirm.html", {"token": "", "done": recorded.purpose, "reason": None}
+    )
+
+
+# -- one-click unsubscribe (RFC 8058) ------------------------------------------------------------
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
+    try:
+        _, purpose = runtime.consent.read_unsubscribe(token)
+    except LinkProblem as exc:
+        return render(
+            request,
+            "consent/unsubscribe.html",
+            {"purpose": None, "reason": exc.reason, "done": False},
+            status=400,
+        )
+    return render(
+        request,
+        "consent/unsubscribe.html",
+        {"purpose": purpose, "token": token, "reason": None, "done": False},
+    )
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(
+    request: Request, token: str, runtime: RuntimeDep, origin: OriginDep
+) -> Response:
+    """RFC 8058 §3.1: a POST with ``List-Unsubscribe=One-Click``, no cookie, no login, no CSRF
+    token: the signed URL itself is the authority. Idempotent."""
+    form = await request.form()
+    if form.get("List-Unsubscribe") != "One-Click":
+        return render(
+            request,
+            "consent/unsubscribe.html",
+            {"purpose": None, "reason": "invalid", "done": False},
+            status=400,
+        )
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        await run_in_threadpool(runtime.consent.unsubscribe, token, origin)
+        _, purpose = runtime.consent.read_unsubscribe(token)
+    except LinkProblem as exc:
+        return render(
+            request,
+            "consent/unsubscribe.html",
+            {"purpose": None, "reason": exc.reason, "done": False},
+            status=400,
+        )
+    return render(
+        request, "consent/unsubscribe.html", {"purpose": purpose, "reason": None, "done": True}
+    )
+
+
+# -- re-consent after a major version change ---------------------------------------------------
+
+
+@router.get("/privacy/review")
+def review(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
+    if current is None:
+        return redirect("/login?" + urlencode({"next": next_url}))
+    purposes = runtime.consent.to_reconfirm(subject_key(current.user.id))
+    if not purposes:
+        return redirect(next_url)
+    return render(request, "consent/review.html", {"purposes": purposes, "next": next_url})
+
+
+@router.post("/privacy/review")
+def save_review(
+    form: CsrfFormDep, runtime: RuntimeDep, current: CurrentDep, origin: OriginDep
+) -> Response:
+    next_url = safe_next(text_field(form, "next", 2000))
+    if current is None:
+        return redirect("/login?" + urlencode({"next": next_url}))
+    keep = text_field(form, "choice", 10) == "keep"
+    purposes = [p.id for p in runtime.consent.to_reconfirm(subject_key(current.user.id))]
+    try:
+        runtime.consent.reconfirm(current.user, purposes, keep=keep, origin=origin)
+    except NotSwitchable:
+        pass
+    return redirect(next_url)

@@ -1,0 +1,232 @@
+"""Webhooks for service clients, signed the Standard Webhooks way and delivered through the
+outbox (at least once, with retries and backoff).
+
+Headers: ``webhook-id`` (stable across retries, so receivers can deduplicate),
+``webhook-timestamp`` (seconds, set at each attempt) and ``webhook-signature``:
+``v1,`` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")). The secret is shown once when
+the subscription is created (``whsec_`` + base64); it is stored encrypted, because signing
+needs it in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity import audit
+from identity.consent.models import WebhookSubscription
+from identity.consent.service import Recorded
+from identity.crypto import derive_key
+from identity.db import Database, utcnow
+from identity.errors import InvalidInput, NotFound
+from identity.oidc.clients import Client, ClientRegistry
+from identity.oidc.rules import redirect_uri_problem
+from identity.oidc.subjects import Subjects
+from identity.outbox.models import OutboxMessage
+from identity.outbox.service import Outbox, Rendered, Undeliverable
+
+KIND = "webhook"
+SECRET_PREFIX = "whsec_"
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    subscription: WebhookSubscription
+    secret: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    event_id: str
+    created_at: datetime
+    attempts: int
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+class Webhooks:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        secret: bytes,
+        outbox: Outbox,
+        clients: ClientRegistry,
+        subjects: Subjects,
+    ) -> None:
+        self._db = db
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "identity.webhooks")))
+        self._outbox = outbox
+        self._clients = clients
+        self._subjects = subjects
+        outbox.register(KIND, self._render)
+
+    # -- subscriptions -----------------------------------------------------------------------
+
+    def subscribe(self, client: Client, url: str, purposes: list[str]) -> NewSubscription:
+        problem = redirect_uri_problem(url, application_type="web")
+        if problem:
+            raise InvalidInput(f"url {problem}")
+        secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+        row = WebhookSubscription(
+            id=uuid.uuid4(),
+            client_id=client.client_id,
+            url=url,
+            secret_encrypted=self._fernet.encrypt(secret.encode()).decode(),
+            purposes=sorted(set(purposes)),
+            created_at=utcnow(),
+        )
+        with self._db.transaction() as session:
+            session.add(row)
+            session.flush()
+            audit.record(
+                session,
+                "webhook.subscribed",
+                actor=f"client:{client.client_id}",
+                subject=f"client:{client.client_id}",
+                details={"subscription": str(row.id), "purposes": row.purposes},
+            )
+        return NewSubscription(row, secret)
+
+    def subscriptions(self, client: Client) -> list[WebhookSubscription]:
+        with self._db.read() as session:
+            return list(
+                session.scalars(
+                    select(WebhookSubscription)
+                    .where(
+                        WebhookSubscription.client_id == client.client_id,
+                        WebhookSubscription.disabled_at.is_(None),
+                    )
+                    .order_by(WebhookSubscription.created_at)
+                )
+            )
+
+    def _own(self, session: Session, client: Client, subscription_id: str) -> WebhookSubscription:
+        try:
+            row = session.get(WebhookSubscription, uuid.UUID(subscription_id))
+        except ValueError:
+            row = None
+        if row is None or row.client_id != client.client_id or row.disabled_at is not None:
+            raise NotFound("no such subscription")
+        return row
+
+    def unsubscribe(self, client: Client, subscription_id: str) -> None:
+        with self._db.transaction() as session:
+            row = self._own(session, client, subscription_id)
+            row.disabled_at = utcnow()
+            audit.record(
+                session,
+                "webhook.unsubscribed",
+                actor=f"client:{client.client_id}",
+                subject=f"client:{client.client_id}",
+                details={"subscription": subscription_id},
+            )
+
+    def deliveries(self, client: Client, subscription_id: str, limit: int = 100) -> list[Delivery]:
+        with self._db.read() as session:
+            self._own(session, client, subscription_id)
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == KIND, OutboxMessage.ref == subscription_id)
+                .order_by(OutboxMessage.id.desc())
+                .limit(limit)
+            )
+            return [
+                Delivery(
+                    r.id,
+                    f"msg_{r.id}",
+                    r.created_at,
+                    r.attempts,
+                    r.delivered_at,
+                    r.failed_at,
+                    r.next_attempt_at,
+                    r.last_error,
+                )
+                for r in rows
+            ]
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on_record(self, session: Session, recorded: Recorded) -> None:
+        """Queue one message per interested subscription, in the recording transaction."""
+        subscriptions = session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.disabled_at.is_(None))
+        ).all()
+        record = recorded.record
+        for subscription in subscriptions:
+            if subscription.purposes and record.purpose not in subscription.purposes:
+                continue
+            client = self._clients.get(subscription.client_id)
+            if client is None:
+                continue
+            subject = self._subject_for(session, client, record.subject)
+            if subject is None:
+                continue
+            self._outbox.enqueue(
+                session,
+                kind=KIND,
+                owner=client.client_id,
+                ref=str(subscription.id),
+                target_url=subscription.url,
+                payload={
+                    "type": "consent.changed",
+                    "timestamp": record.recorded_at.isoformat(),
+                    "data": {
+                        "subject": subject,
+                        "purpose": record.purpose,
+                        "purpose_version": record.purpose_version,
+                        "decision": record.decision,
+                        "status": recorded.status,
+                        "source": record.source,
+                        "record_id": record.id,
+                        "cursor": record.feed_seq,
+                    },
+                },
+            )
+
+    def _subject_for(self, session: Session, client: Client, subject: str) -> str | None:
+        try:
+            user_id = uuid.UUID(subject)
+        except ValueError:
+            return None
+        return self._subjects.for_client(session, client, user_id)
+
+    def _render(self, message: OutboxMessage) -> Rendered:
+        with self._db.read() as session:
+            subscription = session.get(WebhookSubscription, uuid.UUID(str(message.ref)))
+        if subscription is None or subscription.disabled_at is not None:
+            raise Undeliverable("the subscription was removed")
+        secret = self._fernet.decrypt(subscription.secret_encrypted.encode()).decode()
+        body = message.body.encode()
+        message_id = f"msg_{message.id}"
+        timestamp = int(time.time())
+        return Rendered(
+            body,
+            "application/json",
+            {
+                "webhook-id": message_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(secret, message_id, timestamp, body),
+            },
+        )

@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-
 from typing import Any
 
 import click
@@ -94,7 +93,6 @@ def demo() -> None:
 def demo_seed() -> None:
     """Create the demo accounts (idempotent)."""
     from identity.demo import seed
-    from identity.runtime import Runtime
     from identity.settings import Environment
 
     settings = _settings()
@@ -137,7 +135,6 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
     """Create an account; prints JSON with its ``sub``."""
     from identity.accounts.service import InvalidForm
     from identity.errors import Conflict
-    from identity.runtime import Runtime
 
     password = sys.stdin.readline().rstrip("\r\n")
     runtime = _runtime()
@@ -192,7 +189,6 @@ def clients() -> None:
 def clients_create(jwks_file: object, **options: object) -> None:
     """Register a client; prints JSON with client_id (and client_secret, shown once)."""
     from identity.errors import DomainError
-    from identity.runtime import Runtime
 
     runtime = _runtime()
     jwks = json.load(jwks_file) if jwks_file is not None else None  # type: ignore[arg-type]
@@ -248,7 +244,6 @@ def keys_rotate(alg: str, activate_after: str | None) -> None:
     """Publish a new signing key now; it starts signing after the activation delay."""
     from pydantic import TypeAdapter
 
-    from identity.runtime import Runtime
     from identity.settings import Duration
 
     delay = TypeAdapter(Duration).validate_python(activate_after) if activate_after else None
@@ -265,7 +260,6 @@ def keys_rotate(alg: str, activate_after: str | None) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """Every key with its activation time and whether it signs and is published."""
-    from identity.runtime import Runtime
 
     runtime = _runtime()
     try:
@@ -282,7 +276,6 @@ def outbox() -> None:
 @outbox.command("deliver")
 def outbox_deliver() -> None:
     """Deliver every message that is due now (the server also does this in the background)."""
-    from identity.runtime import Runtime
 
     runtime = _runtime()
     try:

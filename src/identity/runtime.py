@@ -14,13 +14,13 @@ from identity.accounts.passwords import Passwords
 from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
-from identity.crypto import Pseudonyms
-from identity.db import Database
 from identity.consent.access import ConsentAccess
 from identity.consent.notify import ConsentMessages
 from identity.consent.policy import load_catalog
 from identity.consent.service import ConsentService
 from identity.consent.webhooks import Webhooks
+from identity.crypto import Pseudonyms
+from identity.db import Database
 from identity.mail import MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
 from identity.oidc.bearer import BearerVerifier

@@ -42,15 +42,20 @@ from tests.e2e.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DEVICES,
+    DemoRp,
+    Process,
     Server,
     ServerFailed,
+    start_demo_rp,
     start_server,
     unique_email,
 )
 
 E2E_DIR = Path(__file__).resolve().parent
 ACTION_TIMEOUT_MS = 10_000  # Playwright's default of 30 s only makes failures slow
-LOG_START = pytest.StashKey[int]()
+WATCHED = pytest.StashKey[dict[str, tuple[Process, int]]]()  # name -> process, its log's start
+# The processes a journey may use, by fixture name, and how their logs are titled.
+PROCESSES = {"identity_server": "identity serve", "demo_rp": "identity demo rp"}
 CALL_FAILED = pytest.StashKey[bool]()
 
 
@@ -66,10 +71,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.when == "call":
         item.stash[CALL_FAILED] = report.failed
-    server = getattr(item, "funcargs", {}).get("identity_server")
-    if report.failed and isinstance(server, Server):
-        output = server.log.text(since=item.stash.get(LOG_START, 0))
-        report.sections.append(("identity serve log", output or "(nothing logged)"))
+    if report.failed:
+        for name, (process, start) in item.stash.get(WATCHED, {}).items():
+            output = process.log.text(since=start)
+            report.sections.append((f"{PROCESSES[name]} log", output or "(nothing logged)"))
     return report
 
 
@@ -92,20 +97,41 @@ def identity_server(
         print(f"identity serve exited on its own ({exited_early}):\n{server.log.text()}")
 
 
+@pytest.fixture(scope="session")
+def demo_rp(
+    identity_server: Server, server_runtime: Runtime, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoRp]:
+    """``identity demo rp`` on a free port of this test process, its three channels
+    registered on the server (``identity.demo.DEMO_CLIENTS`` on that port)."""
+    try:
+        rp = start_demo_rp(identity_server, server_runtime, tmp_path_factory.mktemp("rp"))
+    except ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield rp
+    exited_early = rp.process.poll()
+    rp.stop()
+    if exited_early is not None:
+        print(f"identity demo rp exited on its own ({exited_early}):\n{rp.log.text()}")
+
+
 @pytest.fixture(autouse=True)
 def _server_stays_healthy(
     request: pytest.FixtureRequest, identity_server: Server
 ) -> Iterator[None]:
-    """Fail a journey when the server crashed or logged a traceback meanwhile, even if the
-    pages happened to look right."""
-    start = len(identity_server.log)
-    request.node.stash[LOG_START] = start
+    """Fail a journey when the server (or the demo relying party, for the journeys that use
+    it) crashed or logged a traceback meanwhile, even if the pages happened to look right."""
+    processes: dict[str, Process] = {"identity_server": identity_server}
+    if "demo_rp" in request.fixturenames:  # session-scoped: up already, or starting now
+        processes["demo_rp"] = request.getfixturevalue("demo_rp")
+    watched = {name: (process, len(process.log)) for name, process in processes.items()}
+    request.node.stash[WATCHED] = watched
     yield
-    output = identity_server.log.text(since=start)
-    if identity_server.process.poll() is not None:
-        pytest.fail(f"identity serve exited during the test:\n{output}", pytrace=False)
-    if "Traceback" in output:
-        pytest.fail(f"identity serve logged an error during the test:\n{output}", pytrace=False)
+    for name, (process, start) in watched.items():
+        title, output = PROCESSES[name], process.log.text(since=start)
+        if process.process.poll() is not None:
+            pytest.fail(f"{title} exited during the test:\n{output}", pytrace=False)
+        if "Traceback" in output:
+            pytest.fail(f"{title} logged an error during the test:\n{output}", pytrace=False)
 
 
 # -- accounts that exist before a journey starts ------------------------------------------

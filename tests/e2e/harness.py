@@ -5,6 +5,7 @@ Kept out of ``conftest.py`` so test modules can import the constants and helpers
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from typing import IO, Any
 
 import httpx
 
+from identity.demo import DEMO_CLIENTS, RP, RP_OTHER_SITE
+from identity.runtime import Runtime
 from identity.settings import Settings
 
 IDENTITY = Path(sys.executable).parent / "identity"  # the venv's console script
@@ -107,9 +110,9 @@ class ServerLog:
 
 
 @dataclass
-class Server:
-    url: str
-    settings: Settings  # the process's configuration, for in-process helpers
+class Process:
+    """A real process the tests talk to over HTTP, with its output."""
+
     process: subprocess.Popen[str]
     log: ServerLog
 
@@ -125,6 +128,15 @@ class Server:
         self.log.join()
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+@dataclass
+class Server(Process):
+    """``identity serve``: the provider."""
+
+    url: str
+    settings: Settings  # the process's configuration, for in-process helpers
+    values: dict[str, str]  # the same as IDENTITY_* variables, for other commands
 
 
 def free_port() -> int:
@@ -153,10 +165,13 @@ def _environment(values: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _spawn(values: dict[str, str], home: Path) -> Server:
-    port = values["issuer"].rpartition(":")[2]
+def _launch(
+    args: list[str], values: dict[str, str], home: Path
+) -> tuple[subprocess.Popen[str], ServerLog]:
+    """Start ``identity <args>`` with ``values`` as its settings; wait until uvicorn listens
+    or the process ends."""
     process = subprocess.Popen(
-        [str(IDENTITY), "serve", "--host", "127.0.0.1", "--port", port],
+        [str(IDENTITY), *args],
         env=_environment(values),
         cwd=home,
         stdin=subprocess.DEVNULL,
@@ -169,7 +184,14 @@ def _spawn(values: dict[str, str], home: Path) -> Server:
     assert process.stdout is not None
     log = ServerLog(process.stdout)
     log.settled.wait(STARTUP_TIMEOUT)
-    return Server(values["issuer"], Settings(**values), process, log)  # type: ignore[arg-type]
+    return process, log
+
+
+def _spawn(values: dict[str, str], home: Path) -> Server:
+    port = values["issuer"].rpartition(":")[2]
+    process, log = _launch(["serve", "--host", "127.0.0.1", "--port", port], values, home)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    return Server(process=process, log=log, url=values["issuer"], settings=settings, values=values)
 
 
 def start_server(database_url: str, home: Path) -> Server:
@@ -211,3 +233,91 @@ def start_server(database_url: str, home: Path) -> Server:
             f"/readyz answered {ready.status_code}: {ready.text}\n{server.log.text()}"
         )
     return server
+
+
+# -- the demo relying party ---------------------------------------------------------------
+
+CHANNELS = ("store", "app", "marketplace")
+
+
+@dataclass
+class DemoRp(Process):
+    """``identity demo rp`` on a free port: the store and the app on ``127.0.0.1``, the
+    marketplace on ``localhost`` (another site to the browser: its own cookies)."""
+
+    port: int
+    client_ids: dict[str, str]  # channel -> the client id registered for it
+
+    def home(self, channel: str) -> str:
+        host = "localhost" if channel == "marketplace" else "127.0.0.1"
+        return f"http://{host}:{self.port}/{channel}/"
+
+
+def channel_specs(port: int, suffix: str = "") -> list[dict[str, Any]]:
+    """The demo's three channels as ``identity demo seed`` registers them
+    (``identity.demo.DEMO_CLIENTS``), with the demo's port rewritten to ``port`` and
+    ``suffix`` added to the client ids."""
+    specs = []
+    for spec in DEMO_CLIENTS:
+        if spec["client_id"] not in CHANNELS:
+            continue
+        text = json.dumps(spec)
+        text = text.replace(RP, f"http://127.0.0.1:{port}")
+        text = text.replace(RP_OTHER_SITE, f"http://localhost:{port}")
+        if ":8001" in text:
+            raise AssertionError(f"a demo URI the tests do not rewrite: {text}")
+        rewritten = json.loads(text)
+        rewritten["client_id"] += suffix
+        specs.append(rewritten)
+    return specs
+
+
+def register_channels(runtime: Runtime, port: int, suffix: str, path: Path) -> dict[str, str]:
+    """Register the channels for ``port`` and write their credentials to ``path`` in the format
+    of ``demo-clients.json``; returns each channel's client id."""
+    saved: dict[str, dict[str, str | None]] = {}
+    for spec in channel_specs(port, suffix):
+        created = runtime.clients.create(actor="operator:e2e", **spec)
+        channel = spec["client_id"].removesuffix(suffix)
+        saved[channel] = {"client_id": spec["client_id"], "client_secret": created.client_secret}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=2))
+    path.chmod(0o600)
+    return {channel: str(entry["client_id"]) for channel, entry in saved.items()}
+
+
+def start_demo_rp(server: Server, runtime: Runtime, home: Path) -> DemoRp:
+    """Register the three channels on the provider (in-process, on its database) for a free
+    port, then start ``identity demo rp`` there, as an operator would after
+    ``identity demo seed``; wait until it serves both host names.
+
+    Raises :class:`ServerFailed` with the process output when it does not start."""
+    credentials = server.settings.var_dir / "demo-clients.json"  # where `demo rp` looks
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        # Clients are registered for one port; another attempt needs clients of its own.
+        suffix = "" if attempt == 1 else f"-{port}"
+        client_ids = register_channels(runtime, port, suffix, credentials)
+        process, log = _launch(
+            ["demo", "rp", "--host", "127.0.0.1", "--port", str(port)], server.values, home
+        )
+        rp = DemoRp(process=process, log=log, port=port, client_ids=client_ids)
+        if log.ready and process.poll() is None:
+            break
+        rp.stop()
+        output = log.text()
+        if "address already in use" not in output.lower() or attempt == PORT_ATTEMPTS:
+            raise ServerFailed(f"identity demo rp did not start:\n{output}")
+
+    for channel in CHANNELS:  # both host names answer, and the pages render
+        try:
+            page = httpx.get(rp.home(channel), timeout=10)
+        except httpx.HTTPError as exc:
+            rp.stop()
+            raise ServerFailed(f"{rp.home(channel)} failed: {exc!r}\n{rp.log.text()}") from exc
+        if page.status_code != 200:
+            rp.stop()
+            raise ServerFailed(
+                f"{rp.home(channel)} answered {page.status_code}: {page.text}\n{rp.log.text()}"
+            )
+    return rp

@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity import audit
-from identity.links import LinkError, LinkPurpose, Links, password_binding
 from identity.accounts.mail import AccountMail
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.passwords import Passwords
@@ -36,6 +35,7 @@ from identity.accounts.throttle import Throttle, ThrottleKey
 from identity.crypto import Pseudonyms
 from identity.db import Database, utcnow
 from identity.errors import Conflict, DomainError, InvalidInput, TooManyAttempts
+from identity.links import LinkError, LinkPurpose, Links, password_binding
 from identity.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ from identity.consent.receipts import receipt_claims, sign_receipt
 from identity.consent.service import (
     ConfirmationUnavailable,
     LinkProblem,
-    NotSwitchable,
     subject_key,
 )
 from identity.errors import NotFound
@@ -229,8 +228,5 @@ def save_review(
         return redirect("/login?" + urlencode({"next": next_url}))
     keep = text_field(form, "choice", 10) == "keep"
     purposes = [p.id for p in runtime.consent.to_reconfirm(subject_key(current.user.id))]
-    try:
-        runtime.consent.reconfirm(current.user, purposes, keep=keep, origin=origin)
-    except NotSwitchable:
-        pass
+    runtime.consent.reconfirm(current.user, purposes, keep=keep, origin=origin)
     return redirect(next_url)

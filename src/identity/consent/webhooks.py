@@ -18,7 +18,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import select

@@ -188,10 +188,8 @@ class Outbox:
                     message.last_error = None
                     continue
                 message.last_error = (attempt.error or "failed")[:500]
-                if (
-                    attempt.error
-                    and attempt.error.startswith("undeliverable")
-                    or gives_up(message.attempts, s.outbox_max_attempts)
+                if (attempt.error and attempt.error.startswith("undeliverable")) or gives_up(
+                    message.attempts, s.outbox_max_attempts
                 ):
                     message.failed_at = now
                     log.warning(

@@ -173,4 +173,8 @@ def client(app: Any) -> Iterator[Any]:
         yield c
 
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.oidc_fixtures"]
+pytest_plugins = [
+    "tests.support.fixtures",
+    "tests.support.oidc_fixtures",
+    "tests.support.consent_fixtures",
+]

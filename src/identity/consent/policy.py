@@ -10,7 +10,7 @@ A purpose file::
     default = false                 # the answer before the customer decided
     double_opt_in = true            # optional: a grant counts only once confirmed by link
     expires_after_days = 730        # optional: a grant lapses after this long
-    changelog = ["1.0: ..."]
+    changelog = ["1.1: ...", "1.0: ..."]  # newest first
 
     [title]
     en = "..."

@@ -1,0 +1,351 @@
+"""Single sign-on across the retailer's channels, in a real browser, against real processes.
+
+``identity serve`` is the provider; ``identity demo rp`` is the relying party with the three
+channels: the web store and the shop app on ``127.0.0.1``, the marketplace on ``localhost``
+(another site to the browser, like another company). Its clients are the demo's
+(``identity.demo.DEMO_CLIENTS``), registered for a free port of each test process.
+
+The provider pages are asserted in the shopper's language; the demo relying party speaks
+English only. The provider's outbox worker delivers back-channel logouts by itself (every
+``IDENTITY_OUTBOX_POLL_INTERVAL``, or when woken), so a journey that waits for one reloads the
+channel's page until it shows the effect. Screenshots of every step are in
+``artifacts/e2e/<backend>/``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from identity.demo_rp.app import BACKCHANNEL_NOTE
+from tests.e2e.conftest import Account
+from tests.e2e.harness import DemoRp, Server
+
+pytestmark = pytest.mark.e2e
+
+Screenshot = Callable[[Page, str], Path]
+
+NAMES = {"es": "Lucía Fernández", "en": "Tom Baker"}
+TEXTS = {
+    "es": {
+        "sign_in": "Iniciar sesión",
+        "email": "Correo electrónico",
+        "password": "Contraseña",
+        "hello": "Hola, {name}",
+        "consent_title": "Marketplace quiere acceder a tu cuenta",
+        "consent_tab": "¿Permitir el acceso?",
+        "signed_in_as": "Has iniciado sesión como {email}.",
+        "will_be_able": "Si lo permites, Marketplace podrá:",
+        "scopes": [
+            "Saber quién eres cuando inicias sesión",
+            "Ver tu nombre y tu idioma preferido",
+            "Ver tu dirección de correo",
+            "Mantener la conexión con tu cuenta aunque no la estés usando",
+        ],
+        "pairwise": "Marketplace pertenece a otra empresa. Recibe un identificador distinto",
+        "allow": "Permitir",
+        "deny": "No permitir",
+        "apps_link": "Ver y retirar las apps de otras empresas que pueden usar tu cuenta",
+        "apps_title": "Apps con acceso",
+        "allowed_on": "Permitido el",
+        "remove": "Retirar el acceso",
+        "removed": "Acceso retirado. Se ha cerrado la sesión de esa app.",
+        "no_apps": "Ninguna otra app tiene acceso a tu cuenta.",
+    },
+    "en": {
+        "sign_in": "Sign in",
+        "email": "Email",
+        "password": "Password",
+        "hello": "Hello, {name}",
+        "consent_title": "Marketplace wants to access your account",
+        "consent_tab": "Allow access?",
+        "signed_in_as": "Signed in as {email}.",
+        "will_be_able": "If you allow it, Marketplace will be able to:",
+        "scopes": [
+            "Know who you are when you sign in",
+            "See your name and preferred language",
+            "See your email address",
+            "Stay connected to your account when you are not using it",
+        ],
+        "pairwise": "Marketplace is run by another company. It gets an identifier that is",
+        "allow": "Allow",
+        "deny": "Don't allow",
+        "apps_link": "See and remove the other companies' apps that can use your account",
+        "apps_title": "Apps with access",
+        "allowed_on": "Allowed on",
+        "remove": "Remove access",
+        "removed": "Access removed. That app has been signed out.",
+        "no_apps": "No other apps have access to your account.",
+    },
+}
+# The demo relying party's own words (English only).
+RP_NOT_SIGNED_IN = "Not signed in."
+RP_SIGNED_OUT_EVERYWHERE = "Signed out at the provider, and so at every channel."
+BACKCHANNEL_DEADLINE = 15.0  # seconds; the outbox worker polls every 2
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a channel's page shows about the signed-in shopper."""
+
+    sub: str
+    sid: str
+    auth_time: str
+
+
+# -- steps a shopper takes ----------------------------------------------------------------
+
+
+def status(page: Page) -> Locator:
+    return page.locator("#status")
+
+
+def claim(page: Page, name: str) -> str:
+    return page.locator(f"#claim-{name}").inner_text()
+
+
+def expect_signed_in(page: Page, rp: DemoRp, channel: str, account: Account) -> Seen:
+    """The channel's page names the shopper and shows the ID token and userinfo."""
+    expect(page).to_have_url(rp.home(channel))
+    expect(status(page)).to_have_text(f"Signed in as {account.name}.")
+    expect(page.locator("#userinfo")).to_contain_text(f'"email": "{account.email}"')
+    expect(page.locator("#claim-amr")).to_have_text("pwd")
+    return Seen(sub=claim(page, "sub"), sid=claim(page, "sid"), auth_time=claim(page, "auth_time"))
+
+
+def expect_signed_out(page: Page, rp: DemoRp, channel: str) -> None:
+    expect(page).to_have_url(rp.home(channel))
+    expect(status(page)).to_have_text(RP_NOT_SIGNED_IN)
+    expect(page.get_by_role("link", name="Sign in", exact=True)).to_be_visible()
+
+
+def expect_provider_page(page: Page, server: Server, lang: str, heading: str) -> None:
+    expect(page).to_have_url(re.compile("^" + re.escape(server.url) + "/"))
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+
+
+def sign_in_at_the_store(
+    page: Page,
+    rp: DemoRp,
+    server: Server,
+    account: Account,
+    screenshot: Screenshot,
+) -> Seen:
+    """Start at the store signed out; the provider asks for the password once."""
+    t = TEXTS[account.lang]
+    page.goto(rp.home("store"))
+    expect_signed_out(page, rp, "store")
+    screenshot(page, "store-signed-out")
+    page.get_by_role("link", name="Sign in", exact=True).click()
+
+    expect(page).to_have_url(re.compile("^" + re.escape(server.url) + r"/login\?next=%2Fauthorize"))
+    expect_provider_page(page, server, account.lang, t["sign_in"])
+    page.get_by_label(t["email"], exact=True).fill(account.email)
+    page.get_by_label(t["password"], exact=True).fill(account.password)
+    screenshot(page, "provider-login")
+    page.get_by_role("button", name=t["sign_in"], exact=True).click()
+
+    seen = expect_signed_in(page, rp, "store", account)
+    expect(page.locator("#claim-aud")).to_have_text(rp.client_ids["store"])
+    screenshot(page, "store-signed-in")
+    return seen
+
+
+def sign_in_without_a_password(page: Page, rp: DemoRp, channel: str, account: Account) -> Seen:
+    """Another first-party channel: "Sign in" comes straight back signed in, because the
+    provider knows this browser; a login page on the way would stop the journey here."""
+    page.goto(rp.home(channel))
+    expect_signed_out(page, rp, channel)
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    return expect_signed_in(page, rp, channel, account)
+
+
+def ask_the_marketplace_to_sign_in(
+    page: Page, rp: DemoRp, server: Server, account: Account, screenshot: Screenshot
+) -> None:
+    """The marketplace, a third party, gets the consent screen in the shopper's language
+    (the provider session is there already: no password)."""
+    t = TEXTS[account.lang]
+    page.goto(rp.home("marketplace"))
+    expect_signed_out(page, rp, "marketplace")
+    screenshot(page, "marketplace-signed-out")
+    page.get_by_role("link", name="Sign in", exact=True).click()
+
+    expect_provider_page(page, server, account.lang, t["consent_title"])
+    expect(page).to_have_title(re.compile("^" + re.escape(t["consent_tab"]) + " · "))
+    expect(page.get_by_text(t["signed_in_as"].format(email=account.email))).to_be_visible()
+    expect(page.get_by_text(t["will_be_able"])).to_be_visible()
+    expect(page.locator("ul.scopes > li")).to_have_text(t["scopes"])
+    expect(page.get_by_text(t["pairwise"])).to_be_visible()
+    screenshot(page, "marketplace-consent")
+
+
+def allow_the_marketplace(
+    page: Page, rp: DemoRp, server: Server, account: Account, screenshot: Screenshot
+) -> Seen:
+    ask_the_marketplace_to_sign_in(page, rp, server, account, screenshot)
+    page.get_by_role("button", name=TEXTS[account.lang]["allow"], exact=True).click()
+    seen = expect_signed_in(page, rp, "marketplace", account)
+    expect(page.get_by_text("Has a refresh token (rotated at each use).")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("offline_access")
+    screenshot(page, "marketplace-signed-in")
+    return seen
+
+
+def reload_until_signed_out(page: Page, rp: DemoRp, channel: str) -> None:
+    """Reload the channel's page until the provider's back-channel logout has reached it:
+    the provider's outbox worker delivers it in the background."""
+    deadline = time.monotonic() + BACKCHANNEL_DEADLINE
+    while True:
+        page.goto(rp.home(channel))
+        try:
+            # Auto-retrying, but a page that does not reload does not change: a short wait,
+            # then the next reload asks the relying party again.
+            expect(status(page)).to_have_text(RP_NOT_SIGNED_IN, timeout=250)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            continue
+        break
+    expect_signed_out(page, rp, channel)
+    # It is the provider that said so, not a cookie that expired.
+    expect(page.get_by_role("status")).to_have_text(BACKCHANNEL_NOTE)
+
+
+# -- journeys -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_signed_in_at_the_store_the_app_needs_no_password_and_the_marketplace_asks_consent_once_and_sees_another_sub_and_sid(  # noqa: E501
+    lang, open_page, screenshot, confirmed_account, demo_rp, identity_server
+):
+    account = confirmed_account(lang, name=NAMES[lang])
+    page = open_page(lang, "phone")
+
+    store = sign_in_at_the_store(page, demo_rp, identity_server, account, screenshot)
+
+    app = sign_in_without_a_password(page, demo_rp, "app", account)
+    # The same provider session, the same authentication: first-party channels share the sub.
+    assert (app.sub, app.sid, app.auth_time) == (store.sub, store.sid, store.auth_time)
+    expect(page.locator("#claim-aud")).to_have_text(demo_rp.client_ids["app"])
+    screenshot(page, "app-signed-in-without-password")
+
+    market = allow_the_marketplace(page, demo_rp, identity_server, account, screenshot)
+    # Pairwise: the marketplace cannot join its records with the store's on sub or sid.
+    assert market.sub != store.sub
+    assert market.sid != store.sid
+    assert market.auth_time == store.auth_time  # no new password
+
+    # Consent is asked once: signing in again comes straight back.
+    page.context.clear_cookies(domain="localhost")  # the marketplace forgets its own login
+    again = sign_in_without_a_password(page, demo_rp, "marketplace", account)
+    assert again.sub == market.sub
+    screenshot(page, "marketplace-again-without-consent")
+
+
+def test_signing_out_everywhere_at_the_store_signs_the_app_and_the_marketplace_out_over_the_back_channel(  # noqa: E501
+    open_page, screenshot, confirmed_account, demo_rp, identity_server
+):
+    lang = "en"
+    account = confirmed_account(lang, name=NAMES[lang])
+    page = open_page(lang, "phone")
+    sign_in_at_the_store(page, demo_rp, identity_server, account, screenshot)
+    sign_in_without_a_password(page, demo_rp, "app", account)
+    allow_the_marketplace(page, demo_rp, identity_server, account, screenshot)
+
+    page.goto(demo_rp.home("store"))
+    page.get_by_role("button", name="Sign out everywhere").click()
+    # RP-initiated logout with an id_token_hint: no "really sign out?" page at the provider.
+    expect_signed_out(page, demo_rp, "store")
+    expect(page.get_by_role("status")).to_have_text(RP_SIGNED_OUT_EVERYWHERE)
+    screenshot(page, "store-signed-out-everywhere")
+
+    reload_until_signed_out(page, demo_rp, "app")
+    screenshot(page, "app-signed-out-by-back-channel")
+    reload_until_signed_out(page, demo_rp, "marketplace")
+    screenshot(page, "marketplace-signed-out-by-back-channel")
+
+    page.goto(f"{identity_server.url}/account")
+    expect(page).to_have_url(f"{identity_server.url}/login?next=/account")
+    expect_provider_page(page, identity_server, lang, TEXTS[lang]["sign_in"])
+    screenshot(page, "provider-account-asks-to-sign-in")
+
+
+def test_declining_consent_at_the_marketplace_leaves_it_signed_out_with_access_denied_and_the_store_signed_in(  # noqa: E501
+    open_page, screenshot, confirmed_account, demo_rp, identity_server
+):
+    lang = "es"
+    t = TEXTS[lang]
+    account = confirmed_account(lang, name=NAMES[lang])
+    page = open_page(lang, "phone")
+    store = sign_in_at_the_store(page, demo_rp, identity_server, account, screenshot)
+
+    ask_the_marketplace_to_sign_in(page, demo_rp, identity_server, account, screenshot)
+    page.get_by_role("button", name=t["deny"], exact=True).click()
+    expect_signed_out(page, demo_rp, "marketplace")
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"^access_denied: "))
+    screenshot(page, "marketplace-access-denied")
+
+    page.goto(demo_rp.home("store"))
+    assert expect_signed_in(page, demo_rp, "store", account) == store
+    screenshot(page, "store-still-signed-in")
+    page.goto(f"{identity_server.url}/account")
+    expect_provider_page(page, identity_server, lang, t["hello"].format(name=account.name))
+    # Nothing was allowed, so there is nothing to remove.
+    page.get_by_role("link", name=t["apps_link"]).click()
+    expect_provider_page(page, identity_server, lang, t["apps_title"])
+    expect(page.locator("ul.sessions > li")).to_have_text([t["no_apps"]])
+    screenshot(page, "provider-no-apps-with-access")
+
+
+def test_removing_the_marketplace_from_apps_with_access_makes_its_refresh_fail_and_consent_be_asked_again(  # noqa: E501
+    open_page, screenshot, confirmed_account, demo_rp, identity_server
+):
+    lang = "es"
+    t = TEXTS[lang]
+    account = confirmed_account(lang, name=NAMES[lang])
+    page = open_page(lang, "phone")
+    store = sign_in_at_the_store(page, demo_rp, identity_server, account, screenshot)
+    allow_the_marketplace(page, demo_rp, identity_server, account, screenshot)
+
+    page.goto(f"{identity_server.url}/account")
+    expect_provider_page(page, identity_server, lang, t["hello"].format(name=account.name))
+    page.get_by_role("link", name=t["apps_link"]).click()
+    expect_provider_page(page, identity_server, lang, t["apps_title"])
+    apps = page.locator("ul.sessions > li")
+    expect(apps).to_have_count(1)
+    marketplace = apps.filter(has_text="Marketplace")
+    expect(marketplace).to_contain_text(t["allowed_on"])
+    expect(marketplace.locator("ul.scopes > li")).to_have_text(t["scopes"])
+    screenshot(page, "provider-apps-with-access")
+
+    marketplace.get_by_role("button", name=t["remove"]).click()
+    expect_provider_page(page, identity_server, lang, t["apps_title"])
+    expect(page.get_by_role("status")).to_have_text(t["removed"])
+    expect(apps).to_have_text([t["no_apps"]])
+    screenshot(page, "provider-access-removed")
+
+    # The marketplace still holds its tokens; the provider no longer honours them.
+    page.goto(demo_rp.home("marketplace"))
+    expect(page.locator(".note.error")).to_contain_text(
+        "The provider refused the access token (HTTP 401)."
+    )
+    screenshot(page, "marketplace-access-token-refused")
+    page.get_by_role("button", name="Refresh tokens").click()
+    expect_signed_out(page, demo_rp, "marketplace")
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(r"^Refresh refused, signed out here: invalid_grant")
+    )
+    screenshot(page, "marketplace-refresh-refused")
+
+    # The store (first party) is untouched, and the marketplace must ask again.
+    page.goto(demo_rp.home("store"))
+    assert expect_signed_in(page, demo_rp, "store", account) == store
+    ask_the_marketplace_to_sign_in(page, demo_rp, identity_server, account, screenshot)

@@ -15,6 +15,7 @@ from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
 from identity.consent.access import ConsentAccess
+from identity.consent.fastpath import DecisionReader
 from identity.consent.notify import ConsentMessages
 from identity.consent.policy import load_catalog
 from identity.consent.service import ConsentService
@@ -56,6 +57,7 @@ class Runtime:
     bearer: BearerVerifier
     consent: ConsentService
     consent_access: ConsentAccess
+    decisions: DecisionReader
     webhooks: Webhooks
 
     @classmethod
@@ -124,9 +126,11 @@ class Runtime:
             bearer=bearer,
             consent=consent,
             consent_access=ConsentAccess(consents=consent, bearer=bearer, db=db),
+            decisions=DecisionReader(db=db, consents=consent, bearer=bearer),
             webhooks=webhooks,
         )
 
     def close(self) -> None:
         self.outbox.stop()
+        self.decisions.close()
         self.db.dispose()

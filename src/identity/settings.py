@@ -114,7 +114,6 @@ class Settings(BaseSettings):
     # Consent center
     policies_dir: Path | None = None  # default: the policies/ folder shipped with the code
     consent_confirm_ttl: Duration = timedelta(days=7)  # double opt-in links
-    unsubscribe_link_ttl: Duration = timedelta(days=400)  # one-click links in sent mail
     consent_batch_max: int = Field(default=1000, ge=1, le=10000)
     sms_gateway_url: str | None = None  # POST {"to", "text"}; default: development mailbox
     jurisdiction: str = "EU"  # stated in consent receipts

@@ -21,7 +21,6 @@ from identity.consent.models import ConsentRecord
 from identity.consent.rules import Answer
 from identity.consent.service import ConsentService, Overview, Recorded, UnknownSubject, subject_key
 from identity.db import Database
-from identity.errors import InvalidInput
 from identity.oidc.bearer import BearerVerifier, Caller, InvalidBearer
 from identity.oidc.models import SubjectAlias
 
@@ -101,20 +100,6 @@ class ConsentAccess:
         caller.require(READ)
         viewed = self._one(caller, subject)
         return viewed.view, viewed.key, self.consents.answer(viewed.key, purpose)
-
-    def batch(
-        self, caller: Caller, subjects: Sequence[str], purposes: Sequence[str], limit: int
-    ) -> tuple[list[tuple[str, str, str, Answer]], list[str]]:
-        caller.require(READ)
-        unique = list(dict.fromkeys(subjects))
-        if len(unique) > limit:
-            raise InvalidInput(f"at most {limit} subjects per call")
-        known, unknown = self._resolve(caller, unique)
-        answers = self.consents.answers([v.key for v in known], list(dict.fromkeys(purposes)))
-        rows = [
-            (v.view, v.key, p, answers[(v.key, p)]) for v in known for p in dict.fromkeys(purposes)
-        ]
-        return rows, unknown
 
     def overview(self, caller: Caller, subject: str) -> tuple[str, Overview]:
         caller.require(READ)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from identity.consent.access import ConsentAccess
 from identity.consent.models import ConsentRecord
@@ -144,24 +145,44 @@ def changes(
     return ChangesOut(items=[record_out(view, r) for view, r in items], next_cursor=cursor)
 
 
-@router.post("/consents:decide", summary="Many decisions at once", responses=ERRORS)
-def decide_batch(request: Request, body: BatchIn, access: AccessDep, caller: CallerDep) -> BatchOut:
-    limit = get_runtime(request).settings.consent_batch_max
-    rows, unknown = access.batch(caller, body.subjects, body.purposes, limit)
-    return BatchOut(
-        decisions=[decision_out(access, view, key, p, a) for view, key, p, a in rows],
-        unknown_subjects=unknown,
+JSON = "application/json"
+
+
+@router.post(
+    "/consents:decide",
+    summary="Many decisions at once",
+    response_model=None,
+    responses={200: {"model": BatchOut}, **ERRORS},
+)
+async def decide_batch(request: Request, body: BatchIn) -> Response:
+    runtime = get_runtime(request)
+    return Response(
+        runtime.decisions.many(
+            request.headers.get("authorization"),
+            body.subjects,
+            body.purposes,
+            runtime.settings.consent_batch_max,
+        ),
+        media_type=JSON,
     )
 
 
-@router.get("/consents/{subject}/{purpose}", summary="May we do this now?", responses=ERRORS)
-def decision(
-    request: Request, subject: str, purpose: str, access: AccessDep, caller: CallerDep
-) -> DecisionOut:
+@router.get(
+    "/consents/{subject}/{purpose}",
+    summary="May we do this now?",
+    response_model=None,
+    responses={200: {"model": DecisionOut}, **ERRORS},
+)
+async def decision(request: Request, subject: str, purpose: str) -> Response:
+    """The hot path (see :mod:`identity.consent.fastpath`): answered on the event loop."""
+    runtime = get_runtime(request)
+    authorization = request.headers.get("authorization")
     if _gpc(request):
-        access.gpc(caller, subject, request_origin(request))
-    view, key, answer = access.decision(caller, subject, purpose)
-    return decision_out(access, view, key, purpose, answer)
+        caller = runtime.bearer.caller(authorization)
+        await run_in_threadpool(
+            runtime.consent_access.gpc, caller, subject, request_origin(request)
+        )
+    return Response(runtime.decisions.one(authorization, subject, purpose), media_type=JSON)
 
 
 @router.get("/consents/{subject}", summary="A customer's answers and history", responses=ERRORS)

@@ -2,14 +2,17 @@
 
 Per test process (each xdist worker has its own): one server, started the way an operator starts
 it (``identity db upgrade``, then ``identity serve``) on an empty database of the run's backend,
-and one headless Chromium. Every test gets fresh browser contexts (no cookies carried over) and
-its own email addresses, so tests share the server without seeing each other's accounts.
+and one headless Chromium; for the single sign-on journeys also ``identity demo rp`` (the demo's
+three channels, registered on that server for a free port). Every test gets fresh browser
+contexts (no cookies carried over) and its own email addresses, so tests share the server without
+seeing each other's accounts.
 
 Waiting is event-driven, never ``time.sleep``: start-up reads the server's log line by line until
 uvicorn says it listens (after "Application startup complete"), then asks ``/readyz``; pages rely
 on Playwright's auto-waiting and ``expect``.
 Each step's full-page screenshot is saved as ``artifacts/e2e/<backend>/<test>-<nn>-<step>.png``
-for a human to look at. A failing test's report carries what the server logged meanwhile.
+for a human to look at. A failing test's report carries what the server (and the demo relying
+party) logged meanwhile.
 
 Needs Debian's Chromium (``apt-get install -y chromium``), or ``IDENTITY_TEST_CHROMIUM`` naming
 another binary; without one the e2e tests fail loudly instead of skipping. ``playwright install``

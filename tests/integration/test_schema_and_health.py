@@ -71,3 +71,22 @@ def test_readyz_is_503_when_the_database_is_unreachable(make_settings, backend, 
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"
         assert client.get("/healthz").status_code == 200
+
+
+def test_the_api_is_described_by_openapi(client):
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/v1/purposes",
+        "/v1/consents/{subject}/{purpose}",
+        "/v1/consents:decide",
+        "/v1/consents/changes",
+        "/v1/me/consents",
+        "/v1/webhooks",
+        "/token",
+        "/userinfo",
+    ):
+        assert path in paths, path
+    decision = paths["/v1/consents/{subject}/{purpose}"]["get"]["responses"]
+    assert "DecisionOut" in str(decision["200"])
+    assert decision["401"]["content"] == {"application/problem+json": {}}

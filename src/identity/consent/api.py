@@ -138,7 +138,7 @@ def list_purposes(access: AccessDep) -> list[PurposeOut]:
 def changes(
     access: AccessDep,
     caller: CallerDep,
-    after: Annotated[int, Query(ge=0, description="cursor from the previous page")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="cursor from the previous page")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangesOut:
     items, cursor = access.changes(caller, after, limit)

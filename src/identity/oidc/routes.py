@@ -88,8 +88,8 @@ async def _bearer_token(request: Request) -> str | None:
     return from_header or from_body
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"], summary="UserInfo (OIDC Core §5.3)")
 async def userinfo(request: Request, oidc: OidcDep) -> Response:
+    """UserInfo (OpenID Connect Core §5.3), by GET or POST."""
     try:
         token = await _bearer_token(request)
         claims: dict[str, Any] = await run_in_threadpool(oidc.userinfo, token)
@@ -101,3 +101,13 @@ async def userinfo(request: Request, oidc: OidcDep) -> Response:
             headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
         )
     return JSONResponse(claims, headers={"Cache-Control": "no-store"})
+
+
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/userinfo",
+        userinfo,
+        methods=[_method],
+        summary="UserInfo (OIDC Core §5.3)",
+        operation_id=f"userinfo_{_method.lower()}",
+    )

@@ -206,6 +206,17 @@ class ChannelSite:
         if ended:
             notes.append({"kind": "warn", "text": ended})
         userinfo = await self.userinfo(login) if login else None
+        if userinfo is not None and userinfo["status"] == 401:
+            # The provider no longer honours this sign-in (access removed, grant revoked).
+            self.forget(request)
+            notes.append(
+                {
+                    "kind": "warn",
+                    "text": "The provider no longer accepts this sign-in "
+                    "(access was removed or the session ended): signed out here.",
+                }
+            )
+            login, userinfo = None, None
         claims = login.claims if login else {}
         token = login.token if login else {}
         return self.templates.TemplateResponse(
@@ -272,7 +283,11 @@ class ChannelSite:
         """The redirect URI: check the response, exchange the code, verify the ID token."""
         params = request.query_params
         if "error" in params:
-            self.note(request, "error", f"{params['error']}: {params.get('error_description', '')}")
+            if params["error"] == "access_denied":
+                text = f"You chose not to share your account with {self.channel.title}."
+            else:
+                text = f"Sign-in did not complete ({params['error']})."
+            self.note(request, "error", text)
             return self.home()
         metadata = await self.client.load_server_metadata()
         # RFC 9207: the response names its issuer, so a mix-up with another provider shows.
@@ -315,7 +330,8 @@ class ChannelSite:
                 login.claims = claims
         except (OAuthError, JoseError) as exc:
             self.forget(request)
-            self.note(request, "error", f"Refresh refused, signed out here: {exc}")
+            reason = getattr(exc, "description", "") or getattr(exc, "error", "") or str(exc)
+            self.note(request, "error", f"Refresh refused, signed out here ({reason}).")
             return self.home()
         login.token = {**login.token, **fresh}
         self.note(request, "ok", f"New access token, expires at {_time(fresh.get('expires_at'))}.")
@@ -435,4 +451,5 @@ def serve(host: str, port: int, issuer: str, credentials_path: Path) -> None:
         public_url_store=f"http://127.0.0.1:{port}",
         public_url_marketplace=f"http://localhost:{port}",
     )
-    uvicorn.run(app, host=host, port=port, proxy_headers=False)
+    # No access log: callback URLs carry authorization codes.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False)

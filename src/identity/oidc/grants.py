@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
@@ -183,7 +184,10 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotate on every use
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshView | None:
-        return self.server.store.usable_refresh_token(self.request.db, refresh_token)
+        token = self.server.store.usable_refresh_token(self.request.db, refresh_token)
+        if token is None:
+            raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
+        return token
 
     def authenticate_user(self, refresh_token: RefreshView) -> Principal | None:
         return self.server.store.principal(

@@ -73,6 +73,24 @@ class Logout:
                 content_type="application/x-www-form-urlencoded",
             )
 
+    def client_access_removed(self, session: Session, grant: Grant) -> None:
+        """The customer removed a client's access: tell that client to end its session."""
+        client = self._clients.get(grant.client_id)
+        if client is None or not client.backchannel_logout_uri:
+            return
+        self._outbox.enqueue(
+            session,
+            kind=BACKCHANNEL,
+            owner=client.client_id,
+            target_url=client.backchannel_logout_uri,
+            payload={
+                "client_id": client.client_id,
+                "sub": self._subjects.for_client(session, client, grant.user_id),
+                "sid": self._subjects.sid_for_client(client, grant.sid) if grant.sid else None,
+            },
+            content_type="application/x-www-form-urlencoded",
+        )
+
     def _render(self, message: OutboxMessage) -> Rendered:
         payload = json.loads(message.body)
         client = self._clients.get(payload["client_id"])

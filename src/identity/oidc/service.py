@@ -171,16 +171,19 @@ class OidcService:
                 return False
             session.delete(row)
             grants = session.scalars(
-                select(Grant.id).where(
+                select(Grant).where(
                     Grant.user_id == current.user.id,
                     Grant.client_id == client_id,
                     Grant.revoked_at.is_(None),
                 )
             ).all()
-            for grant_id in grants:
+            for grant in grants:
                 self.provider.store.revoke_grant(
-                    session, grant_id, "consent_withdrawn", actor=f"user:{current.user.id}"
+                    session, grant.id, "consent_withdrawn", actor=f"user:{current.user.id}"
                 )
+            # One back-channel logout per session the client holds (at least one).
+            for grant in {g.sid: g for g in grants}.values():
+                self._logout.client_access_removed(session, grant)
             audit.record(
                 session,
                 "oidc.consent_withdrawn",

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from identity.db import Database, utcnow
@@ -101,7 +101,8 @@ class Outbox:
         )
         session.add(message)
         session.flush()
-        self._wake.set()
+        # Wake the worker once the message is committed (before, it could not see it).
+        event.listen(session, "after_commit", lambda _s: self._wake.set(), once=True)
         return message
 
     # -- delivery -----------------------------------------------------------------------

@@ -177,4 +177,5 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.support.oidc_fixtures",
     "tests.support.consent_fixtures",
+    "tests.support.receiver",
 ]

@@ -230,7 +230,9 @@ def open_page(
     artifacts: Artifacts,
 ) -> Iterator[Callable[..., Page]]:
     """Factory: a page in a fresh browser context (no cookies) whose browser prefers
-    ``lang``, on a ``device`` ("phone" or "desktop"), optionally with JavaScript off.
+    ``lang``, on a ``device`` ("phone" or "desktop"), optionally with JavaScript off and with
+    ``headers`` sent on every request (``{"Sec-GPC": "1"}``: a browser with Global Privacy
+    Control on).
 
     When the test fails, each open page is saved as ``<test>-failed-<n>.png``. Console errors
     (a Content-Security-Policy violation, say) fail the test at teardown."""
@@ -243,11 +245,18 @@ def open_page(
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             console_errors.append(f"{message.location.get('url')}: {message.text}")
 
-    def open_page(lang: str, device: str = "phone", *, javascript: bool = True) -> Page:
+    def open_page(
+        lang: str,
+        device: str = "phone",
+        *,
+        javascript: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Page:
         context = browser.new_context(
             base_url=identity_server.url,
             locale=BROWSER_LOCALES[lang],
             java_script_enabled=javascript,
+            extra_http_headers=headers,
             **DEVICES[device],
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)

@@ -313,7 +313,7 @@ def test_declining_consent_at_the_marketplace_leaves_it_signed_out_with_access_d
     screenshot(page, "provider-no-apps-with-access")
 
 
-def test_removing_the_marketplace_from_apps_with_access_signs_it_out_and_consent_is_asked_again(  # noqa: E501
+def test_removing_the_marketplace_from_apps_with_access_signs_it_out_and_consent_is_asked_again(
     open_page, screenshot, confirmed_account, demo_rp, identity_server
 ):
     lang = "es"

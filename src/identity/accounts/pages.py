@@ -9,7 +9,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from identity.accounts.rules import SUPPORTED_LOCALES, Profile
-from identity.accounts.service import BadLink, EmailNotVerified, InvalidForm, LoginFailed
+from identity.accounts.service import (
+    BadLink,
+    CurrentSession,
+    EmailNotVerified,
+    InvalidForm,
+    LoginFailed,
+)
 from identity.errors import TooManyAttempts
 from identity.web.deps import (
     CsrfFormDep,
@@ -253,10 +259,15 @@ def _profile_of(user: Any) -> Profile:
     )
 
 
-@router.get("/account")
-def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Response:
-    if current is None:
-        return redirect("/login?next=/account")
+def _account_page(
+    request: Request,
+    runtime: RuntimeDep,
+    current: CurrentSession,
+    *,
+    profile: Profile | None = None,
+    problems: list[str] | None = None,
+    status: int = 200,
+) -> Response:
     view = runtime.accounts.account(current.user.id)
     return render(
         request,
@@ -266,11 +277,19 @@ def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Respo
             "sessions": view.sessions,
             "this_sid": current.session.sid,
             "locales": SUPPORTED_LOCALES,
-            "notice": _notice(request),
-            "problems": [],
-            "profile": _profile_of(view.user),
+            "notice": None if problems else _notice(request),
+            "problems": problems or [],
+            "profile": profile or _profile_of(view.user),
         },
+        status=status,
     )
+
+
+@router.get("/account")
+def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Response:
+    if current is None:
+        return redirect("/login?next=/account")
+    return _account_page(request, runtime, current)
 
 
 @router.post("/account/profile")
@@ -279,26 +298,13 @@ def update_profile(
 ) -> Response:
     if current is None:
         return redirect("/login?next=/account")
-    profile = Profile(
-        **{name: text_field(form, name, 200) for name in PROFILE_FIELDS},
-    )
+    profile = Profile(**{name: text_field(form, name, 200) for name in PROFILE_FIELDS})
     try:
         runtime.accounts.update_profile(current, profile, origin)
     except InvalidForm as exc:
-        view = runtime.accounts.account(current.user.id)
-        return render(
-            request,
-            "accounts/account.html",
-            {
-                "user": view.user,
-                "sessions": view.sessions,
-                "this_sid": current.session.sid,
-                "locales": SUPPORTED_LOCALES,
-                "notice": None,
-                "problems": [p.value for p in exc.problems],
-                "profile": profile,
-            },
-            status=400,
+        problems = [p.value for p in exc.problems]
+        return _account_page(
+            request, runtime, current, profile=profile, problems=problems, status=400
         )
     return redirect("/account?notice=profile_saved")
 

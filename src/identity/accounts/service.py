@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -166,33 +166,13 @@ class AccountService:
         Signing up with an address that already has an account shows the same outcome
         and mails its owner instead, so the form cannot be used to discover accounts.
         """
-        normalized = normalize_email(email)
-        problems = signup_problems(
-            email=normalized,
-            password=password,
-            name=name,
-            locale=locale,
-            min_length=self._settings.password_min_length,
-        )
-        if problems:
-            raise InvalidForm(problems)
-        assert normalized is not None
-        password_hash = self._passwords.hash(password)
+        normalized, password_hash = self._checked_new_account(email, password, name, locale)
         now = utcnow()
         try:
             with self._db.transaction() as session:
                 existing = self._user_by_email(session, normalized)
                 if existing is None:
-                    user = User(
-                        id=uuid.uuid4(),
-                        email=normalized,
-                        password_hash=password_hash,
-                        name=name.strip(),
-                        locale=locale,
-                        created_at=now,
-                        password_changed_at=now,
-                        updated_at=now,
-                    )
+                    user = _new_user(normalized, password_hash, name, locale, now, verified=False)
                     session.add(user)
                     session.flush()
                     audit.record(
@@ -238,32 +218,11 @@ class AccountService:
         actor: str = "operator:cli",
     ) -> User:
         """Create an account on an operator's behalf (CLI, demo data). No mail is sent."""
-        normalized = normalize_email(email)
-        problems = signup_problems(
-            email=normalized,
-            password=password,
-            name=name,
-            locale=locale,
-            min_length=self._settings.password_min_length,
-        )
-        if problems:
-            raise InvalidForm(problems)
-        assert normalized is not None
-        password_hash = self._passwords.hash(password)
+        normalized, password_hash = self._checked_new_account(email, password, name, locale)
         now = utcnow()
         try:
             with self._db.transaction() as session:
-                user = User(
-                    id=uuid.uuid4(),
-                    email=normalized,
-                    password_hash=password_hash,
-                    name=name.strip(),
-                    locale=locale,
-                    created_at=now,
-                    password_changed_at=now,
-                    updated_at=now,
-                    email_verified_at=now if verified else None,
-                )
+                user = _new_user(normalized, password_hash, name, locale, now, verified=verified)
                 session.add(user)
                 session.flush()
                 audit.record(
@@ -283,6 +242,22 @@ class AccountService:
             return None
         with self._db.read() as session:
             return self._user_by_email(session, normalized)
+
+    def _checked_new_account(
+        self, email: str, password: str, name: str, locale: str
+    ) -> tuple[str, str]:
+        """Validate a new account's details; returns the normalised email and password hash."""
+        normalized = normalize_email(email)
+        problems = signup_problems(
+            email=normalized,
+            password=password,
+            name=name,
+            locale=locale,
+            min_length=self._settings.password_min_length,
+        )
+        if problems or normalized is None:
+            raise InvalidForm(problems)
+        return normalized, self._passwords.hash(password)
 
     def _send_verification(self, user: User) -> None:
         token = self._links.make(LinkPurpose.verify_email, str(user.id), user.email)
@@ -626,6 +601,22 @@ class AccountService:
             user.email, user.locale, name=user.name, reset_link=self._url("/forgot")
         )
         return user
+
+
+def _new_user(
+    email: str, password_hash: str, name: str, locale: str, now: datetime, *, verified: bool
+) -> User:
+    return User(
+        id=uuid.uuid4(),
+        email=email,
+        password_hash=password_hash,
+        name=name.strip(),
+        locale=locale,
+        created_at=now,
+        password_changed_at=now,
+        updated_at=now,
+        email_verified_at=now if verified else None,
+    )
 
 
 def _uuid(value: str) -> uuid.UUID:

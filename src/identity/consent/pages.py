@@ -7,9 +7,10 @@ from datetime import date
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from identity.consent.policy import LegalBasis
+from identity.consent.policy import LegalBasis, Purpose
 from identity.consent.receipts import receipt_claims, sign_receipt
 from identity.consent.service import (
     ConfirmationUnavailable,
@@ -156,22 +157,29 @@ def confirm(
 # -- one-click unsubscribe (RFC 8058) ------------------------------------------------------------
 
 
+def _unsubscribe_page(
+    request: Request,
+    *,
+    purpose: Purpose | None = None,
+    token: str = "",
+    reason: str | None = None,
+    done: bool = False,
+) -> Response:
+    return render(
+        request,
+        "consent/unsubscribe.html",
+        {"purpose": purpose, "token": token, "reason": reason, "done": done},
+        status=400 if reason else 200,
+    )
+
+
 @router.get("/unsubscribe/{token}")
 def unsubscribe_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
     try:
         _, purpose = runtime.consent.read_unsubscribe(token)
     except LinkProblem as exc:
-        return render(
-            request,
-            "consent/unsubscribe.html",
-            {"purpose": None, "reason": exc.reason, "done": False},
-            status=400,
-        )
-    return render(
-        request,
-        "consent/unsubscribe.html",
-        {"purpose": purpose, "token": token, "reason": None, "done": False},
-    )
+        return _unsubscribe_page(request, reason=exc.reason)
+    return _unsubscribe_page(request, purpose=purpose, token=token)
 
 
 @router.post("/unsubscribe/{token}")
@@ -182,27 +190,13 @@ async def unsubscribe(
     token: the signed URL itself is the authority. Idempotent."""
     form = await request.form()
     if form.get("List-Unsubscribe") != "One-Click":
-        return render(
-            request,
-            "consent/unsubscribe.html",
-            {"purpose": None, "reason": "invalid", "done": False},
-            status=400,
-        )
-    from starlette.concurrency import run_in_threadpool
-
+        return _unsubscribe_page(request, reason="invalid")
     try:
-        await run_in_threadpool(runtime.consent.unsubscribe, token, origin)
         _, purpose = runtime.consent.read_unsubscribe(token)
+        await run_in_threadpool(runtime.consent.unsubscribe, token, origin)
     except LinkProblem as exc:
-        return render(
-            request,
-            "consent/unsubscribe.html",
-            {"purpose": None, "reason": exc.reason, "done": False},
-            status=400,
-        )
-    return render(
-        request, "consent/unsubscribe.html", {"purpose": purpose, "reason": None, "done": True}
-    )
+        return _unsubscribe_page(request, reason=exc.reason)
+    return _unsubscribe_page(request, purpose=purpose, done=True)
 
 
 # -- re-consent after a major version change ---------------------------------------------------

@@ -11,6 +11,7 @@ hours later still carry a fresh ``iat``/``exp``.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import BrowserSession
-from identity.oidc.clients import ClientRegistry
+from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.models import Grant
 from identity.oidc.rules import scopes_of
 from identity.oidc.store import GrantStore
@@ -60,24 +61,19 @@ class Logout:
             if client is None or not client.backchannel_logout_uri or client.client_id in notified:
                 continue
             notified.add(client.client_id)
-            self._outbox.enqueue(
-                session,
-                kind=BACKCHANNEL,
-                owner=client.client_id,
-                target_url=client.backchannel_logout_uri,
-                payload={
-                    "client_id": client.client_id,
-                    "sub": self._subjects.for_client(session, client, grant.user_id),
-                    "sid": self._subjects.sid_for_client(client, ended.sid),
-                },
-                content_type="application/x-www-form-urlencoded",
-            )
+            self._notify(session, client, grant.user_id, ended.sid)
 
     def client_access_removed(self, session: Session, grant: Grant) -> None:
         """The customer removed a client's access: tell that client to end its session."""
         client = self._clients.get(grant.client_id)
-        if client is None or not client.backchannel_logout_uri:
-            return
+        if client is not None and client.backchannel_logout_uri:
+            self._notify(session, client, grant.user_id, grant.sid)
+
+    def _notify(
+        self, session: Session, client: Client, user_id: uuid.UUID, sid: str | None
+    ) -> None:
+        """Queue a logout token for ``client``, naming the user and session as it knows them."""
+        assert client.backchannel_logout_uri is not None
         self._outbox.enqueue(
             session,
             kind=BACKCHANNEL,
@@ -85,8 +81,8 @@ class Logout:
             target_url=client.backchannel_logout_uri,
             payload={
                 "client_id": client.client_id,
-                "sub": self._subjects.for_client(session, client, grant.user_id),
-                "sid": self._subjects.sid_for_client(client, grant.sid) if grant.sid else None,
+                "sub": self._subjects.for_client(session, client, user_id),
+                "sid": self._subjects.sid_for_client(client, sid) if sid else None,
             },
             content_type="application/x-www-form-urlencoded",
         )

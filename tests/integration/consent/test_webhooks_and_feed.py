@@ -7,49 +7,11 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-
-
-@dataclass
-class Hook:
-    failures: int = 0
-    calls: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    state = Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["content-length"]))
-            status = 500 if len(state.calls) < state.failures else 204
-            state.calls.append((status, {k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(status)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = HTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{port}/consent-events"
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -73,10 +35,10 @@ def subscribe(browser, headers, url, purposes=()):
 
 
 def test_webhooks_are_signed_retried_and_their_deliveries_visible(
-    browser, reader, writer, customer, hook, runtime, clock, settings
+    browser, reader, writer, customer, receiver, runtime, clock, settings
 ):
-    hook.failures = 1
-    subscription = subscribe(browser, reader, hook.url, ["personalization"])
+    receiver.failures, receiver.fail_status, receiver.ok_status = 1, 500, 204
+    subscription = subscribe(browser, reader, receiver.url, ["personalization"])
     assert subscription["secret"].startswith("whsec_")
     browser.put(
         f"/v1/consents/{customer.id}/personalization", json={"decision": "granted"}, headers=writer
@@ -92,14 +54,14 @@ def test_webhooks_are_signed_retried_and_their_deliveries_visible(
     ]
     clock.tick(settings.outbox_retry_base.total_seconds() + 1)
     assert [a.ok for a in runtime.outbox.deliver_due()] == [True]
-    (_, failed_headers, _), (status, headers, body) = hook.calls
-    assert status == 204
-    assert headers["webhook-id"] == failed_headers["webhook-id"]  # stable across retries
-    assert verify_standard_webhook(subscription["secret"], headers, body)
+    failed, delivered = receiver.calls
+    assert (failed.status, delivered.status) == (500, 204)
+    assert delivered.headers["webhook-id"] == failed.headers["webhook-id"]  # stable on retry
+    assert verify_standard_webhook(subscription["secret"], delivered.headers, delivered.body)
     assert not verify_standard_webhook(
-        "whsec_" + base64.b64encode(b"x" * 32).decode(), headers, body
+        "whsec_" + base64.b64encode(b"x" * 32).decode(), delivered.headers, delivered.body
     )
-    event = json.loads(body)
+    event = json.loads(delivered.body)
     assert event["type"] == "consent.changed"
     assert (event["data"]["subject"], event["data"]["purpose"], event["data"]["decision"]) == (
         str(customer.id),
@@ -111,9 +73,9 @@ def test_webhooks_are_signed_retried_and_their_deliveries_visible(
 
 
 def test_subscriptions_are_per_client_and_can_be_removed(
-    browser, reader, writer, hook, customer, runtime
+    browser, reader, writer, receiver, customer, runtime
 ):
-    subscription = subscribe(browser, reader, hook.url)
+    subscription = subscribe(browser, reader, receiver.url)
     assert [s["id"] for s in browser.get("/v1/webhooks", headers=reader).json()] == [
         subscription["id"]
     ]

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs
 
 import pytest
@@ -20,47 +15,6 @@ from tests.support.forms import login, page_text, submit
 from tests.support.rp import _field, query_of
 
 EMAIL = "ana@example.com"
-
-
-@dataclass
-class Receiver:
-    """A relying party's back-channel logout endpoint that fails the first ``failures`` times."""
-
-    failures: int = 0
-    received: list[str] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # http.server's hook name
-            body = self.rfile.read(int(self.headers["content-length"])).decode()
-            token = parse_qs(body)["logout_token"][0]
-            status = 503 if len(state.statuses) < state.failures else 200
-            state.statuses.append(status)
-            if status == 200:
-                state.received.append(token)
-            self.send_response(status)
-            self.send_header("cache-control", "no-store")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = HTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{port}/backchannel-logout"
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -77,6 +31,10 @@ def channels(make_rp, receiver):
         )
         for cid, name in (("store", "Store"), ("app2", "App"), ("market2", "Marketplace"))
     ]
+
+
+def logout_tokens(receiver):
+    return [parse_qs(call.body.decode())["logout_token"][0] for call in receiver.delivered]
 
 
 def sign_in_everywhere(channels):
@@ -115,9 +73,9 @@ def test_logging_out_at_one_channel_logs_out_all_three(channels, shopper, runtim
     attempts = runtime.outbox.deliver_due()
     assert sorted(a.owner for a in attempts) == ["app2", "market2", "store"]
     assert all(a.ok for a in attempts)
-    audiences = sorted(verify_logout_token(store, t)["aud"] for t in receiver.received)
+    audiences = sorted(verify_logout_token(store, t)["aud"] for t in logout_tokens(receiver))
     assert audiences == ["app2", "market2", "store"]
-    assert {verify_logout_token(store, t)["sid"] for t in receiver.received} == {sid}
+    assert {verify_logout_token(store, t)["sid"] for t in logout_tokens(receiver)} == {sid}
     # The browser session is gone: prompt=none now says login_required everywhere.
     for rp in channels:
         assert (
@@ -140,7 +98,7 @@ def test_a_channel_that_is_down_gets_the_logout_on_retry(
     second = runtime.outbox.deliver_due()
     assert [a.ok for a in second] == [True]
     assert receiver.statuses == [503, 200]
-    claims = verify_logout_token(channels[0], receiver.received[0])
+    claims = verify_logout_token(channels[0], logout_tokens(receiver)[0])
     assert claims["aud"] == "store"
     with runtime.db.read() as session:
         message = session.scalars(select(OutboxMessage)).one()

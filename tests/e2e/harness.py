@@ -155,7 +155,23 @@ def _settings_values(database_url: str, var_dir: Path, port: int) -> dict[str, s
         "argon2_time_cost": "1",
         "argon2_memory_cost": "1024",
         "argon2_parallelism": "1",
+        # Journeys deliver back-channel logouts themselves (deliver_outbox), at the moment
+        # they choose: a background worker would race the pages they look at.
+        "outbox_worker": "false",
     }
+
+
+def deliver_outbox(server: Server) -> str:
+    """Run ``identity outbox deliver`` against the server's database, as an operator would."""
+    result = subprocess.run(
+        [str(IDENTITY), "outbox", "deliver"],
+        env=_environment(server.values),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
 
 
 def _environment(values: dict[str, str]) -> dict[str, str]:

@@ -235,7 +235,8 @@ def open_page(
     Control on).
 
     When the test fails, each open page is saved as ``<test>-failed-<n>.png``. Console errors
-    (a Content-Security-Policy violation, say) fail the test at teardown."""
+    (a Content-Security-Policy violation, say) and uncaught script errors fail the test at
+    teardown."""
     contexts: list[BrowserContext] = []
     console_errors: list[str] = []
 
@@ -244,6 +245,10 @@ def open_page(
         # here (a refused login answers 401).
         if message.type == "error" and not message.text.startswith("Failed to load resource"):
             console_errors.append(f"{message.location.get('url')}: {message.text}")
+
+    def uncaught(page: Page) -> Callable[[PlaywrightError], None]:
+        # A script's uncaught exception is a "pageerror", not a console message.
+        return lambda error: console_errors.append(f"{page.url}: uncaught {error}")
 
     def open_page(
         lang: str,
@@ -263,6 +268,7 @@ def open_page(
         contexts.append(context)
         page = context.new_page()
         page.on("console", collect)
+        page.on("pageerror", uncaught(page))
         return page
 
     yield open_page

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -383,7 +383,9 @@ class Shopper:
 
 
 @pytest.fixture
-def shopper(confirmed_account: Callable[..., Account], server_runtime: Runtime):
+def new_shopper(
+    confirmed_account: Callable[..., Account], server_runtime: Runtime
+) -> Callable[[str], Shopper]:
     """Factory: a confirmed customer who has not made any privacy choice yet."""
 
     def make(lang: str) -> Shopper:
@@ -439,10 +441,10 @@ def email_service(identity_server: Server, server_runtime: Runtime) -> EmailServ
 
 @LANGS
 def test_a_shopper_opens_privacy_from_the_top_bar_and_sees_every_purpose_with_its_basis_and_status(
-    lang, open_page, screenshot, shopper
+    lang, open_page, screenshot, new_shopper
 ):
     t = TEXTS[lang]
-    account = shopper(lang).account
+    account = new_shopper(lang).account
     page = open_page(lang)
 
     sign_in(page, lang, account)
@@ -493,10 +495,10 @@ def test_a_shopper_opens_privacy_from_the_top_bar_and_sees_every_purpose_with_it
 
 @LANGS
 def test_allowing_recommendations_and_objecting_to_statistics_is_saved_recorded_and_receipted(
-    lang, open_page, screenshot, shopper, identity_server, tmp_path
+    lang, open_page, screenshot, new_shopper, identity_server, tmp_path
 ):
     t = TEXTS[lang]
-    customer = shopper(lang)
+    customer = new_shopper(lang)
     page = open_page(lang)
     open_privacy(page, lang, customer.account)
 
@@ -546,10 +548,10 @@ def test_allowing_recommendations_and_objecting_to_statistics_is_saved_recorded_
 
 @LANGS
 def test_email_offers_wait_for_the_link_in_the_mail_and_its_button_turns_them_on(
-    lang, open_page, screenshot, shopper
+    lang, open_page, screenshot, new_shopper
 ):
     t = TEXTS[lang]
-    account = shopper(lang).account
+    account = new_shopper(lang).account
     page = open_page(lang)
     open_privacy(page, lang, account)
 
@@ -575,10 +577,10 @@ def test_email_offers_wait_for_the_link_in_the_mail_and_its_button_turns_them_on
 
 @LANGS
 def test_sms_offers_need_a_phone_number_from_my_account_then_the_texted_link_confirms_them(
-    lang, open_page, screenshot, shopper
+    lang, open_page, screenshot, new_shopper
 ):
     t = TEXTS[lang]
-    account = shopper(lang).account
+    account = new_shopper(lang).account
     phone = f"+34 6{uuid.uuid4().int % 10**8:08d}"
     page = open_page(lang)
     open_privacy(page, lang, account)
@@ -616,10 +618,10 @@ def test_sms_offers_need_a_phone_number_from_my_account_then_the_texted_link_con
 
 @LANGS
 def test_withdraw_all_turns_off_everything_that_rests_on_consent_and_order_emails_stay_on(
-    lang, open_page, screenshot, shopper
+    lang, open_page, screenshot, new_shopper
 ):
     t = TEXTS[lang]
-    account = shopper(lang).account
+    account = new_shopper(lang).account
     page = open_page(lang)
     open_privacy(page, lang, account)
     for purpose in ("email_marketing", "partner_sharing", "personalization"):
@@ -647,10 +649,10 @@ def test_withdraw_all_turns_off_everything_that_rests_on_consent_and_order_email
 
 @LANGS
 def test_the_unsubscribe_link_a_service_puts_in_a_mail_works_in_a_browser_without_a_session(
-    lang, open_page, screenshot, shopper, email_service, identity_server
+    lang, open_page, screenshot, new_shopper, email_service, identity_server
 ):
     t = TEXTS[lang]
-    customer = shopper(lang)
+    customer = new_shopper(lang)
     page = open_page(lang)
     open_privacy(page, lang, customer.account)
     choose(page, lang, "email_marketing", allow=True)
@@ -695,8 +697,8 @@ def test_the_unsubscribe_link_a_service_puts_in_a_mail_works_in_a_browser_withou
 
 
 @LANGS
-def test_the_preference_center_works_without_javascript(lang, open_page, screenshot, shopper):
-    account = shopper(lang).account
+def test_the_preference_center_works_without_javascript(lang, open_page, screenshot, new_shopper):
+    account = new_shopper(lang).account
     page = open_page(lang, javascript=False)
     open_privacy(page, lang, account)
 
@@ -718,10 +720,10 @@ def test_the_preference_center_works_without_javascript(lang, open_page, screens
 
 @LANGS
 def test_a_browser_sending_global_privacy_control_turns_partner_sharing_off(
-    lang, open_page, screenshot, shopper, server_runtime
+    lang, open_page, screenshot, new_shopper, server_runtime
 ):
     t = TEXTS[lang]
-    customer = shopper(lang)
+    customer = new_shopper(lang)
     # Earlier, in a browser without the signal, the shopper allowed sharing with partners.
     user = server_runtime.accounts.find_by_email(customer.account.email)
     server_runtime.consent.set_choices(

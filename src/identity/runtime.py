@@ -103,7 +103,9 @@ class Runtime:
             catalog=load_catalog(settings.policies_dir or resource_dir("policies")),
             pseudonyms=pseudonyms,
         )
-        messages = ConsentMessages(db, templates, mail, sms_sender_from_settings(settings))
+        messages = ConsentMessages(
+            db, templates, mail, sms_sender_from_settings(settings), settings.brand_name
+        )
         consent.send_confirmation = messages.send_confirmation
         webhooks = Webhooks(
             db=db, secret=settings.secret, outbox=outbox, clients=clients, subjects=subjects

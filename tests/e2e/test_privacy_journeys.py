@@ -120,17 +120,28 @@ TEXTS = {
         ),
         "withdraw_all": "Retirar todo el consentimiento",
         "withdrawn_all": (
-            "Hecho: todo lo que depende de tu consentimiento está ahora desactivado."
+            "Hecho: todos los usos opcionales de tus datos están desactivados y te opones a las "
+            "estadísticas. Los correos de pedidos continúan."
         ),
-        "phone_needed": "Para recibir SMS, añade primero tu número de teléfono en Mi cuenta.",
+        "phone_needed": (
+            "Tus otras decisiones se han guardado. Para recibir SMS, añade primero tu número de "
+            "teléfono en Mi cuenta."
+        ),
         "gpc": (
-            "Tu navegador envía la señal Global Privacy Control, así que compartir con socios "
-            "sigue desactivado."
+            "Tu navegador envía la señal Global Privacy Control, así que hemos desactivado "
+            "compartir con socios. Si después lo permites aquí, cuenta tu decisión expresa."
         ),
         "history": "Historial",
         "nothing_yet": "Todavía no has tomado ninguna decisión.",
         "receipt": "Justificante",
-        "decision": {"granted": "permitido", "denied": "rechazado", "withdrawn": "retirado"},
+        "decision": {
+            "granted": "permitido",
+            "denied": "rechazado",
+            "withdrawn": "retirado",
+            "objected": "te opusiste",
+        },
+        "keep_on": "Mantenerlo activo",
+        "object": "Me opongo",
         "pending": "(pendiente de confirmación)",
         "source": {
             "preference_center": "ajustes de privacidad",
@@ -153,10 +164,10 @@ TEXTS = {
         "phone": "Teléfono (opcional)",
         "save_details": "Guardar",
         "details_saved": "Tus datos se han guardado.",
-        "sms_text": "Confirma «{purpose}»: ",
+        "sms_text": "Demo Shop: confirma tus ofertas por SMS: ",
         "unsubscribe_title": "¿Darte de baja?",
         "unsubscribe_text": "Dejar de recibir «{purpose}».",
-        "unsubscribe": "Darse de baja",
+        "unsubscribe": "Sí, darme de baja",
         "unsubscribed": "Te has dado de baja",
         "unsubscribed_text": "Ya no te enviaremos «{purpose}».",
     },
@@ -231,16 +242,29 @@ TEXTS = {
             "confirm, we send nothing."
         ),
         "withdraw_all": "Withdraw all consent",
-        "withdrawn_all": "Done: everything that depends on your consent is now off.",
-        "phone_needed": "To receive SMS, first add your phone number in My account.",
+        "withdrawn_all": (
+            "Done: every optional use of your data is now off, and you object to statistics. "
+            "Order emails continue."
+        ),
+        "phone_needed": (
+            "Your other choices are saved. To receive SMS, first add your phone number in "
+            "My account."
+        ),
         "gpc": (
-            "Your browser sends the Global Privacy Control signal, so sharing with partners "
-            "stays off."
+            "Your browser sends the Global Privacy Control signal, so we have turned sharing "
+            "with partners off. If you allow it here afterwards, your explicit choice counts."
         ),
         "history": "History",
         "nothing_yet": "You have not made any choice yet.",
         "receipt": "Receipt",
-        "decision": {"granted": "allowed", "denied": "refused", "withdrawn": "withdrawn"},
+        "decision": {
+            "granted": "allowed",
+            "denied": "refused",
+            "withdrawn": "withdrawn",
+            "objected": "objected",
+        },
+        "keep_on": "Keep it on",
+        "object": "I object",
         "pending": "(waiting for confirmation)",
         "source": {
             "preference_center": "privacy settings",
@@ -263,10 +287,10 @@ TEXTS = {
         "phone": "Phone (optional)",
         "save_details": "Save",
         "details_saved": "Your details are saved.",
-        "sms_text": 'Confirm "{purpose}": ',
+        "sms_text": "Demo Shop: confirm your SMS offers: ",
         "unsubscribe_title": "Unsubscribe?",
         "unsubscribe_text": 'Stop receiving "{purpose}".',
-        "unsubscribe": "Unsubscribe",
+        "unsubscribe": "Yes, unsubscribe me",
         "unsubscribed": "You are unsubscribed",
         "unsubscribed_text": 'We will not send you "{purpose}" any more.',
     },
@@ -299,10 +323,18 @@ def expect_status(page: Page, lang: str, purpose: str, status: str) -> None:
     )
 
 
-def choose(page: Page, lang: str, purpose: str, *, allow: bool) -> None:
+def radio(page: Page, lang: str, purpose: str, *, on: bool) -> Locator:
+    """A purpose's on/off radio; legitimate interest reads "keep it on" / "I object"."""
     t = TEXTS[lang]
-    box = purpose_box(page, lang, purpose)
-    box.get_by_role("radio", name=t["allow"] if allow else t["dont_allow"], exact=True).check()
+    if purpose == "analytics":
+        name = t["keep_on"] if on else t["object"]
+    else:
+        name = t["allow"] if on else t["dont_allow"]
+    return purpose_box(page, lang, purpose).get_by_role("radio", name=name, exact=True)
+
+
+def choose(page: Page, lang: str, purpose: str, *, allow: bool) -> None:
+    radio(page, lang, purpose, on=allow).check()
 
 
 def history_entry(page: Page, lang: str, purpose: str, decision: str) -> Locator:
@@ -473,14 +505,12 @@ def test_a_shopper_opens_privacy_from_the_top_bar_and_sees_every_purpose_with_it
         basis, status = expected[purpose]
         expect_status(page, lang, purpose, status)
         expect(box).to_contain_text(f"{t['basis'][basis]} · {t['version']}")
-    # Nothing decided yet: every switchable purpose is off unless it rests on legitimate interest.
+    # Nothing decided yet: no answer is pre-selected for consent purposes (saving must not
+    # record refusals the shopper never made); legitimate interest is on until objected to.
     for purpose in PURPOSES[:4]:
-        expect(
-            purpose_box(page, lang, purpose).get_by_role("radio", name=t["dont_allow"], exact=True)
-        ).to_be_checked()
-    expect(
-        purpose_box(page, lang, "analytics").get_by_role("radio", name=t["allow"], exact=True)
-    ).to_be_checked()
+        expect(radio(page, lang, purpose, on=False)).not_to_be_checked()
+        expect(radio(page, lang, purpose, on=True)).not_to_be_checked()
+    expect(radio(page, lang, "analytics", on=True)).to_be_checked()
     expect(purpose_box(page, lang, "email_marketing")).to_contain_text(t["email_link_first"])
     expect(purpose_box(page, lang, "sms_marketing")).to_contain_text(t["sms_link_first"])
     # Order emails are part of the purchase: no choice to make, and the page says why.
@@ -508,15 +538,11 @@ def test_allowing_recommendations_and_objecting_to_statistics_is_saved_recorded_
     save(page, lang, "saved")
     expect_status(page, lang, "personalization", "granted")
     expect_status(page, lang, "analytics", "objected")
-    expect(
-        purpose_box(page, lang, "personalization").get_by_role("radio", name=t["allow"], exact=True)
-    ).to_be_checked()
-    expect(
-        purpose_box(page, lang, "analytics").get_by_role("radio", name=t["dont_allow"], exact=True)
-    ).to_be_checked()
+    expect(radio(page, lang, "personalization", on=True)).to_be_checked()
+    expect(radio(page, lang, "analytics", on=False)).to_be_checked()
 
     granted = history_entry(page, lang, "personalization", "granted")
-    objected = history_entry(page, lang, "analytics", "denied")
+    objected = history_entry(page, lang, "analytics", "objected")
     expect(granted).to_have_count(1)
     expect(objected).to_have_count(1)
     expect(granted).to_contain_text(f"{t['source']['preference_center']} · {t['version']}")
@@ -637,9 +663,7 @@ def test_withdraw_all_turns_off_everything_that_rests_on_consent_and_order_email
     expect(page.get_by_role("status")).to_have_text(t["withdrawn_all"])
     for purpose in ("email_marketing", "partner_sharing", "personalization", "sms_marketing"):
         expect_status(page, lang, purpose, "off")
-        expect(
-            purpose_box(page, lang, purpose).get_by_role("radio", name=t["dont_allow"], exact=True)
-        ).to_be_checked()
+        expect(radio(page, lang, purpose, on=False)).to_be_checked()
     expect_status(page, lang, "analytics", "objected")
     expect_status(page, lang, "order_emails", "contract")
     for purpose in ("email_marketing", "partner_sharing", "personalization"):
@@ -737,11 +761,7 @@ def test_a_browser_sending_global_privacy_control_turns_partner_sharing_off(
     expect_page(page, lang, t["title"])
     expect(page.get_by_text(t["gpc"])).to_be_visible()
     expect_status(page, lang, "partner_sharing", "off")
-    expect(
-        purpose_box(page, lang, "partner_sharing").get_by_role(
-            "radio", name=t["dont_allow"], exact=True
-        )
-    ).to_be_checked()
+    expect(radio(page, lang, "partner_sharing", on=False)).to_be_checked()
     expect(history_entry(page, lang, "partner_sharing", "withdrawn")).to_contain_text(
         t["source"]["gpc"]
     )

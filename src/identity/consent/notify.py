@@ -15,8 +15,9 @@ from identity.web.templating import Templates
 
 class ConsentMessages:
     def __init__(
-        self, db: Database, templates: Templates, mail: MailSender, sms: SmsSender
+        self, db: Database, templates: Templates, mail: MailSender, sms: SmsSender, brand: str
     ) -> None:
+        self._brand = brand
         self._db = db
         self._templates = templates
         self._mail = mail
@@ -28,7 +29,12 @@ class ConsentMessages:
         if user is None:
             return
         locale = user.locale
-        context = {"name": user.name, "link": link, "purpose": request.purpose.title.get(locale)}
+        context = {
+            "name": user.name,
+            "link": link,
+            "purpose": request.purpose.title.get(locale),
+            "brand": self._brand,
+        }
         if request.purpose.channel == "sms" and user.phone_number:
             text = self._templates.render("mail/consent_confirm_sms.txt", locale, context)
             self._sms.send(user.phone_number, text.strip())

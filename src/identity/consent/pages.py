@@ -83,9 +83,19 @@ def save_privacy(
         value = text_field(form, f"purpose.{purpose.id}", 10)
         if purpose.switchable and value in ("on", "off"):
             choices[purpose.id] = value == "on"
+    # SMS needs a phone number: keep every other choice, and say what is missing.
+    no_phone = [
+        p.id
+        for p in runtime.consent.catalog
+        if p.channel == "sms" and choices.get(p.id) and not current.user.phone_number
+    ]
+    for purpose_id in no_phone:
+        del choices[purpose_id]
     try:
         recorded = runtime.consent.set_choices(current.user, choices, origin=origin)
-    except ConfirmationUnavailable:
+    except ConfirmationUnavailable:  # pragma: no cover - filtered above
+        recorded = []
+    if no_phone:
         return _privacy_page(request, runtime, current, status=400, problem="phone_needed")
     if not recorded:
         return redirect("/account/privacy?notice=nothing_changed")
@@ -133,7 +143,12 @@ def receipt(record_id: int, runtime: RuntimeDep, current: CurrentDep) -> Respons
 def confirm_page(request: Request, runtime: RuntimeDep) -> Response:
     # A button, not an automatic confirmation: mail scanners open links, people press buttons.
     token = request.query_params.get("token", "")[:2000]
-    return render(request, "consent/confirm.html", {"token": token, "done": None, "reason": None})
+    purpose = runtime.consent.peek_confirmation(token)
+    return render(
+        request,
+        "consent/confirm.html",
+        {"token": token, "done": None, "reason": None, "purpose": purpose},
+    )
 
 
 @router.post("/privacy/confirm")
@@ -146,11 +161,13 @@ def confirm(
         return render(
             request,
             "consent/confirm.html",
-            {"token": "", "done": None, "reason": exc.reason},
+            {"token": "", "done": None, "reason": exc.reason, "purpose": None},
             status=400,
         )
     return render(
-        request, "consent/confirm.html", {"token": "", "done": recorded.purpose, "reason": None}
+        request,
+        "consent/confirm.html",
+        {"token": "", "done": recorded.purpose, "reason": None, "purpose": None},
     )
 
 

@@ -363,6 +363,14 @@ class ConsentService:
         self._after_commit(batch)
         return recorded
 
+    def peek_confirmation(self, token: str) -> Purpose | None:
+        """The purpose a confirmation link is for, without using it (for the page)."""
+        try:
+            claims = self._links.read(LinkPurpose.confirm_consent, token)
+        except LinkError:
+            return None
+        return self.catalog.get(claims.binding.partition(":")[0])
+
     def unsubscribe_token(self, subject: str, purpose_id: str) -> str:
         return self._unsubscribe.sign(f"{subject}.{purpose_id}").decode()
 
@@ -403,11 +411,24 @@ class ConsentService:
         return recorded
 
     def apply_gpc(self, subject: str, origin: Origin) -> list[Recorded]:
-        """``Sec-GPC: 1`` seen for this customer: opt them out of sale/sharing, once."""
+        """``Sec-GPC: 1`` seen for this customer: opt them out of sale/sharing, once per
+        purpose. A choice the customer makes afterwards (allowing it again, explicitly) wins:
+        the signal is not re-applied over it."""
         sale_or_share = self.catalog.in_category("sale_or_share")
         with self._db.read() as session:
             states = self._current_states(session, subject)
-        todo = [p for p in sale_or_share if gpc_decision(p, states.get(p.id)) is not None]
+            applied = set(
+                session.scalars(
+                    select(ConsentRecord.purpose).where(
+                        ConsentRecord.subject == subject, ConsentRecord.source == "gpc"
+                    )
+                )
+            )
+        todo = [
+            p
+            for p in sale_or_share
+            if p.id not in applied and gpc_decision(p, states.get(p.id)) is not None
+        ]
         if not todo:
             return []
         batch = _Batch()

@@ -179,3 +179,26 @@ def test_the_history_lists_every_record(client, customer):
     history = page_text(client.get("/account/privacy").text).replace(" :", ":")
     assert "Recomendaciones personalizadas: permitido" in history
     assert "Recomendaciones personalizadas: retirado" in history
+
+
+def test_undecided_purposes_are_not_preselected_so_saving_records_only_real_choices(
+    client, customer, runtime
+):
+    login(client, customer.email, DEFAULT_PASSWORD)
+    page = client.get("/account/privacy").text
+    assert 'name="purpose.email_marketing" value="off" checked' not in page
+    assert 'name="purpose.email_marketing" value="on" checked' not in page
+    assert 'name="purpose.analytics" value="on" checked' in page  # allowed until objected
+    choose(client, personalization=True)
+    with runtime.db.read() as session:
+        assert session.scalars(select(ConsentRecord.purpose)).all() == ["personalization"]
+
+
+def test_sms_without_a_phone_keeps_the_other_choices(client, make_user, runtime):
+    user = make_user("nophone2@example.com", locale="en")
+    login(client, "nophone2@example.com", DEFAULT_PASSWORD)
+    response = choose(client, sms_marketing=True, personalization=True)
+    assert response.status_code == 400
+    assert "Your other choices are saved" in page_text(response.text)
+    assert runtime.consent.answer(str(user.id), "personalization").allowed
+    assert runtime.consent.answer(str(user.id), "sms_marketing").reason == "not_asked"

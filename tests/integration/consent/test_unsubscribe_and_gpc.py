@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from identity.consent.models import ConsentRecord
 from tests.support.fixtures import DEFAULT_PASSWORD
-from tests.support.forms import login, page_text
+from tests.support.forms import csrf_token, login, page_text
 
 
 def grant(browser, writer, customer, purpose):
@@ -101,3 +101,18 @@ def test_without_gpc_nothing_is_recorded(client, customer, runtime):
     client.get("/account", headers={"sec-gpc": "0"})
     with runtime.db.read() as session:
         assert session.scalars(select(ConsentRecord)).all() == []
+
+
+def test_an_explicit_grant_after_the_gpc_signal_wins(client, customer, runtime):
+    login(client, customer.email, DEFAULT_PASSWORD)
+    gpc = {"sec-gpc": "1"}
+    client.get("/account", headers=gpc)
+    assert runtime.consent.answer(str(customer.id), "partner_sharing").reason == "denied"
+    token = csrf_token(client, "/account/privacy")
+    client.post(
+        "/account/privacy",
+        data={"csrf_token": token, "purpose.partner_sharing": "on"},
+        headers=gpc,
+    )
+    client.get("/account/privacy", headers=gpc)
+    assert runtime.consent.answer(str(customer.id), "partner_sharing").allowed

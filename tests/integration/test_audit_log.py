@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from itertools import pairwise
 
 import pytest
 from sqlalchemy import select, text, update
@@ -151,16 +150,19 @@ WRITER = textwrap.dedent(
         connection.execute(text("SELECT 1"))  # connected and warm before the start signal
     print("ready", flush=True)
     sys.stdin.readline()  # both writers start together
+    import time
+    started = time.time()
     for i in range(int(sys.argv[3])):
         with db.transaction() as session:
             audit.record(session, "test.concurrent", actor=sys.argv[2], details={"i": i})
+    print(started, time.time(), flush=True)
     db.dispose()
     """
 )
 
 
 def test_two_writer_processes_never_fork_the_chain(db, database_url):
-    per_writer = 200
+    per_writer = 300
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, database_url, f"writer-{n}", str(per_writer)],
@@ -176,15 +178,17 @@ def test_two_writer_processes_never_fork_the_chain(db, database_url):
     for w in writers:
         w.stdin.write("go\n")
         w.stdin.flush()
+    spans = []
     for w in writers:
-        _, err = w.communicate(timeout=120)
+        out, err = w.communicate(timeout=120)
         assert w.returncode == 0, err
+        spans.append(tuple(float(x) for x in out.split()))
     with db.read() as session:
         result = audit.verify(session)
         actors = session.scalars(select(AuditEntryRow.actor).order_by(AuditEntryRow.seq)).all()
     assert result.ok, result.problem
     assert result.checked == 2 * per_writer
     assert sorted(set(actors)) == ["writer-0", "writer-1"]
-    # Interleaved, not one writer after the other: the writers really ran concurrently.
-    switches = sum(1 for a, b in pairwise(actors) if a != b)
-    assert switches > 1
+    # The writers really ran at the same time (SQLite may still let one win the lock
+    # repeatedly; PostgreSQL queues them fairly): their writing periods overlap.
+    assert max(start for start, _ in spans) < min(end for _, end in spans)

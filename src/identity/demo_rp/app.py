@@ -45,7 +45,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from identity.demo_rp.backchannel import InvalidLogoutToken, LogoutTokenVerifier
-from identity.web.middleware import SecurityHeadersMiddleware
+from identity.web.middleware import EdgeMiddleware
 
 HERE = Path(__file__).resolve().parent
 
@@ -436,7 +436,7 @@ def create_demo_rp(
         ]
     )
     # The provider's own headers: a strict CSP (no inline script or style), nosniff, no-store.
-    app.add_middleware(SecurityHeadersMiddleware, https=public_url_store.startswith("https:"))
+    app.add_middleware(EdgeMiddleware, https=public_url_store.startswith("https:"))
     return app
 
 

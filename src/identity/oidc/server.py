@@ -325,7 +325,10 @@ class Provider(AuthorizationServer):
             return self.create_token_response(request)  # type: ignore[no-any-return]
 
     def endpoint_response(self, name: str, request: ProviderRequest) -> Response:
-        with self.db.transaction() as session:
+        # Introspection only reads (unless a private_key_jwt assertion's jti must be
+        # remembered): keep it off the SQLite write lock.
+        reads_only = name == "introspection" and "client_assertion" not in request.payload.data
+        with self.db.read() if reads_only else self.db.transaction() as session:
             request.db = session
             return self.create_endpoint_response(name, request)  # type: ignore[no-any-return]
 

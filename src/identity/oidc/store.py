@@ -296,9 +296,10 @@ class GrantStore:
         return RefreshView(row.digest, row.grant_id, row.client_id, row.scope)
 
     def rotate_refresh_token(self, session: Session, digest: str) -> None:
-        session.execute(
-            update(RefreshToken).where(RefreshToken.digest == digest).values(rotated_at=utcnow())
-        )
+        # The row is already in the session, locked by usable_refresh_token(): no new query.
+        row = session.get(RefreshToken, digest)
+        if row is not None:
+            row.rotated_at = utcnow()
 
     def refresh_token_view(self, session: Session, token: str) -> RefreshView | None:
         """For revocation and introspection: the token if it exists and is still usable."""

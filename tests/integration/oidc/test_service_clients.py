@@ -229,3 +229,44 @@ def test_malformed_token_requests_get_rfc6749_errors(browser, body):
     )
     assert 400 <= response.status_code < 500
     assert "error" in response.json()
+
+
+def test_the_token_endpoint_refuses_oversized_and_undecodable_bodies(browser):
+    big = browser.post(
+        "/token",
+        content=b"a=" + b"x" * 70_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (big.status_code, big.json()["error"]) == (413, "invalid_request")
+    garbled = browser.post(
+        "/token",
+        content=b"grant_type=\xff\xfe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (garbled.status_code, garbled.json()["error"]) == (400, "invalid_request")
+
+
+def test_fast_paths_carry_the_edge_headers_once(browser, recommender, customer):
+    token = cc_token(browser, recommender)
+    for response in (
+        token,
+        browser.get(
+            f"/v1/consents/{customer.id}/analytics",
+            headers={"authorization": f"Bearer {token.json()['access_token']}"},
+        ),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+        assert len(response.headers.get_list("x-request-id")) == 1
+
+
+def test_the_gpc_fallback_through_the_framework_carries_one_request_id(
+    browser, recommender, customer
+):
+    token = cc_token(browser, recommender).json()["access_token"]
+    response = browser.get(
+        f"/v1/consents/{customer.id}/partner_sharing",
+        headers={"authorization": f"Bearer {token}", "sec-gpc": "1", "x-request-id": "abc"},
+    )
+    assert response.status_code == 200
+    assert response.headers.get_list("x-request-id") == ["abc"]

@@ -46,8 +46,13 @@ format: install
 	$(BIN)/ruff format src tests bench migrations tools
 	$(BIN)/ruff check --fix src tests bench migrations tools
 
+# Each prints its figures (medians over rounds, ratios against a baseline measured in the same
+# run) and writes JSON to bench/results/. Needs wrk (apt-get install -y wrk), node for the
+# token benchmark's peer, and PostgreSQL binaries for the --database postgresql runs.
 bench: install
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/tokens.py
+	$(BIN)/python bench/consent.py
 
 # Re-extract translatable strings and merge them into the catalogs; then translate the new
 # entries in src/identity/web/locales/es/LC_MESSAGES/messages.po.

@@ -19,12 +19,14 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from identity.errors import PROBLEM_JSON, DomainError, problem_for
+from identity.consent.schemas import BatchIn
+from identity.errors import PROBLEM_JSON, DomainError, InvalidInput, problem_for
 from identity.oidc.server import ProviderRequest
 
 if TYPE_CHECKING:
@@ -66,22 +68,29 @@ def oauth_error(status: int, description: str) -> Response:
     )
 
 
-def problem_response(error: DomainError) -> Response:
+def problem_response(error: DomainError, status: int | None = None) -> Response:
     headers = {"WWW-Authenticate": error.challenge} if hasattr(error, "challenge") else None
+    body = problem_for(error)
+    if status is not None:
+        body["status"] = status
     return Response(
-        json.dumps(problem_for(error)).encode(),
-        status_code=error.status,
+        json.dumps(body).encode(),
+        status_code=status or error.status,
         media_type=PROBLEM_JSON,
         headers=headers,
     )
 
 
+BATCH = "/v1/consents:decide"
+MAX_BATCH_BYTES = 512 * 1024
+
+
 def is_fast(scope: Scope) -> bool:
     """Whether the fast lane handles this request (cheap: method and path only)."""
     method, path = scope["method"], scope["path"]
-    return (method == "POST" and path == "/token") or (
-        method == "GET" and path.startswith("/v1/consents/") and DECISION.match(path) is not None
-    )
+    if method == "POST":
+        return path in ("/token", BATCH)
+    return method == "GET" and path.startswith("/v1/consents/") and DECISION.match(path) is not None
 
 
 class FastLane:
@@ -103,6 +112,10 @@ class FastLane:
             method, path = scope["method"], scope["path"]
             if method == "POST" and path == "/token":
                 response = await self._token(scope, receive)
+                await response(scope, receive, send)
+                return
+            if method == "POST" and path == BATCH:
+                response = await self._batch(scope, receive)
                 await response(scope, receive, send)
                 return
             if method == "GET" and path.startswith("/v1/consents/"):
@@ -136,14 +149,35 @@ class FastLane:
             return provider.token_response(request)
         return await run_in_threadpool(provider.token_response, request)
 
-    def _decision(self, scope: Scope, subject: str, purpose: str) -> Response:
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
+    async def _batch(self, scope: Scope, receive: Receive) -> Response:
         try:
-            body = self._runtime.decisions.one(authorization, subject, purpose)
+            body = await read_body(receive, MAX_BATCH_BYTES)
+        except BodyTooLarge:
+            return problem_response(InvalidInput("the request body is too large"), status=413)
+        try:
+            batch = BatchIn.model_validate_json(body)
+        except ValidationError as exc:
+            errors = [
+                {"loc": [str(p) for p in e["loc"]], "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            return problem_response(
+                InvalidInput("the body does not match the schema", errors=errors)
+            )
+        try:
+            answer = self._runtime.decisions.many(
+                _header(scope, b"authorization"),
+                batch.subjects,
+                batch.purposes,
+                self._runtime.settings.consent_batch_max,
+            )
+        except DomainError as error:
+            return problem_response(error)
+        return Response(answer, media_type="application/json")
+
+    def _decision(self, scope: Scope, subject: str, purpose: str) -> Response:
+        try:
+            body = self._runtime.decisions.one(_header(scope, b"authorization"), subject, purpose)
         except DomainError as error:
             return problem_response(error)
         return Response(body, media_type="application/json")
@@ -151,3 +185,10 @@ class FastLane:
 
 def _has_header(scope: Scope, name: bytes) -> bool:
     return any(n == name for n, _ in scope["headers"])
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

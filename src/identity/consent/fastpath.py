@@ -105,8 +105,13 @@ class HotConnection:
     def uuid_param(self, value: uuid.UUID) -> Any:
         return value.hex if self.sqlite else value  # SQLAlchemy's Uuid stores hex on SQLite
 
-    def key_of(self, value: Any) -> str:
-        return str(uuid.UUID(value) if isinstance(value, str) else value)
+    def id_param(self, key: str) -> str:
+        """An account id (canonical text) as the ``user_account.id`` column holds it."""
+        return key.replace("-", "") if self.sqlite else key
+
+    def id_result(self, value: Any) -> str:
+        """The inverse of :meth:`id_param` for what the driver returns."""
+        return value if isinstance(value, str) else str(value)
 
     @staticmethod
     def moment(value: Any) -> datetime | None:
@@ -200,19 +205,16 @@ class DecisionReader:
                     keys[s] = str(uuid.UUID(s))
                 except ValueError:
                     continue
-        ids = [uuid.UUID(k) for k in set(keys.values())]
         hot = self._hot
+        # Account ids go to the database in its own form once, and come back mapped by dict:
+        # a thousand UUID round trips would cost more than the queries.
+        wanted = {hot.id_param(key): key for key in set(keys.values())}
         existing: set[str] = set()
         rows: list[tuple[Any, ...]] = []
-        if ids:
-            marks = ",".join([hot.mark] * len(ids))
-            existing = {
-                hot.key_of(r[0])
-                for r in hot.fetch(
-                    f"SELECT id FROM user_account WHERE id IN ({marks})",
-                    [hot.uuid_param(i) for i in ids],
-                )
-            }
+        if wanted:
+            marks = ",".join([hot.mark] * len(wanted))
+            found = hot.fetch(f"SELECT id FROM user_account WHERE id IN ({marks})", list(wanted))
+            existing = {wanted[hot.id_result(r[0])] for r in found}
         if existing:
             subject_marks = ",".join([hot.mark] * len(existing))
             purpose_marks = ",".join([hot.mark] * len(purposes))

@@ -199,3 +199,29 @@ def test_a_pairwise_client_sees_only_its_own_pairwise_subjects(
     # The public id of a customer is meaningless to it, and so is a customer it never met.
     assert browser.get(url(shopper.id, "partner_sharing"), headers=headers).status_code == 404
     assert browser.get(url(other.id, "partner_sharing"), headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b'{"subjects": [], "purposes": ["analytics"]}',
+        b'{"subjects": ["x"], "purposes": ["analytics"], "extra": 1}',
+        b'{"subjects": [1]}',
+    ],
+)
+def test_malformed_batches_are_422_problems(browser, reader, body):
+    response = browser.post(
+        "/v1/consents:decide", content=body, headers={**reader, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["errors"]
+
+
+def test_batches_need_a_token(browser, customer):
+    response = browser.post(
+        "/v1/consents:decide", json={"subjects": [str(customer.id)], "purposes": ["analytics"]}
+    )
+    assert (response.status_code, response.headers["content-type"]) == (401, PROBLEM)

@@ -121,7 +121,7 @@ class FastLane:
             if method == "GET" and path.startswith("/v1/consents/"):
                 match = DECISION.match(path)
                 if match and not _has_header(scope, b"sec-gpc"):
-                    response = self._decision(scope, match.group(1), match.group(2))
+                    response = await self._decision(scope, match.group(1), match.group(2))
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -165,7 +165,7 @@ class FastLane:
                 InvalidInput("the body does not match the schema", errors=errors)
             )
         try:
-            answer = self._runtime.decisions.many(
+            answer = await self._runtime.decisions.answer_many(
                 _header(scope, b"authorization"),
                 batch.subjects,
                 batch.purposes,
@@ -175,9 +175,11 @@ class FastLane:
             return problem_response(error)
         return Response(answer, media_type="application/json")
 
-    def _decision(self, scope: Scope, subject: str, purpose: str) -> Response:
+    async def _decision(self, scope: Scope, subject: str, purpose: str) -> Response:
         try:
-            body = self._runtime.decisions.one(_header(scope, b"authorization"), subject, purpose)
+            body = await self._runtime.decisions.answer(
+                _header(scope, b"authorization"), subject, purpose
+            )
         except DomainError as error:
             return problem_response(error)
         return Response(body, media_type="application/json")

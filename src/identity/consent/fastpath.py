@@ -18,42 +18,75 @@ the very next query on any worker. The query runs on the event loop: it is a pri
 (tens of microseconds on SQLite, one round trip on PostgreSQL), cheaper than a thread hop.
 The decision API tests run through this path on both databases, so it cannot drift from the
 models unnoticed.
+
+On PostgreSQL a lookup is a round trip to another process, which would stall the event loop
+and costs more than the rest of the request. Single decisions are therefore *coalesced*
+(:class:`Coalescer`): the lookups of the requests that arrive while one query is in flight
+go to the database together, in one query, on a dedicated thread. This is not a cache: every
+request's lookup starts after the request arrived, so it sees every write committed before
+it was sent. Under load one round trip serves many requests; alone, a request pays one hop
+to the thread. SQLite's lookup is an in-process B-tree search, cheaper than that hop, so it
+stays inline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import re
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Sized
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 
 from identity.consent.access import READ
 from identity.consent.policy import Purpose
-from identity.consent.rules import Answer, State, decide
+from identity.consent.rules import verdict
 from identity.consent.service import ConsentService, UnknownSubject
 from identity.db import Database, utcnow
 from identity.errors import InvalidInput
 from identity.oidc.bearer import BearerVerifier, Caller
 from identity.oidc.models import SubjectAlias
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+
+def account_key(subject: str) -> str | None:
+    """The canonical account id a (non-pairwise) subject names, or None if it names none.
+
+    Subjects are the ids we issue, already canonical: a regular expression accepts them at a
+    fraction of ``uuid.UUID``'s cost, which matters a thousand times per batch; any other
+    spelling ``uuid.UUID`` accepts (upper case, no dashes, braces) still works.
+    """
+    if _CANONICAL_UUID.fullmatch(subject):
+        return subject
+    try:
+        return str(uuid.UUID(subject))
+    except ValueError:
+        return None
+
+
+def _marks(values: Sized) -> str:
+    return ",".join("?" * len(values))
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, default=_json_default, separators=(",", ":")).encode()
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class HotConnection:
-    """A long-lived autocommit DBAPI connection per thread, re-opened after a failure."""
+    """A long-lived autocommit DBAPI connection per thread, re-opened after a failure.
+
+    It also speaks each driver's own forms, so rows are used as the driver returns them:
+    times stay SQLite's fixed-width UTC text or PostgreSQL's UTC ``datetime`` and are
+    compared and printed as such, with no per-row conversion to Python objects and back.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -71,6 +104,10 @@ class HotConnection:
             proxied.detach()  # ours for the thread's lifetime, not the pool's
             if not self.sqlite:
                 connection.autocommit = True  # each statement sees the latest commits
+                connection.execute("SET TIME ZONE 'UTC'")  # times come back in UTC
+                # The statements here are fixed-shape key lookups: one plan serves every
+                # parameter value, and re-planning per call costs more than the lookup.
+                connection.execute("SET plan_cache_mode = force_generic_plan")
             self._local.connection = connection
             with self._lock:
                 self._opened.append(connection)
@@ -102,24 +139,84 @@ class HotConnection:
                     raise
         raise AssertionError("unreachable")
 
-    def uuid_param(self, value: uuid.UUID) -> Any:
-        return value.hex if self.sqlite else value  # SQLAlchemy's Uuid stores hex on SQLite
-
     def id_param(self, key: str) -> str:
         """An account id (canonical text) as the ``user_account.id`` column holds it."""
         return key.replace("-", "") if self.sqlite else key
 
-    def id_result(self, value: Any) -> str:
-        """The inverse of :meth:`id_param` for what the driver returns."""
-        return value if isinstance(value, str) else str(value)
+    def now_key(self, now: datetime) -> Any:
+        """``now`` in the form the driver returns times in, so they compare directly."""
+        now = now.astimezone(UTC)
+        return now.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else now
 
-    @staticmethod
-    def moment(value: Any) -> datetime | None:
+    def iso(self, value: Any) -> str | None:
+        """A stored time as the API prints it (ISO 8601 in UTC, like ``datetime.isoformat``)."""
         if value is None:
             return None
-        if isinstance(value, str):  # SQLite: naive UTC text (see identity.db.UTCDateTime)
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if self.sqlite:  # "YYYY-MM-DD HH:MM:SS.ffffff", always UTC (identity.db.UTCDateTime)
+            return f"{value[:10]}T{value[11:].removesuffix('.000000')}+00:00"
+        return str(value.isoformat())
+
+
+Pair = tuple[str, str]  # (account id, purpose id)
+Row = tuple[Any, ...]
+
+
+class Coalescer:
+    """Lookups that arrive while a query is in flight are answered by the next query, together.
+
+    One query at a time per event loop, on ``executor``; each caller gets its own future, so a
+    cancelled request (client gone) never cancels another's answer.
+    """
+
+    def __init__(
+        self, fetch: Callable[[list[Pair]], dict[Pair, Row]], executor: ThreadPoolExecutor
+    ) -> None:
+        self._fetch = fetch
+        self._executor = executor
+        self._loops: WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = WeakKeyDictionary()
+
+    async def get(self, pair: Pair) -> Row | None:
+        loop = asyncio.get_running_loop()
+        queue = self._loops.get(loop)
+        if queue is None:
+            queue = self._loops[loop] = _Queue()
+        future: asyncio.Future[Row | None] = loop.create_future()
+        queue.waiting.setdefault(pair, []).append(future)
+        if not queue.draining:
+            queue.draining = True
+            # Runs on the next turn of the loop: requests already read in this turn join in.
+            # The queue keeps a reference: the loop holds tasks only weakly.
+            queue.task = loop.create_task(self._drain(loop, queue))
+        return await future
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
+        try:
+            while queue.waiting:
+                batch, queue.waiting = queue.waiting, {}
+                try:
+                    rows = await loop.run_in_executor(self._executor, self._fetch, list(batch))
+                except Exception as exc:
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                for pair, futures in batch.items():
+                    row = rows.get(pair)
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(row)
+        finally:
+            queue.draining = False
+
+
+class _Queue:
+    __slots__ = ("draining", "task", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: dict[Pair, list[asyncio.Future[Row | None]]] = {}
+        self.draining = False
+        self.task: asyncio.Task[None] | None = None
 
 
 class DecisionReader:
@@ -130,56 +227,88 @@ class DecisionReader:
         self._hot = HotConnection(db)
         m = self._hot.mark
         self._one_sql = (
-            "SELECT u.id, s.status, s.purpose_version, s.decided_at, s.expires_at, s.record_id,"
-            " s.source FROM user_account u LEFT JOIN consent_state s"
+            "SELECT u.id, s.status, s.purpose_version, s.decided_at, s.expires_at, s.record_id"
+            " FROM user_account u LEFT JOIN consent_state s"
             f" ON s.subject = {m} AND s.purpose = {m} WHERE u.id = {m}"
         )
+        self._coalescer: Coalescer | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        if not self._hot.sqlite:
+            # Two threads: a batch in progress never holds up the coalesced single lookups.
+            self._executor = ThreadPoolExecutor(2, thread_name_prefix="consent-lookups")
+            self._coalescer = Coalescer(self._rows_for_pairs, self._executor)
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self._hot.close()
-
-    def _state(self, row: Sequence[Any]) -> State | None:
-        if row[0] is None:
-            return None
-        moment = self._hot.moment
-        return State(row[0], row[1], moment(row[2]), moment(row[3]), row[4], row[5])  # type: ignore[arg-type]
 
     # -- subjects --------------------------------------------------------------------------
 
-    def _pairwise_keys(self, caller: Caller, subs: Sequence[str]) -> dict[str, str]:
-        with self._db.engine.connect() as connection:
-            rows = connection.execute(
-                select(SubjectAlias.sub, SubjectAlias.user_id).where(
-                    SubjectAlias.sector == caller.client.sector_identifier,
-                    SubjectAlias.sub.in_(list(subs)),
-                )
-            ).all()
-        return {sub: str(user_id) for sub, user_id in rows}
+    def _keys(self, caller: Caller, subjects: Sequence[str]) -> dict[str, str]:
+        """Subject (as the caller sees it) -> account id, for the subjects that name one."""
+        if caller.client.pairwise and caller.client.sector_identifier:
+            with self._db.engine.connect() as connection:
+                rows = connection.execute(
+                    select(SubjectAlias.sub, SubjectAlias.user_id).where(
+                        SubjectAlias.sector == caller.client.sector_identifier,
+                        SubjectAlias.sub.in_(list(subjects)),
+                    )
+                ).all()
+            return {sub: str(user_id) for sub, user_id in rows}
+        keys = {}
+        for subject in subjects:
+            key = account_key(subject)
+            if key is not None:
+                keys[subject] = key
+        return keys
 
     # -- one decision -----------------------------------------------------------------------
 
-    def one(self, authorization: str | None, subject: str, purpose_id: str) -> bytes:
+    def _question(
+        self, authorization: str | None, subject: str, purpose_id: str
+    ) -> tuple[str, Purpose]:
+        """Check the caller and the question: the account id asked about, and the purpose."""
         caller = self._bearer.caller(authorization)
         caller.require(READ)
         purpose = self._consents.purpose(purpose_id)
-        if caller.client.pairwise and caller.client.sector_identifier:
-            key = self._pairwise_keys(caller, [subject]).get(subject)
-            if key is None:
-                raise UnknownSubject("no customer with that subject id is known to this client")
-        else:
-            key = subject
-        try:
-            uid = uuid.UUID(key)
-        except ValueError as exc:
-            raise UnknownSubject(
-                "no customer with that subject id is known to this client"
-            ) from exc
-        key = str(uid)
-        rows = self._hot.fetch(self._one_sql, (key, purpose.id, self._hot.uuid_param(uid)))
+        key = self._keys(caller, [subject]).get(subject)
+        if key is None:
+            raise UnknownSubject("no customer with that subject id is known to this client")
+        return key, purpose
+
+    def one(self, authorization: str | None, subject: str, purpose_id: str) -> bytes:
+        """One decision, looked up inline (any database; the asynchronous :meth:`answer`
+        is what the API uses)."""
+        key, purpose = self._question(authorization, subject, purpose_id)
+        hot = self._hot
+        rows = hot.fetch(self._one_sql, (key, purpose.id, hot.id_param(key)))
         if not rows:
             raise UnknownSubject("no customer with that subject id is known to this client")
-        state = self._state(rows[0][1:])
-        return dumps(self._body(subject, key, purpose, decide(purpose, state, utcnow())))
+        return dumps(self._body(subject, key, purpose, rows[0][1:], hot.now_key(utcnow())))
+
+    async def answer(self, authorization: str | None, subject: str, purpose_id: str) -> bytes:
+        """One decision for the API: inline on SQLite, coalesced on PostgreSQL."""
+        if self._coalescer is None:
+            return self.one(authorization, subject, purpose_id)
+        key, purpose = self._question(authorization, subject, purpose_id)
+        row = await self._coalescer.get((key, purpose.id))
+        if row is None or not row[0]:
+            raise UnknownSubject("no customer with that subject id is known to this client")
+        return dumps(self._body(subject, key, purpose, row[1:], self._hot.now_key(utcnow())))
+
+    def _rows_for_pairs(self, pairs: list[Pair]) -> dict[Pair, Row]:
+        """PostgreSQL: ``(account exists, status, version, decided_at, expires_at, record_id)``
+        for every (account id, purpose) pair, in one round trip. The ids were validated as
+        UUIDs (:func:`account_key`), so the cast cannot fail."""
+        rows = self._hot.fetch(
+            "SELECT w.k, w.p, u.id IS NOT NULL, s.status, s.purpose_version, s.decided_at,"
+            " s.expires_at, s.record_id FROM unnest(%s::text[], %s::text[]) AS w(k, p)"
+            " LEFT JOIN user_account u ON u.id = CAST(w.k AS uuid)"
+            " LEFT JOIN consent_state s ON s.subject = w.k AND s.purpose = w.p",
+            [[k for k, _ in pairs], [p for _, p in pairs]],
+        )
+        return {(r[0], r[1]): r[2:] for r in rows}
 
     # -- many ------------------------------------------------------------------------------
 
@@ -196,36 +325,12 @@ class DecisionReader:
         if len(unique) > limit:
             raise InvalidInput(f"at most {limit} subjects per call")
         purposes = [self._consents.purpose(p) for p in dict.fromkeys(purpose_ids)]
-        if caller.client.pairwise and caller.client.sector_identifier:
-            keys = self._pairwise_keys(caller, unique)
-        else:
-            keys = {}
-            for s in unique:
-                try:
-                    keys[s] = str(uuid.UUID(s))
-                except ValueError:
-                    continue
+        keys = self._keys(caller, unique)
         hot = self._hot
-        # Account ids go to the database in its own form once, and come back mapped by dict:
-        # a thousand UUID round trips would cost more than the queries.
-        wanted = {hot.id_param(key): key for key in set(keys.values())}
-        existing: set[str] = set()
-        rows: list[tuple[Any, ...]] = []
-        if wanted:
-            marks = ",".join([hot.mark] * len(wanted))
-            found = hot.fetch(f"SELECT id FROM user_account WHERE id IN ({marks})", list(wanted))
-            existing = {wanted[hot.id_result(r[0])] for r in found}
-        if existing:
-            subject_marks = ",".join([hot.mark] * len(existing))
-            purpose_marks = ",".join([hot.mark] * len(purposes))
-            rows = hot.fetch(
-                "SELECT subject, purpose, status, purpose_version, decided_at, expires_at,"
-                " record_id, source FROM consent_state"
-                f" WHERE subject IN ({subject_marks}) AND purpose IN ({purpose_marks})",
-                [*existing, *(p.id for p in purposes)],
-            )
-        states = {(r[0], r[1]): self._state(r[2:]) for r in rows}
-        now = utcnow()
+        lookup = self._states_sqlite if hot.sqlite else self._states_postgresql
+        existing, states = lookup(set(keys.values()), [p.id for p in purposes])
+        now = hot.now_key(utcnow())
+        body = self._body
         decisions = []
         unknown = []
         for subject in unique:
@@ -234,23 +339,87 @@ class DecisionReader:
                 unknown.append(subject)
                 continue
             for purpose in purposes:
-                answer = decide(purpose, states.get((key, purpose.id)), now)
-                decisions.append(self._body(subject, key, purpose, answer))
+                decisions.append(body(subject, key, purpose, states.get((key, purpose.id)), now))
         return dumps({"decisions": decisions, "unknown_subjects": unknown})
 
-    def _body(self, subject: str, key: str, purpose: Purpose, answer: Answer) -> dict[str, Any]:
+    def _states_sqlite(
+        self, keys: set[str], purpose_ids: list[str]
+    ) -> tuple[set[str], dict[Pair, Row]]:
+        """The accounts that exist among ``keys``, and their current-state rows: two indexed
+        ``IN`` queries (ids go in the column's own form once and come back mapped by dict)."""
+        hot = self._hot
+        if not keys:
+            return set(), {}
+        wanted = {hot.id_param(key): key for key in keys}
+        found = hot.fetch(f"SELECT id FROM user_account WHERE id IN ({_marks(wanted)})", [*wanted])
+        existing = {wanted[r[0]] for r in found}
+        if not existing:
+            return existing, {}
+        rows = hot.fetch(
+            "SELECT subject, purpose, status, purpose_version, decided_at, expires_at,"
+            f" record_id FROM consent_state WHERE subject IN ({_marks(existing)})"
+            f" AND purpose IN ({_marks(purpose_ids)})",
+            [*existing, *purpose_ids],
+        )
+        return existing, {(r[0], r[1]): r[2:] for r in rows}
+
+    def _states_postgresql(
+        self, keys: set[str], purpose_ids: list[str]
+    ) -> tuple[set[str], dict[Pair, Row]]:
+        """The same in one round trip: every existing account, joined to its rows for the
+        purposes (a row of NULLs when it has none)."""
+        if not keys:
+            return set(), {}
+        rows = self._hot.fetch(
+            "SELECT w.k, s.purpose, s.status, s.purpose_version, s.decided_at, s.expires_at,"
+            " s.record_id FROM unnest(%s::text[]) AS w(k)"
+            " JOIN user_account u ON u.id = CAST(w.k AS uuid)"
+            " LEFT JOIN consent_state s ON s.subject = w.k AND s.purpose = ANY(%s::text[])",
+            [list(keys), purpose_ids],
+        )
+        return {r[0] for r in rows}, {(r[0], r[1]): r[2:] for r in rows if r[1] is not None}
+
+    async def answer_many(
+        self,
+        authorization: str | None,
+        subjects: Sequence[str],
+        purpose_ids: Sequence[str],
+        limit: int,
+    ) -> bytes:
+        """:meth:`many` for the API: off the event loop on PostgreSQL (round trips)."""
+        if self._executor is None:
+            return self.many(authorization, subjects, purpose_ids, limit)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self.many, authorization, subjects, purpose_ids, limit
+        )
+
+    def _body(
+        self, subject: str, key: str, purpose: Purpose, row: Sequence[Any] | None, now: Any
+    ) -> dict[str, Any]:
+        """The answer for one current-state row ``(status, version, decided_at, expires_at,
+        record_id)`` in the driver's forms; ``row`` None or all NULL: never asked."""
+        status = row[0] if row is not None else None
+        if status is None:
+            allowed, reason = verdict(purpose, None, None, False)
+            version, decided_at, expires_at, record_id = purpose.version, None, None, None
+        else:
+            _, version, decided_at, expires_at, record_id = row  # type: ignore[misc]
+            expired = expires_at is not None and expires_at <= now
+            allowed, reason = verdict(purpose, status, version, expired)
+        iso = self._hot.iso
         return {
             "subject": subject,
             "purpose": purpose.id,
-            "allowed": answer.allowed,
-            "reason": answer.reason,
-            "legal_basis": answer.legal_basis,
-            "version": answer.version,
-            "current_version": answer.current_version,
-            "status": answer.status,
-            "decided_at": answer.decided_at,
-            "expires_at": answer.expires_at,
-            "record_id": answer.record_id,
+            "allowed": allowed,
+            "reason": reason,
+            "legal_basis": purpose.legal_basis.value,
+            "version": version,
+            "current_version": purpose.version,
+            "status": status,
+            "decided_at": iso(decided_at),
+            "expires_at": iso(expires_at),
+            "record_id": record_id,
             "unsubscribe_url": (
                 self._consents.unsubscribe_url(key, purpose.id)
                 if purpose.channel and purpose.switchable

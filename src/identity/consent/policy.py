@@ -31,6 +31,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -85,7 +86,7 @@ class Purpose(BaseModel):
             raise ValueError("double_opt_in needs a channel (email or sms) to confirm through")
         return self
 
-    @property
+    @cached_property
     def major(self) -> int:
         return int(self.version.split(".")[0])
 

@@ -55,40 +55,63 @@ class Answer:
     status: str | None
 
 
-def decide(purpose: Purpose, state: State | None, now: datetime) -> Answer:
-    basis = purpose.legal_basis
+def verdict(
+    purpose: Purpose, status: str | None, version: str | None, expired: bool
+) -> tuple[bool, str]:
+    """``(allowed, reason)`` from the parts of a current-state row (``status`` None: no row).
 
-    def answer(allowed: bool, reason: str) -> Answer:
+    The table above as one function over plain values, so the batch path can apply it to a
+    thousand rows without building objects per row; :func:`decide` is the same rule with
+    the evidence attached. ``expired``: the row's grant has an expiry at or before now.
+    """
+    basis = purpose.legal_basis
+    if basis is LegalBasis.contract:
+        return True, "contract"
+    if status is None:
+        if basis is LegalBasis.legitimate_interest:
+            return True, "legitimate_interest"
+        return purpose.default, "default" if purpose.default else "not_asked"
+    if basis is LegalBasis.legitimate_interest:
+        refused = status in ("denied", "withdrawn")
+        return not refused, "objected" if refused else "legitimate_interest"
+    if status == "pending":
+        return False, "pending"
+    if status in ("denied", "withdrawn"):
+        return False, status
+    if major_of(version or purpose.version) < purpose.major:
+        return False, "stale"
+    if expired:
+        return False, "expired"
+    return True, "granted"
+
+
+def decide(purpose: Purpose, state: State | None, now: datetime) -> Answer:
+    if state is None:
+        allowed, reason = verdict(purpose, None, None, False)
         return Answer(
             allowed=allowed,
             reason=reason,
-            legal_basis=basis.value,
-            version=state.purpose_version if state else purpose.version,
+            legal_basis=purpose.legal_basis.value,
+            version=purpose.version,
             current_version=purpose.version,
-            decided_at=state.decided_at if state else None,
-            expires_at=state.expires_at if state else None,
-            record_id=state.record_id if state else None,
-            status=state.status if state else None,
+            decided_at=None,
+            expires_at=None,
+            record_id=None,
+            status=None,
         )
-
-    if basis is LegalBasis.contract:
-        return answer(True, "contract")
-    if state is None:
-        if basis is LegalBasis.legitimate_interest:
-            return answer(True, "legitimate_interest")
-        return answer(purpose.default, "default" if purpose.default else "not_asked")
-    if basis is LegalBasis.legitimate_interest:
-        refused = state.status in ("denied", "withdrawn")
-        return answer(not refused, "objected" if refused else "legitimate_interest")
-    if state.status == "pending":
-        return answer(False, "pending")
-    if state.status in ("denied", "withdrawn"):
-        return answer(False, state.status)
-    if major_of(state.purpose_version) < purpose.major:
-        return answer(False, "stale")
-    if state.expires_at is not None and state.expires_at <= now:
-        return answer(False, "expired")
-    return answer(True, "granted")
+    expired = state.expires_at is not None and state.expires_at <= now
+    allowed, reason = verdict(purpose, state.status, state.purpose_version, expired)
+    return Answer(
+        allowed=allowed,
+        reason=reason,
+        legal_basis=purpose.legal_basis.value,
+        version=state.purpose_version,
+        current_version=purpose.version,
+        decided_at=state.decided_at,
+        expires_at=state.expires_at,
+        record_id=state.record_id,
+        status=state.status,
+    )
 
 
 def needs_reconfirmation(purpose: Purpose, state: State | None, now: datetime) -> bool:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
+
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -225,3 +229,116 @@ def test_batches_need_a_token(browser, customer):
         "/v1/consents:decide", json={"subjects": [str(customer.id)], "purposes": ["analytics"]}
     )
     assert (response.status_code, response.headers["content-type"]) == (401, PROBLEM)
+
+
+def test_the_fast_path_answers_exactly_as_the_consent_rules_do(
+    browser, writer, service_headers, customer, make_user, runtime, clock
+):
+    """The decision endpoints read rows in the driver's own forms; every reason they give,
+    with its evidence, must equal what ``rules.decide`` gives through the service."""
+    never_asked = make_user("nobody@example.com")
+    put = {
+        "personalization": "granted",
+        "partner_sharing": "granted",  # expires after 365 days, below
+        "email_marketing": "granted",  # double opt-in: pending
+        "analytics": "denied",  # an objection to legitimate interest
+    }
+    for purpose, decision in put.items():
+        response = browser.put(
+            url(customer.id, purpose), json={"decision": decision}, headers=writer
+        )
+        assert response.status_code == 200, response.text
+    for decision in ("granted", "withdrawn"):
+        browser.put(url(customer.id, "sms_marketing"), json={"decision": decision}, headers=writer)
+    clock.tick(timedelta(days=366))
+    headers = service_headers("consent:read")  # the first token expired long ago
+    purposes = list(runtime.consent.catalog.purposes)
+    subjects = [str(customer.id), str(never_asked.id)]
+
+    batch = browser.post(
+        "/v1/consents:decide", json={"subjects": subjects, "purposes": purposes}, headers=headers
+    ).json()["decisions"]
+    by_pair = {(d["subject"], d["purpose"]): d for d in batch}
+    reasons = set()
+    for subject in subjects:
+        for purpose in purposes:
+            single = browser.get(url(subject, purpose), headers=headers).json()
+            assert single == by_pair[(subject, purpose)]
+            expected = runtime.consent.answer(subject, purpose)
+            reasons.add(expected.reason)
+            assert (
+                single["allowed"],
+                single["reason"],
+                single["legal_basis"],
+                single["version"],
+                single["current_version"],
+                single["status"],
+                single["record_id"],
+            ) == (
+                expected.allowed,
+                expected.reason,
+                expected.legal_basis,
+                expected.version,
+                expected.current_version,
+                expected.status,
+                expected.record_id,
+            )
+            for field in ("decided_at", "expires_at"):
+                value = single[field]
+                assert (value and datetime.fromisoformat(value)) == getattr(expected, field)
+    assert reasons >= {
+        "granted",
+        "expired",
+        "pending",
+        "withdrawn",
+        "objected",
+        "contract",
+        "not_asked",
+        "legitimate_interest",
+    }
+
+
+def test_subjects_may_be_spelled_as_any_uuid_form(browser, reader, customer):
+    spelled = str(customer.id).upper().replace("-", "")
+    single = browser.get(url(spelled, "order_emails"), headers=reader)
+    assert (single.status_code, single.json()["subject"]) == (200, spelled)
+    batch = browser.post(
+        "/v1/consents:decide",
+        json={"subjects": [spelled, "not-a-uuid"], "purposes": ["order_emails"]},
+        headers=reader,
+    ).json()
+    assert [d["subject"] for d in batch["decisions"]] == [spelled]
+    assert batch["unknown_subjects"] == ["not-a-uuid"]
+
+
+def test_concurrent_single_decisions_each_get_their_own_answer(
+    app, browser, writer, reader, make_user
+):
+    """On PostgreSQL simultaneous lookups share a round trip; every caller still gets the
+    answer to its own question, and a write is seen by the queries sent after it."""
+    users = [make_user(f"c{n}@example.com") for n in range(12)]
+    for user in users[::2]:
+        browser.put(url(user.id, "personalization"), json={"decision": "granted"}, headers=writer)
+    questions = [(str(u.id), p) for u in users for p in ("personalization", "order_emails")]
+    questions.append(("00000000-0000-0000-0000-000000000000", "analytics"))
+
+    async def ask_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.gather(
+                *(client.get(url(s, p), headers=reader) for s, p in questions)
+            )
+
+    responses = asyncio.run(ask_all())
+    granted = {str(u.id) for u in users[::2]}
+    for (subject, purpose), response in zip(questions, responses, strict=True):
+        if subject.startswith("00000000"):
+            assert response.status_code == 404
+            continue
+        answer = response.json()
+        assert (answer["subject"], answer["purpose"]) == (subject, purpose)
+        assert answer["allowed"] is (purpose == "order_emails" or subject in granted)
+
+    browser.put(url(users[0].id, "personalization"), json={"decision": "withdrawn"}, headers=writer)
+    after = asyncio.run(ask_all())
+    assert after[0].json()["reason"] == "withdrawn"

@@ -1033,16 +1033,19 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def postgres_server(cores: str | int | None = SERVER_CORE) -> Iterator[Postgres]:
+def postgres_server(
+    cores: str | int | None = SERVER_CORE, settings: dict[str, str] | None = None
+) -> Iterator[Postgres]:
     """A throwaway PostgreSQL cluster (tests/support/postgres.py), pinned to ``cores``.
 
     Pinned to the server's core by default, so that the database's work is charged to the same
-    one-core budget as the application's (as SQLite's is, being in-process)."""
+    one-core budget as the application's (as SQLite's is, being in-process). ``settings``: extra
+    server settings, e.g. a ``shared_buffers`` sized for the data set."""
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     from tests.support.postgres import start_cluster
 
-    cluster = start_cluster()
+    cluster = start_cluster(settings)
     try:
         pid = int((cluster.directory / "data" / "postmaster.pid").read_text().split()[0])
         if cores is not None:

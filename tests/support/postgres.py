@@ -72,7 +72,8 @@ class Cluster:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
+def start_cluster(settings: dict[str, str] | None = None) -> Cluster:
+    """A throwaway cluster; ``settings`` are extra server settings (``-c name=value``)."""
     bin_dir = _bin_dir()
     run_as = None
     directory = Path(tempfile.mkdtemp(prefix="identity-pg-"))
@@ -106,7 +107,8 @@ def start_cluster() -> Cluster:
         "-w",
         "-o",
         f"-k {directory} -p {cluster.port} -c listen_addresses=127.0.0.1 "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        + "".join(f" -c {name}={value}" for name, value in (settings or {}).items()),
         "start",
     )
     return cluster

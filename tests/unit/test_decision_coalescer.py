@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,7 +20,10 @@ class Lookups:
         self.started = threading.Event()
         self.fail = False
 
-    def __call__(self, pairs: list[Pair]) -> dict[Pair, Row]:
+    async def __call__(self, pairs: list[Pair]) -> dict[Pair, Row]:
+        return await asyncio.to_thread(self.lookup, pairs)
+
+    def lookup(self, pairs: list[Pair]) -> dict[Pair, Row]:
         self.calls.append(pairs)
         self.started.set()
         self.release.wait(5)
@@ -37,8 +39,7 @@ def lookups():
 
 @pytest.fixture
 def coalescer(lookups):
-    with ThreadPoolExecutor(2) as executor:
-        yield Coalescer(lookups, executor)
+    return Coalescer(lookups)
 
 
 def test_requests_arriving_while_a_lookup_runs_share_the_next_one(coalescer, lookups):

@@ -50,7 +50,11 @@ class ConsentRecord(Base):
 
 
 class ConsentState(Base):
-    """The current answer per (subject, purpose); decisions read only this."""
+    """The current answer per (subject, purpose); decisions read only this.
+
+    A row exists only for a known subject (it is written with a record for an account, and
+    erasing the account must delete it): the PostgreSQL decision lookups rely on this to skip
+    the account probe (``consent.fastpath.KNOWN``)."""
 
     __tablename__ = "consent_state"
 

@@ -13,14 +13,17 @@ writes ``PUT /v1/consents/{subject}/{purpose}``.
 Set-up: the database is seeded by ``bench/seed_consent.py`` (``--subjects``, 1,000,000 by
 default; SQLite: a cached seeded file, copied per run; PostgreSQL: a throwaway cluster pinned to
 core 0 like the server, seeded with COPY each run, ``shared_buffers`` sized for the data set as
-on a database server: ``--pg-shared-buffers``, 2 GB). A ``client_credentials`` service client with
-``consent:read consent:write`` is created with ``identity clients create``; each round's server
-(``identity serve``, one process, pinned to core 0; a fresh process per round) issues the
-access token the round uses. ``--sample`` subjects are drawn at random from the accounts in the
-database; wrk (pinned to core 1) picks among them with ``math.random`` per request, and the
-purpose at random among the five seeded ones (mail purposes carry a signed unsubscribe link in
-the answer, the others do not). One request of each kind is checked by hand first (JSON shape,
-no unknown subjects, the answer agrees with the seeded state).
+on a database server: ``--pg-shared-buffers``, 2 GB). ``--pg-core load`` puts PostgreSQL on core
+1 beside wrk instead: the database on hardware of its own, as deployed, so the server's core
+does only the server's work (the default, ``server``, charges both to one core). A
+``client_credentials`` service client with ``consent:read consent:write`` is created with
+``identity clients create``; each round's server (``identity serve``, one process, pinned to
+core 0; a fresh process per round) issues the access token the round uses. ``--sample`` subjects
+are drawn at random from the accounts in the database; wrk (pinned to core 1) picks among them
+with ``math.random`` per request, and the purpose at random among the five seeded ones (mail
+purposes carry a signed unsubscribe link in the answer, the others do not). One request of each
+kind is checked by hand first (JSON shape, no unknown subjects, the answer agrees with the
+seeded state).
 
 Phases of a round (healthz and decision alternate their order between rounds):
 
@@ -156,7 +159,7 @@ def prepare(args: argparse.Namespace, var_dir: Path, postgres: harness.Postgres 
         try:
             seeding = seed_consent.seed(database_url, args.subjects)
         finally:
-            harness.pin_tree(postgres.pid, harness.SERVER_CORE)
+            harness.pin_tree(postgres.pid, pg_core(args))
         seeding["cached"] = False
     port = harness.free_port()
     env = harness.identity_env(port=port, var_dir=var_dir, database_url=database_url)
@@ -407,6 +410,7 @@ class Target:
     server: harness.ServerProcess
     db_cpu: Callable[[], float] | None = None
     profile: Path | None = None
+    db_on_server_core: bool = True  # PostgreSQL's CPU is then part of core 0's busy time
 
 
 def measure(
@@ -445,7 +449,9 @@ def measure(
         "server_cpu_s": cpu_run,
         "db_cpu_s": db_run if target.db_cpu else float("nan"),
         "server_core_share": cpu_run / window,
-        "others_share": max(0.0, busy - (cpu_run + db_run) / window),
+        "others_share": max(
+            0.0, busy - (cpu_run + (db_run if target.db_on_server_core else 0.0)) / window
+        ),
         "server_peak_rss_kib": peak["total_kib"],
     }
 
@@ -602,7 +608,7 @@ def run_round(
     )
     row: dict[str, Any] = {"round": index}
     try:
-        rnd = Round(args, setup, Target(server, db_cpu))
+        rnd = Round(args, setup, Target(server, db_cpu, db_on_server_core=pg_core(args) == "0"))
         if index == 1 and profile is None:
             row["sanity"] = sanity_check(server.base_url, setup, rnd.bearer)
         order = ["healthz", "decision"] if index % 2 else ["decision", "healthz"]
@@ -872,9 +878,15 @@ def report(
     return 0
 
 
+def pg_core(args: argparse.Namespace) -> str:
+    return harness.SERVER_CORE if args.pg_core == "server" else harness.LOAD_CORE
+
+
 def markdown_rows(args: argparse.Namespace, s: dict[str, Any], setup: Setup) -> str:
     """README rows for this database (the header once; paste the rows of both databases)."""
     db = "SQLite" if args.database == "sqlite" else "PostgreSQL"
+    if args.database == "postgresql":
+        db += " (own core)" if args.pg_core == "load" else " (server's core)"
     lines = [
         "| database | measure | result | target |",
         "|---|---|---|---|",
@@ -932,6 +944,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
+        "--pg-core",
+        choices=["server", "load"],
+        default="server",
+        help="where PostgreSQL runs: 'server' (core 0 with the server: one core for application "
+        "and database, the strict budget) or 'load' (core 1, beside wrk: the database on "
+        "hardware of its own, as in a deployment, with the server's core to itself)",
+    )
+    parser.add_argument(
         "--pg-shared-buffers",
         default="2GB",
         help="PostgreSQL's buffer cache, sized as for a server holding this data set (the "
@@ -971,18 +991,16 @@ def main(argv: list[str] | None = None) -> int:
         f"consent benchmark: {args.database}, {args.subjects:,} subjects, {args.rounds} round(s) "
         f"x {args.duration:g}s per phase, {args.connections} connections ({args.threads} wrk "
         f"threads), paced {args.paced_fraction:g} x peak over {args.paced_connections} "
-        f"connections, batches over {args.batch_connections}; server"
-        + (" and PostgreSQL" if args.database == "postgresql" else "")
-        + f" on core {harness.SERVER_CORE}, wrk on core {harness.LOAD_CORE}",
+        f"connections, batches over {args.batch_connections}; server on core "
+        f"{harness.SERVER_CORE}, wrk on core {harness.LOAD_CORE}"
+        + (f", PostgreSQL on core {pg_core(args)}" if args.database == "postgresql" else ""),
         flush=True,
     )
     rounds: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         postgres = (
             stack.enter_context(
-                harness.postgres_server(
-                    harness.SERVER_CORE, {"shared_buffers": args.pg_shared_buffers}
-                )
+                harness.postgres_server(pg_core(args), {"shared_buffers": args.pg_shared_buffers})
             )
             if args.database == "postgresql"
             else None

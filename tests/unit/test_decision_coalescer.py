@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from identity.consent.fastpath import Coalescer, Pair, Row
+from tests.support.loops import run
 
 
 class Lookups:
@@ -52,14 +53,14 @@ def test_requests_arriving_while_a_lookup_runs_share_the_next_one(coalescer, loo
         lookups.release.set()
         return await first, await asyncio.gather(*later)
 
-    first, later = asyncio.run(scenario())
+    first, later = run(scenario())
     assert first == (True, "a:email")
     assert later == [(True, "b:email"), (True, "c:email"), (True, "b:email")]
     assert lookups.calls == [[("a", "email")], [("b", "email"), ("c", "email")]]
 
 
 def test_a_pair_without_a_row_answers_none(coalescer):
-    assert asyncio.run(coalescer.get(("unknown", "email"))) is None
+    assert run(coalescer.get(("unknown", "email"))) is None
 
 
 def test_a_cancelled_request_does_not_cancel_the_same_question_of_another(coalescer, lookups):
@@ -72,7 +73,7 @@ def test_a_cancelled_request_does_not_cancel_the_same_question_of_another(coales
         lookups.release.set()
         return await kept, gone.cancelled()
 
-    assert asyncio.run(scenario()) == ((True, "a:sms"), True)
+    assert run(scenario()) == ((True, "a:sms"), True)
 
 
 def test_a_failed_lookup_fails_its_requests_and_the_next_ones_still_run(coalescer, lookups):
@@ -83,4 +84,4 @@ def test_a_failed_lookup_fails_its_requests_and_the_next_ones_still_run(coalesce
         lookups.fail = False
         return await coalescer.get(("a", "email"))
 
-    assert asyncio.run(scenario()) == (True, "a:email")
+    assert run(scenario()) == (True, "a:email")

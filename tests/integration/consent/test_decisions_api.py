@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from identity.app import create_app
 from tests.support.fixtures import DEFAULT_PASSWORD
+from tests.support.loops import run
 
 PROBLEM = "application/problem+json"
 
@@ -329,7 +330,7 @@ def test_concurrent_single_decisions_each_get_their_own_answer(
                 *(client.get(url(s, p), headers=reader) for s, p in questions)
             )
 
-    responses = asyncio.run(ask_all())
+    responses = run(ask_all())
     granted = {str(u.id) for u in users[::2]}
     for (subject, purpose), response in zip(questions, responses, strict=True):
         if subject.startswith("00000000"):
@@ -340,5 +341,5 @@ def test_concurrent_single_decisions_each_get_their_own_answer(
         assert answer["allowed"] is (purpose == "order_emails" or subject in granted)
 
     browser.put(url(users[0].id, "personalization"), json={"decision": "withdrawn"}, headers=writer)
-    after = asyncio.run(ask_all())
+    after = run(ask_all())
     assert after[0].json()["reason"] == "withdrawn"

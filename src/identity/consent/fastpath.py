@@ -77,8 +77,11 @@ def _marks(values: Sized) -> str:
     return ",".join("?" * len(values))
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per call
+
+
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
 
 
 class HotConnection:
@@ -264,7 +267,7 @@ class AsyncLookups:
         for attempt in (1, 2):
             connection = await self._connection()
             try:
-                cursor = await connection.execute(self._sql, params)
+                cursor = await connection.execute(self._sql, params, binary=True)
                 rows = await cursor.fetchall()
                 return {(r[0], r[1]): r[2:] for r in rows}
             except psycopg.OperationalError:

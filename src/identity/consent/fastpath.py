@@ -22,11 +22,11 @@ models unnoticed.
 On PostgreSQL a lookup is a round trip to another process, which would stall the event loop
 and costs more than the rest of the request. Single decisions are therefore *coalesced*
 (:class:`Coalescer`): the lookups of the requests that arrive while one query is in flight
-go to the database together, in one query, on a dedicated thread. This is not a cache: every
-request's lookup starts after the request arrived, so it sees every write committed before
-it was sent. Under load one round trip serves many requests; alone, a request pays one hop
-to the thread. SQLite's lookup is an in-process B-tree search, cheaper than that hop, so it
-stays inline.
+go to the database together, in one query, on an asynchronous connection
+(:class:`AsyncLookups`). This is not a cache: every request's lookup starts after the request
+arrived, so it sees every write committed before it was sent. Under load one round trip
+serves many requests. SQLite's lookup is an in-process B-tree search, cheaper than the
+scheduling, so it stays inline.
 """
 
 from __future__ import annotations
@@ -180,6 +180,8 @@ PAIRS_SQL = (
     " s.record_id FROM unnest(%s::text[], %s::text[]) AS w(k, p)"
     " LEFT JOIN consent_state s ON s.subject = w.k AND s.purpose = w.p"
 )
+
+UNKNOWN_SUBJECT = "no customer with that subject id is known to this client"
 
 Pair = tuple[str, str]  # (account id, purpose id)
 Row = tuple[Any, ...]
@@ -356,7 +358,7 @@ class DecisionReader:
         purpose = self._consents.purpose(purpose_id)
         key = self._keys(caller, [subject]).get(subject)
         if key is None:
-            raise UnknownSubject("no customer with that subject id is known to this client")
+            raise UnknownSubject(UNKNOWN_SUBJECT)
         return key, purpose
 
     def one(self, authorization: str | None, subject: str, purpose_id: str) -> bytes:
@@ -366,7 +368,7 @@ class DecisionReader:
         hot = self._hot
         rows = hot.fetch(self._one_sql, (key, purpose.id, hot.id_param(key)))
         if not rows:
-            raise UnknownSubject("no customer with that subject id is known to this client")
+            raise UnknownSubject(UNKNOWN_SUBJECT)
         return dumps(self._body(subject, key, purpose, rows[0][1:], hot.now_key(utcnow())))
 
     async def answer(self, authorization: str | None, subject: str, purpose_id: str) -> bytes:
@@ -376,7 +378,7 @@ class DecisionReader:
         key, purpose = self._question(authorization, subject, purpose_id)
         row = await self._coalescer.get((key, purpose.id))
         if row is None or not row[0]:
-            raise UnknownSubject("no customer with that subject id is known to this client")
+            raise UnknownSubject(UNKNOWN_SUBJECT)
         return dumps(self._body(subject, key, purpose, row[1:], self._hot.now_key(utcnow())))
 
     # -- many ------------------------------------------------------------------------------

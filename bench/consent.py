@@ -405,57 +405,6 @@ def healthz_script() -> str:
 # -- measurement -------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    server: harness.ServerProcess
-    db_cpu: Callable[[], float] | None = None
-    profile: Path | None = None
-    db_on_server_core: bool = True  # PostgreSQL's CPU is then part of core 0's busy time
-
-
-def measure(
-    target: Target,
-    script: str,
-    *,
-    path: str,
-    duration: float,
-    connections: int,
-    threads: int,
-) -> tuple[harness.WrkResult, dict[str, Any]]:
-    """One measured wrk run with the server's CPU, the core's noise and peak memory."""
-    server = target.server
-    server.wait_idle()
-    server.reset_peak_rss()
-    with (
-        harness.py_spy(server.pid, target.profile)
-        if target.profile is not None
-        else contextlib.nullcontext()
-    ):
-        db_before = target.db_cpu() if target.db_cpu else 0.0
-        cpu_before = server.cpu_seconds()
-        ticks_before = harness.core_times(harness.SERVER_CORE)
-        result = harness.run_wrk_script(
-            server.base_url, script, path=path, duration=duration, connections=connections,
-            threads=threads, timeout=120.0,
-        )  # fmt: skip
-        cpu_run = server.cpu_seconds() - cpu_before
-        busy = harness.core_busy(ticks_before, harness.core_times(harness.SERVER_CORE))
-        db_run = (target.db_cpu() - db_before) if target.db_cpu else 0.0
-    peak = server.peak_rss()
-    if not server.alive():
-        raise BenchError(f"server died:\n{server.log_tail()}")
-    window = result.duration_s or duration
-    return result, {
-        "server_cpu_s": cpu_run,
-        "db_cpu_s": db_run if target.db_cpu else float("nan"),
-        "server_core_share": cpu_run / window,
-        "others_share": max(
-            0.0, busy - (cpu_run + (db_run if target.db_on_server_core else 0.0)) / window
-        ),
-        "server_peak_rss_kib": peak["total_kib"],
-    }
-
-
 def strict(result: harness.WrkResult, what: str) -> None:
     """Every answer 200 with the expected body, no socket error: else stop, loudly."""
     result.check({200})
@@ -493,7 +442,7 @@ def cpu_with_db(f: dict[str, Any]) -> float:
 class Round:
     """The phases against one fresh server process."""
 
-    def __init__(self, args: argparse.Namespace, setup: Setup, target: Target) -> None:
+    def __init__(self, args: argparse.Namespace, setup: Setup, target: harness.Target) -> None:
         self.args = args
         self.setup = setup
         self.target = target
@@ -511,7 +460,7 @@ class Round:
                 threads=threads, timeout=120.0,
             )  # fmt: skip
             strict(warm, f"{name} warm-up")
-        result, extra = measure(
+        result, extra = harness.measure(
             self.target, script, path=path, duration=a.duration, connections=connections,
             threads=threads,
         )  # fmt: skip
@@ -608,7 +557,13 @@ def run_round(
     )
     row: dict[str, Any] = {"round": index}
     try:
-        rnd = Round(args, setup, Target(server, db_cpu, db_on_server_core=pg_core(args) == "0"))
+        rnd = Round(
+            args,
+            setup,
+            harness.Target(
+                "identity", server, db_cpu, db_on_server_core=pg_core(args) == harness.SERVER_CORE
+            ),
+        )
         if index == 1 and profile is None:
             row["sanity"] = sanity_check(server.base_url, setup, rnd.bearer)
         order = ["healthz", "decision"] if index % 2 else ["decision", "healthz"]

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -734,6 +734,66 @@ def run_wrk_script(
 
 
 # -- profiling ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A running server to measure, with its database's CPU when that is a separate process."""
+
+    name: str
+    server: ServerProcess
+    db_cpu: Callable[[], float] | None = None
+    profile: Path | None = None  # py-spy the measured run into this file (diagnostic)
+    # Whether the database runs on the server's core: its CPU is then part of that core's busy
+    # time and not counted as other processes' noise.
+    db_on_server_core: bool = True
+
+
+def measure(
+    target: Target,
+    script: str,
+    *,
+    path: str,
+    duration: float,
+    connections: int,
+    threads: int,
+    after: Callable[[], None] | None = None,
+) -> tuple[WrkResult, dict[str, Any]]:
+    """One measured wrk run with the server's CPU, the core's noise and peak memory.
+
+    ``after`` runs once the server is checked alive, before the figures are computed."""
+    server = target.server
+    server.wait_idle()
+    server.reset_peak_rss()
+    with (
+        py_spy(server.pid, target.profile)
+        if target.profile is not None
+        else contextlib.nullcontext()
+    ):
+        db_before = target.db_cpu() if target.db_cpu else 0.0
+        cpu_before = server.cpu_seconds()
+        ticks_before = core_times(SERVER_CORE)
+        result = run_wrk_script(
+            server.base_url, script, path=path, duration=duration, connections=connections,
+            threads=threads, timeout=120.0,
+        )  # fmt: skip
+        cpu_run = server.cpu_seconds() - cpu_before
+        busy = core_busy(ticks_before, core_times(SERVER_CORE))
+        db_run = (target.db_cpu() - db_before) if target.db_cpu else 0.0
+    peak = server.peak_rss()
+    if not server.alive():
+        raise BenchError(f"{target.name} server died:\n{server.log_tail()}")
+    if after is not None:
+        after()
+    window = result.duration_s or duration
+    on_core = cpu_run + (db_run if target.db_on_server_core else 0.0)
+    return result, {
+        "server_cpu_s": cpu_run,
+        "db_cpu_s": db_run if target.db_cpu else float("nan"),
+        "server_core_share": cpu_run / window,
+        "others_share": max(0.0, busy - on_core / window),
+        "server_peak_rss_kib": peak["total_kib"],
+    }
 
 
 @contextlib.contextmanager

@@ -778,65 +778,6 @@ def cost_breakdown(
 # -- measurement -------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    """A running server to measure (ours or node's), with the database's CPU if separate."""
-
-    name: str
-    server: harness.ServerProcess
-    db_cpu: Callable[[], float] | None = None
-    profile: Path | None = None  # py-spy the measured run into this file (diagnostic)
-
-
-def measure(
-    target: Target,
-    script: str,
-    *,
-    path: str,
-    duration: float,
-    connections: int,
-    threads: int,
-    after: Callable[[], None] | None = None,
-) -> tuple[harness.WrkResult, dict[str, Any]]:
-    """One measured wrk run with the server's CPU, the core's noise and peak memory."""
-    server = target.server
-    server.wait_idle()
-    server.reset_peak_rss()
-    with (
-        harness.py_spy(server.pid, target.profile)
-        if target.profile is not None
-        else contextlib.nullcontext()
-    ):
-        db_before = target.db_cpu() if target.db_cpu else 0.0
-        cpu_before = server.cpu_seconds()
-        ticks_before = harness.core_times(harness.SERVER_CORE)
-        result = harness.run_wrk_script(
-            server.base_url,
-            script,
-            path=path,
-            duration=duration,
-            connections=connections,
-            threads=threads,
-            timeout=120.0,
-        )
-        cpu_run = server.cpu_seconds() - cpu_before
-        busy = harness.core_busy(ticks_before, harness.core_times(harness.SERVER_CORE))
-        db_run = (target.db_cpu() - db_before) if target.db_cpu else 0.0
-    peak = server.peak_rss()
-    if not server.alive():
-        raise BenchError(f"{target.name} server died:\n{server.log_tail()}")
-    if after is not None:
-        after()
-    window = result.duration_s or duration
-    return result, {
-        "server_cpu_s": cpu_run,
-        "db_cpu_s": db_run if target.db_cpu else float("nan"),
-        "server_core_share": cpu_run / window,
-        "others_share": max(0.0, busy - (cpu_run + db_run) / window),
-        "server_peak_rss_kib": peak["total_kib"],
-    }
-
-
 def figures(
     result: harness.WrkResult, extra: dict[str, Any], *, units: int | None = None
 ) -> dict[str, Any]:
@@ -886,7 +827,7 @@ def server_stack(server: harness.ServerProcess) -> dict[str, Any]:
 
 
 def client_credentials(
-    target: Target, creds: ClientCreds, args: argparse.Namespace
+    target: harness.Target, creds: ClientCreds, args: argparse.Namespace
 ) -> dict[str, Any]:
     """client_credentials against ours or node's server: the same script shape."""
     script = harness.wrk_script([cc_request(creds)], expect_body='"access_token"')
@@ -896,7 +837,7 @@ def client_credentials(
             connections=args.connections, threads=args.threads, timeout=120.0,
         )  # fmt: skip
         warm.check({200}, allow_empty=True)
-    result, extra = measure(
+    result, extra = harness.measure(
         target, script, path="/token", duration=args.duration, connections=args.connections,
         threads=args.threads,
     )  # fmt: skip
@@ -946,7 +887,7 @@ class Phases:
     def __init__(
         self,
         ours: Ours,
-        target: Target,
+        target: harness.Target,
         args: argparse.Namespace,
         work_dir: Path,
         minter: Minter,
@@ -993,7 +934,7 @@ class Phases:
         warm = self.warm(script, "/introspect", connections=a.connections, threads=a.threads)
         if warm is not None:
             warm.check({200}, allow_empty=True)
-        result, extra = measure(
+        result, extra = harness.measure(
             self.target, script, path="/introspect", duration=a.duration,
             connections=a.connections, threads=a.threads,
         )  # fmt: skip
@@ -1011,7 +952,7 @@ class Phases:
         expr = harness.write_thread_files(self.work_dir, name, pool, threads)
         script = refresh_script(expr, self.ours.web)
         if measured:
-            return measure(
+            return harness.measure(
                 self.target, script, path="/token", duration=duration,
                 connections=a.connections, threads=threads, after=self._no_reuse,
             )  # fmt: skip
@@ -1123,7 +1064,7 @@ class Phases:
 
         cpu_start = self.target.server.cpu_seconds()
         db_start = self.target.db_cpu() if self.target.db_cpu else 0.0
-        result, extra = measure(
+        result, extra = harness.measure(
             self.target, flow_script(expr, self.ours.web, emails, csrf), path="/authorize",
             duration=a.duration, connections=threads, threads=threads, after=settle,
         )  # fmt: skip
@@ -1545,7 +1486,7 @@ class Run:
             if "node" not in self.jwt_checks:
                 self.jwt_checks["node"] = check_jwt_access_token(server.base_url, self.node_creds)
             return client_credentials(
-                Target("node-oidc-provider", server), self.node_creds, self.args
+                harness.Target("node-oidc-provider", server), self.node_creds, self.args
             )
         except BenchError as exc:
             raise BenchError(f"{exc}\n--- node log:\n{server.log_tail()}") from exc
@@ -1573,7 +1514,7 @@ class Run:
         try:
             if not self.stack:
                 self.stack = server_stack(server)
-            target = Target("identity", server, self.db_cpu, profile)
+            target = harness.Target("identity", server, self.db_cpu, profile)
             phases = Phases(ours, target, self.args, self.var_dir / slug, minter)
             if "cc" in block and "ours" not in self.jwt_checks:
                 self.jwt_checks["ours"] = check_jwt_access_token(server.base_url, ours.svc)
@@ -1615,7 +1556,7 @@ class Run:
                         log_path=self.var_dir / f"{label.replace(' ', '-')}.log",
                     )
                     try:
-                        target = Target(f"prototype ({name})", server, self.db_cpu)
+                        target = harness.Target(f"prototype ({name})", server, self.db_cpu)
                         if "prototype" not in self.jwt_checks:
                             self.jwt_checks["prototype"] = check_jwt_access_token(
                                 server.base_url, self.ours.svc

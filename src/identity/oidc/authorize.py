@@ -7,12 +7,18 @@ to the client with ``state`` and ``iss`` (RFC 9207). When the user has to act (s
 the account, consent) the original parameters travel in a signed *interaction* token, so the
 request resumes exactly as the client sent it, and "sign in again" (``prompt=login``,
 ``max_age``) is satisfied only by a sign-in that happened after the request started.
+
+The user's answers (allow, deny, "continue as") are never carried in the token: they count
+only in the request that posts them, and only from the browser session the screen was shown
+to (the token names that session by a keyed digest). A consent screen answered by one person
+therefore cannot be replayed through a sign-in by another, or by a new session.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -45,18 +51,34 @@ INTERACTION_MAX_AGE = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Interaction:
-    """An authorization request paused for the user, carried in a signed token."""
+    """An authorization request paused for the user, carried in a signed token.
+
+    ``shown_to`` names the browser session a consent or account screen was shown to; an
+    answer posted with this token counts only from that session.
+    """
 
     params: tuple[tuple[str, str], ...]
     started_at: float
-    consented: bool = False
-    account_chosen: bool = False
+    shown_to: str | None = None
 
 
 class Interactions:
     def __init__(self, secret: bytes) -> None:
-        self._serializer = URLSafeTimedSerializer(
-            derive_key(secret, "identity.interactions"), salt="interaction"
+        key = derive_key(secret, "identity.interactions")
+        self._serializer = URLSafeTimedSerializer(key, salt="interaction")
+        self._session_key = derive_key(secret, "identity.interactions.session")
+
+    def session_tag(self, current: CurrentSession) -> str:
+        """A keyed digest of the browser session: names it without revealing anything."""
+        message = f"{current.user.id}\x00{current.session.id_hash}".encode()
+        return hmac.digest(self._session_key, message, "sha256")[:16].hex()
+
+    def answered_by(self, interaction: Interaction, current: CurrentSession | None) -> bool:
+        """Whether ``current`` is the session the screen of ``interaction`` was shown to."""
+        return (
+            current is not None
+            and interaction.shown_to is not None
+            and hmac.compare_digest(interaction.shown_to, self.session_tag(current))
         )
 
     def dump(self, interaction: Interaction) -> str:
@@ -64,8 +86,7 @@ class Interactions:
             {
                 "p": [list(p) for p in interaction.params],
                 "t": interaction.started_at,
-                "c": interaction.consented,
-                "a": interaction.account_chosen,
+                "s": interaction.shown_to,
             }
         )
 
@@ -75,9 +96,24 @@ class Interactions:
         try:
             data = self._serializer.loads(token, max_age=int(INTERACTION_MAX_AGE.total_seconds()))
             params = tuple((str(k), str(v)) for k, v in data["p"])
-            return Interaction(params, float(data["t"]), bool(data["c"]), bool(data["a"]))
-        except (BadSignature, KeyError, TypeError, ValueError):
+            shown_to = data.get("s")
+            return Interaction(
+                params, float(data["t"]), shown_to if isinstance(shown_to, str) else None
+            )
+        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the user answered on a screen, in this request (never carried in a token)."""
+
+    consented: bool = False
+    denied: bool = False
+    account_chosen: bool = False
+
+
+NO_ANSWER = Answer()
 
 
 # -- outcomes -------------------------------------------------------------------------------
@@ -125,6 +161,7 @@ class _State:
     request: ProviderRequest
     interaction: Interaction
     resumed: bool = False
+    answer: Answer = NO_ANSWER
     grant: Any = None
     client: Client | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -140,23 +177,24 @@ class AuthorizeFlow:
         request: ProviderRequest,
         current: CurrentSession | None,
         interaction: Interaction | None = None,
-        decision: str | None = None,
+        answer: Answer = NO_ANSWER,
     ) -> Outcome:
         """Decide what happens with an authorization request for this browser.
 
         ``interaction`` is set when the request resumes after the user acted; a sign-in
-        completed since it started satisfies ``prompt=login`` and ``max_age``.
+        completed since it started satisfies ``prompt=login`` and ``max_age``. ``answer``
+        is what this session answered on a screen, in this very request.
         """
         started = interaction or Interaction(
             tuple((k, v) for k, values in request.payload.datalist.items() for v in values),
             time.time(),
         )
-        state = _State(request, started, resumed=interaction is not None)
+        state = _State(request, started, resumed=interaction is not None, answer=answer)
         try:
             state.grant = self._provider.get_consent_grant(request, end_user=current)
             state.client = request.client
             self._extra_checks(state)
-            return self._decide(state, current, decision)
+            return self._decide(state, current)
         except OAuth2Error as error:
             error.state = request.payload.state
             if error.redirect_uri is None and state.grant is not None:
@@ -198,9 +236,7 @@ class AuthorizeFlow:
 
     # -- the decision ----------------------------------------------------------------------
 
-    def _decide(
-        self, state: _State, current: CurrentSession | None, decision: str | None
-    ) -> Outcome:
+    def _decide(self, state: _State, current: CurrentSession | None) -> Outcome:
         request, client = state.request, state.client
         assert client is not None
         data = request.payload.data
@@ -220,22 +256,25 @@ class AuthorizeFlow:
             if "none" in prompt:
                 raise LoginRequiredError()
             return self._sign_in(state)
-        if "select_account" in prompt and not state.interaction.account_chosen:
-            return ChooseAccount(self._dump(state), client, data.get("ui_locales"))
+        answer = state.answer
+        # Signing in for this very request is choosing the account.
+        signed_in_now = login_completed_at is not None and (
+            current.session.auth_time >= login_completed_at
+        )
+        if "select_account" in prompt and not (answer.account_chosen or signed_in_now):
+            return ChooseAccount(self._dump(state, current), client, data.get("ui_locales"))
 
         requested = scopes_of(request.scope)
         remembered = self._remembered_scopes(current, client)
-        consent_needed = ("consent" in prompt and not state.interaction.consented) or (
-            not client.first_party
-            and not state.interaction.consented
-            and not set(requested) <= remembered
+        consent_needed = ("consent" in prompt and not answer.consented) or (
+            not client.first_party and not answer.consented and not set(requested) <= remembered
         )
-        if decision == "deny":
+        if answer.denied:
             return ToClient(self._issue(state, current, grant_user=None))
         if consent_needed:
             if "none" in prompt:
                 raise ConsentRequiredError()
-            return AskConsent(self._dump(state), client, requested, data.get("ui_locales"))
+            return AskConsent(self._dump(state, current), client, requested, data.get("ui_locales"))
         return ToClient(self._issue(state, current, grant_user=True))
 
     def _sign_in(self, state: _State) -> SignIn:
@@ -248,8 +287,13 @@ class AuthorizeFlow:
         )
         return SignIn(resume, data.get("login_hint"), data.get("ui_locales"), state.client)  # type: ignore[arg-type]
 
-    def _dump(self, state: _State) -> str:
-        return self._interactions.dump(state.interaction)
+    def _dump(self, state: _State, shown_to: CurrentSession | None = None) -> str:
+        """The interaction as a token; with ``shown_to``, bound to the session shown a screen
+        (and without, for the sign-in page: no answer survives a sign-in)."""
+        tag = self._interactions.session_tag(shown_to) if shown_to is not None else None
+        return self._interactions.dump(
+            Interaction(state.interaction.params, state.interaction.started_at, tag)
+        )
 
     def _remembered_scopes(self, current: CurrentSession, client: Client) -> set[str]:
         with self._provider.db.read() as session:
@@ -279,7 +323,7 @@ class AuthorizeFlow:
                 request=request, grant_user=authorizing, grant=state.grant
             )
             if authorizing is not None and response.status_code == 303:
-                if state.interaction.consented:
+                if state.answer.consented:
                     _remember_consent(session, current, client, request.scope)
                 audit.record(
                     session,
@@ -315,23 +359,16 @@ class AuthorizeFlow:
     # -- resuming ------------------------------------------------------------------------
 
     def resume(
-        self,
-        token: str | None,
-        current: CurrentSession | None,
-        *,
-        consented: bool = False,
-        account_chosen: bool = False,
-        decision: str | None = None,
+        self, token: str | None, current: CurrentSession | None, answer: Answer = NO_ANSWER
     ) -> Outcome:
+        """Continue a paused request. An answer counts only from the session that was shown
+        the screen; from any other (another user, a new sign-in) the screen is shown again."""
         interaction = self._interactions.load(token)
         if interaction is None:
             return ErrorPage("interaction_expired", "The sign-in took too long; start again.")
-        interaction = replace(
-            interaction,
-            consented=interaction.consented or consented,
-            account_chosen=interaction.account_chosen or account_chosen,
-        )
-        return self.run(self._provider_request(interaction), current, interaction, decision)
+        if not self._interactions.answered_by(interaction, current):
+            answer = NO_ANSWER
+        return self.run(self._provider_request(interaction), current, interaction, answer)
 
     def _provider_request(self, interaction: Interaction) -> ProviderRequest:
         issuer = self._provider.settings.issuer

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from identity.oidc.authorize import AskConsent, ChooseAccount, ErrorPage, Outcome, SignIn, ToClient
+from identity.oidc.authorize import (
+    Answer,
+    AskConsent,
+    ChooseAccount,
+    ErrorPage,
+    Interaction,
+    Outcome,
+    SignIn,
+    ToClient,
+)
 from identity.oidc.routes import OidcDep, provider_request
 from identity.web.csrf import FIELD as CSRF_FIELD
 from identity.web.deps import (
@@ -85,13 +94,10 @@ def authorize_resume(request: Request, oidc: OidcDep, current: CurrentDep) -> Re
 def authorize_consent(
     request: Request, form: CsrfFormDep, oidc: OidcDep, current: CurrentDep
 ) -> Response:
-    decision = "allow" if text_field(form, "decision", 10) == "allow" else "deny"
-    outcome = oidc.flow.resume(
-        text_field(form, "interaction", 8000),
-        current,
-        consented=decision == "allow",
-        decision=decision,
-    )
+    allowed = text_field(form, "decision", 10) == "allow"
+    # The consent screen comes after any account choice: answering it confirms the account.
+    answer = Answer(consented=allowed, denied=not allowed, account_chosen=True)
+    outcome = oidc.flow.resume(text_field(form, "interaction", 8000), current, answer)
     return _show(request, outcome)
 
 
@@ -106,16 +112,15 @@ def authorize_select(
 ) -> Response:
     token = text_field(form, "interaction", 8000)
     if text_field(form, "choice", 10) == "continue":
-        return _show(request, oidc.flow.resume(token, current, account_chosen=True))
-    # "Use another account": sign this browser out, then sign in and come back.
+        return _show(request, oidc.flow.resume(token, current, Answer(account_chosen=True)))
+    # "Use another account": sign this browser out, then sign in and come back (signing in
+    # for the request is choosing the account; no earlier answer is carried).
     interaction = oidc.interactions.load(token)
     if interaction is None:
         return _show(request, ErrorPage("interaction_expired", ""))
     runtime.accounts.logout(request.cookies.get(runtime.session_cookie.name), origin)
-    chosen = oidc.interactions.dump(
-        type(interaction)(interaction.params, interaction.started_at, interaction.consented, True)
-    )
-    response = redirect("/login?" + urlencode({"next": f"/authorize/resume?interaction={chosen}"}))
+    fresh = oidc.interactions.dump(Interaction(interaction.params, interaction.started_at))
+    response = redirect("/login?" + urlencode({"next": f"/authorize/resume?interaction={fresh}"}))
     response.delete_cookie(runtime.session_cookie.name, path="/")
     return response
 

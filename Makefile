@@ -62,7 +62,7 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext -k N_ --no-location \
 	  --sort-output -o src/identity/web/locales/messages.pot .
 	$(BIN)/pybabel update -i src/identity/web/locales/messages.pot -d src/identity/web/locales \
-	  -l es --omit-header --ignore-obsolete --no-fuzzy-matching
+	  -l es --ignore-obsolete --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) var artifacts

@@ -138,7 +138,7 @@ class FastLane:
                 return
             if method == "GET" and path.startswith("/v1/consents/"):
                 match = DECISION.match(path)
-                if match and not _has_header(scope, b"sec-gpc"):
+                if match:
                     response = await self._decision(scope, match.group(1), match.group(2))
                     await response(scope, receive, send)
                     return
@@ -201,10 +201,6 @@ class FastLane:
         except DomainError as error:
             return problem_response(error)
         return JsonAnswer(body)
-
-
-def _has_header(scope: Scope, name: bytes) -> bool:
-    return any(n == name for n, _ in scope["headers"])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

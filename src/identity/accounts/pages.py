@@ -18,6 +18,7 @@ from identity.accounts.service import (
 )
 from identity.errors import TooManyAttempts
 from identity.web.deps import (
+    PAGE_DEPENDENCIES,
     CsrfFormDep,
     CurrentDep,
     OriginDep,
@@ -27,7 +28,7 @@ from identity.web.deps import (
 )
 from identity.web.pages import redirect, render, safe_next
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 PROFILE_FIELDS = (
     "name",

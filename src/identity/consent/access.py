@@ -26,6 +26,7 @@ from identity.oidc.models import SubjectAlias
 
 READ = "consent:read"
 WRITE = "consent:write"
+PREFERENCES = "preferences"  # the customer's own choices, through a first-party channel
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class ConsentAccess:
     def _me(self, caller: Caller) -> Viewed:
         if caller.on_behalf_of is None:
             raise InvalidBearer("this call needs a customer's access token, not a service token")
+        caller.require(PREFERENCES)
         with self._db.read() as session:
             user_id = self._bearer.resolve_subject(session, caller, caller.on_behalf_of)
         if user_id is None:
@@ -105,6 +107,10 @@ class ConsentAccess:
         caller.require(READ)
         viewed = self._one(caller, subject)
         return viewed.view, self.consents.overview(viewed.key)
+
+    def me(self, caller: Caller) -> str:
+        """Check a customer's own token (and its ``preferences`` scope); their subject id."""
+        return self._me(caller).view
 
     def my_overview(self, caller: Caller) -> tuple[str, Overview]:
         viewed = self._me(caller)
@@ -159,14 +165,19 @@ class ConsentAccess:
         if user is None:
             raise InvalidBearer("the customer of this token no longer exists")
         self.consents.set_choices(
-            user, {purpose: allowed}, origin=origin, source=f"api:{caller.client.client_id}"
+            user,
+            {purpose: allowed},
+            origin=origin,
+            source=f"api:{caller.client.client_id}",
+            via=caller.client.client_id,
         )
         return viewed.view, viewed.key
 
-    def gpc(self, caller: Caller, subject: str | None, origin: Origin) -> None:
-        """``Sec-GPC: 1`` on a call made for a customer records their opt-out of sale/share."""
-        viewed = self._me(caller) if subject is None else self._one(caller, subject)
-        self.consents.apply_gpc(viewed.key, origin)
+    def gpc_for_me(self, caller: Caller, origin: Origin) -> None:
+        """``Sec-GPC: 1`` from the customer's own app: their opt-out of sale/share, recorded
+        as theirs, through this client."""
+        viewed = self._me(caller)
+        self.consents.apply_gpc(viewed.key, origin, via=caller.client.client_id)
 
 
 def _canonical(subject: str) -> str:

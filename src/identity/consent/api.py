@@ -2,8 +2,9 @@
 
 Paths are stable; services depend on them. Errors are RFC 9457 problem documents. Reads need
 ``consent:read``, recording on a customer's behalf ``consent:write``; ``/v1/me/...`` takes the
-customer's own access token (the app channel). A ``Sec-GPC: 1`` header on a call made for a
-customer records their opt-out of sale/sharing before the answer is computed.
+customer's own access token with the ``preferences`` scope, which only first-party channels
+may be given. ``Sec-GPC: 1`` is the customer's own browser signal: it is honoured on
+``/v1/me`` (after the token is checked) and ignored on a service's calls, which are reads.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from identity.consent.access import ConsentAccess
 from identity.consent.models import ConsentRecord
@@ -174,23 +174,16 @@ async def decide_batch(request: Request, body: BatchIn) -> Response:
     responses={200: {"model": DecisionOut}, **ERRORS},
 )
 async def decision(request: Request, subject: str, purpose: str) -> Response:
-    """The hot path (see :mod:`identity.consent.fastpath`): answered on the event loop."""
+    """The hot path (see :mod:`identity.consent.fastpath`): answered on the event loop. A
+    read: ``Sec-GPC`` on a service's call changes nothing."""
     runtime = get_runtime(request)
     authorization = request.headers.get("authorization")
-    if _gpc(request):
-        caller = runtime.bearer.caller(authorization)
-        await run_in_threadpool(
-            runtime.consent_access.gpc, caller, subject, request_origin(request)
-        )
-    return Response(runtime.decisions.one(authorization, subject, purpose), media_type=JSON)
+    body = await runtime.decisions.answer(authorization, subject, purpose)
+    return Response(body, media_type=JSON)
 
 
 @router.get("/consents/{subject}", summary="A customer's answers and history", responses=ERRORS)
-def subject_overview(
-    request: Request, subject: str, access: AccessDep, caller: CallerDep
-) -> SubjectOut:
-    if _gpc(request):
-        access.gpc(caller, subject, request_origin(request))
+def subject_overview(subject: str, access: AccessDep, caller: CallerDep) -> SubjectOut:
     view, overview = access.overview(caller, subject)
     return SubjectOut(
         subject=view,
@@ -232,8 +225,9 @@ def record_decision(
 
 @router.get("/me/consents", summary="The signed-in customer's own answers", responses=ERRORS)
 def my_consents(request: Request, access: AccessDep, caller: CallerDep) -> SubjectOut:
+    view = access.me(caller)  # authorize before the signal may write anything
     if _gpc(request):
-        access.gpc(caller, None, request_origin(request))
+        access.gpc_for_me(caller, request_origin(request))
     view, overview = access.my_overview(caller)
     return SubjectOut(
         subject=view,

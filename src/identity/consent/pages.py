@@ -18,10 +18,17 @@ from identity.consent.service import (
     subject_key,
 )
 from identity.errors import NotFound
-from identity.web.deps import CsrfFormDep, CurrentDep, OriginDep, RuntimeDep, text_field
+from identity.web.deps import (
+    PAGE_DEPENDENCIES,
+    CsrfFormDep,
+    CurrentDep,
+    OriginDep,
+    RuntimeDep,
+    text_field,
+)
 from identity.web.pages import redirect, render, safe_next
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 GPC_DECLARED = date(2026, 11, 23)
 NOTICES = frozenset({"saved", "saved_pending", "withdrawn_all", "nothing_changed"})

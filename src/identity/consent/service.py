@@ -187,6 +187,7 @@ class ConsentService:
         evidence: Mapping[str, Any] | None = None,
         confirmed: bool = False,
         text_hash: str | None = None,
+        via: str | None = None,
     ) -> Recorded:
         if decision not in DECISIONS:
             raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}")
@@ -240,6 +241,7 @@ class ConsentService:
                 "status": status,
                 "source": source,
                 "record_id": record.id,
+                **({"via_client": via} if via else {}),
             },
         )
         recorded = Recorded(record, status, purpose)
@@ -274,8 +276,10 @@ class ConsentService:
         *,
         origin: Origin,
         source: str = "preference_center",
+        via: str | None = None,
     ) -> list[Recorded]:
-        """Apply a customer's choices; only purposes whose answer changes get a record."""
+        """Apply a customer's choices; only purposes whose answer changes get a record.
+        ``via``: the client the customer acted through (their app), named in the audit."""
         purposes = [self.purpose(p) for p in choices]
         if any(p.channel == "sms" and choices[p.id] for p in purposes) and not user.phone_number:
             raise ConfirmationUnavailable("add a phone number to your account first")
@@ -298,6 +302,7 @@ class ConsentService:
                     actor=f"user:{user.id}",
                     origin=origin,
                     locale=origin.locale,
+                    via=via,
                 )
         self._after_commit(batch)
         return batch.recorded
@@ -424,10 +429,11 @@ class ConsentService:
         self._after_commit(batch)
         return recorded
 
-    def apply_gpc(self, subject: str, origin: Origin) -> list[Recorded]:
-        """``Sec-GPC: 1`` seen for this customer: opt them out of sale/sharing, once per
-        purpose. A choice the customer makes afterwards (allowing it again, explicitly) wins:
-        the signal is not re-applied over it."""
+    def apply_gpc(self, subject: str, origin: Origin, *, via: str | None = None) -> list[Recorded]:
+        """``Sec-GPC: 1`` from this customer's own browser or app: opt them out of
+        sale/sharing, once per purpose. A choice the customer makes afterwards (allowing it
+        again, explicitly) wins: the signal is not re-applied over it. Callers must have
+        authenticated the customer first (their session, or their own token)."""
         sale_or_share = self.catalog.in_category("sale_or_share")
         with self._db.read() as session:
             states = self._current_states(session, subject)
@@ -463,6 +469,7 @@ class ConsentService:
                     origin=origin,
                     locale=origin.locale,
                     evidence={"signal": "Sec-GPC: 1"},
+                    via=via,
                 )
         self._after_commit(batch)
         return batch.recorded

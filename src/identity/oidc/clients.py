@@ -23,6 +23,7 @@ from identity.db import Database, utcnow
 from identity.errors import Conflict, InvalidInput
 from identity.oidc.models import OAuthClient
 from identity.oidc.rules import (
+    FIRST_PARTY_SCOPES,
     SERVICE_SCOPES,
     STANDARD_SCOPES,
     allowed_scope,
@@ -237,11 +238,21 @@ class ClientRegistry:
                 sector = sector_identifier(redirect_uris)
             except ValueError as exc:
                 problems.append(str(exc))
-        default_scope = " ".join(SERVICE_SCOPES[:1] if service else STANDARD_SCOPES)
+        default_scope = " ".join(
+            SERVICE_SCOPES[:1]
+            if service
+            else (*STANDARD_SCOPES, *FIRST_PARTY_SCOPES)
+            if first_party
+            else STANDARD_SCOPES
+        )
         scope = " ".join((scope or default_scope).split())
-        known = set(STANDARD_SCOPES) | set(SERVICE_SCOPES)
+        known = set(STANDARD_SCOPES) | set(SERVICE_SCOPES) | set(FIRST_PARTY_SCOPES)
         if any(s not in known for s in scope.split()):
             problems.append(f"scopes must be among: {' '.join(sorted(known))}")
+        if not first_party and any(s in FIRST_PARTY_SCOPES for s in scope.split()):
+            problems.append(
+                f"only first-party clients may have the {' '.join(FIRST_PARTY_SCOPES)} scope"
+            )
         if problems:
             raise InvalidInput("; ".join(problems))
 

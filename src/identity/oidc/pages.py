@@ -23,6 +23,7 @@ from identity.oidc.authorize import (
 from identity.oidc.routes import OidcDep, provider_request
 from identity.web.csrf import FIELD as CSRF_FIELD
 from identity.web.deps import (
+    PAGE_DEPENDENCIES,
     CsrfFormDep,
     CurrentDep,
     OriginDep,
@@ -34,7 +35,7 @@ from identity.web.deps import (
 )
 from identity.web.pages import redirect, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 OIDC_LOGOUT_PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "logout_hint")
 

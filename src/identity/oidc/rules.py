@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
 SERVICE_SCOPES = ("consent:read", "consent:write")
+# Delegated by the customer, but only to the retailer's own channels: reading and changing
+# their consent choices through ``/v1/me``. A third party can never be registered for it.
+FIRST_PARTY_SCOPES = ("preferences",)
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "profile": ("name", "locale", "updated_at"),

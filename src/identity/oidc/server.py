@@ -39,7 +39,12 @@ from identity.oidc.grants import (
     S256CodeChallenge,
 )
 from identity.oidc.keys import KeyStore
-from identity.oidc.rules import SERVICE_SCOPES, STANDARD_SCOPES, issues_refresh_token
+from identity.oidc.rules import (
+    FIRST_PARTY_SCOPES,
+    SERVICE_SCOPES,
+    STANDARD_SCOPES,
+    issues_refresh_token,
+)
 from identity.oidc.store import GrantStore, RefreshView
 from identity.oidc.subjects import Subjects
 from identity.oidc.tokens import InvalidToken, Principal, Tokens
@@ -208,7 +213,7 @@ class Provider(AuthorizationServer):
         tokens: Tokens,
         subjects: Subjects,
     ) -> None:
-        super().__init__(scopes_supported=[*STANDARD_SCOPES, *SERVICE_SCOPES])
+        super().__init__(scopes_supported=[*STANDARD_SCOPES, *FIRST_PARTY_SCOPES, *SERVICE_SCOPES])
         self.settings = settings
         self.db = db
         self.keys = keys

@@ -20,6 +20,7 @@ from identity.oidc.models import Grant, RememberedConsent
 from identity.oidc.rules import (
     ACR_PASSWORD,
     CLAIMS_SUPPORTED,
+    FIRST_PARTY_SCOPES,
     SERVICE_SCOPES,
     STANDARD_SCOPES,
     claims_for_scopes,
@@ -83,7 +84,7 @@ class OidcService:
             "end_session_endpoint": f"{issuer}/logout",
             "revocation_endpoint": f"{issuer}/revoke",
             "introspection_endpoint": f"{issuer}/introspect",
-            "scopes_supported": [*STANDARD_SCOPES, *SERVICE_SCOPES],
+            "scopes_supported": [*STANDARD_SCOPES, *FIRST_PARTY_SCOPES, *SERVICE_SCOPES],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

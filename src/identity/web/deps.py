@@ -19,20 +19,24 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def current_session(request: Request) -> CurrentSession | None:
-    """The signed-in user of this browser, looked up once per request.
-
-    A ``Sec-GPC: 1`` header from a signed-in browser is honoured here, on every page: it is
-    recorded as the customer's opt-out of sale/sharing (once; later signals change nothing).
-    """
+    """The signed-in user of this browser, looked up once per request (reads only)."""
     if not hasattr(request.state, "current_session"):
         runtime = get_runtime(request)
         cookie = request.cookies.get(runtime.session_cookie.name)
-        current = runtime.accounts.current(cookie)
-        request.state.current_session = current
-        if current is not None and request.headers.get("sec-gpc", "").strip() == "1":
-            runtime.consent.apply_gpc(str(current.user.id), request_origin(request))
+        request.state.current_session = runtime.accounts.current(cookie)
     current: CurrentSession | None = request.state.current_session
     return current
+
+
+def honour_gpc(request: Request) -> None:
+    """Pages' dependency: ``Sec-GPC: 1`` from a signed-in browser is the customer's own
+    opt-out of sale/sharing, recorded once (later signals change nothing). API calls never
+    run this: there the signal counts only on the customer's own token (``/v1/me``)."""
+    if request.headers.get("sec-gpc", "").strip() != "1":
+        return
+    current = current_session(request)
+    if current is not None:
+        get_runtime(request).consent.apply_gpc(str(current.user.id), request_origin(request))
 
 
 def request_locale(request: Request) -> str:
@@ -80,3 +84,4 @@ def text_field(form: FormData, name: str, max_length: int = 1000) -> str:
 
 
 CsrfFormDep = Annotated[FormData, Depends(csrf_checked_form)]
+PAGE_DEPENDENCIES = [Depends(honour_gpc)]

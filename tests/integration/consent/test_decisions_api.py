@@ -168,7 +168,7 @@ def test_a_withdrawal_is_visible_to_the_next_query_on_another_instance(
 
 
 def test_the_app_channel_reads_and_changes_the_customers_own_choices(mobile_app, shopper):
-    tokens = mobile_app.tokens("ana@example.com", DEFAULT_PASSWORD)
+    tokens = mobile_app.tokens("ana@example.com", DEFAULT_PASSWORD, scope="openid preferences")
     me = {"authorization": f"Bearer {tokens['access_token']}"}
     mine = mobile_app.browser.get("/v1/me/consents", headers=me).json()
     assert mine["subject"] == str(shopper.id)

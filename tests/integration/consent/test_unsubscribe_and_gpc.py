@@ -86,16 +86,6 @@ def test_gpc_on_any_page_opts_the_customer_out_of_sharing(
     assert runtime.consent.answer(str(customer.id), "analytics").allowed
 
 
-def test_gpc_on_an_api_call_made_for_the_customer(browser, reader, customer, runtime):
-    response = browser.get(
-        f"/v1/consents/{customer.id}/partner_sharing", headers={**reader, "sec-gpc": "1"}
-    )
-    body = response.json()
-    assert (body["allowed"], body["reason"]) == (False, "denied")
-    with runtime.db.read() as session:
-        assert session.scalars(select(ConsentRecord.source)).all() == ["gpc"]
-
-
 def test_without_gpc_nothing_is_recorded(client, customer, runtime):
     login(client, customer.email, DEFAULT_PASSWORD)
     client.get("/account", headers={"sec-gpc": "0"})

@@ -141,6 +141,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "argon2_parallelism": 1,
             "outbox_worker": False,  # tests deliver explicitly with runtime.outbox.deliver_due()
             "keys_cache_ttl": 0,
+            # The tests' HTTP receivers listen on loopback (production allows none).
+            "webhook_allowed_networks": "127.0.0.1/32",
         }
         values.update(overrides)
         return Settings(**values)

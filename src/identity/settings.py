@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     outbox_retry_max: Duration = timedelta(hours=1)
     outbox_timeout: float = Field(default=5.0, gt=0)
     outbox_worker: bool = True  # run a delivery thread inside each server process
+    # Webhook targets must be https on public addresses. Networks listed here (CIDRs, comma
+    # separated, e.g. an internal CRM's "10.20.0.0/16", or "127.0.0.1/32" on a developer's
+    # machine) are allowed too, and may use plain http.
+    webhook_allowed_networks: str = ""
 
     @field_validator("issuer")
     @classmethod
@@ -134,6 +138,14 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from identity.outbox.rules import parse_networks
+
+        parse_networks(value)
+        return value
 
     @field_validator("display_timezone")
     @classmethod
@@ -197,6 +209,12 @@ class Settings(BaseSettings):
         if self.mail_backend is not None:
             return self.mail_backend
         return MailBackend.smtp if self.env is Environment.production else MailBackend.file
+
+    @property
+    def webhook_networks(self) -> tuple[Any, ...]:
+        from identity.outbox.rules import parse_networks
+
+        return parse_networks(self.webhook_allowed_networks)
 
     @property
     def is_development(self) -> bool:

@@ -30,8 +30,8 @@ from identity.crypto import derive_key
 from identity.db import Database, utcnow
 from identity.errors import InvalidInput, NotFound
 from identity.oidc.clients import Client, ClientRegistry
-from identity.oidc.rules import redirect_uri_problem
 from identity.oidc.subjects import Subjects
+from identity.outbox.destinations import DestinationRefused
 from identity.outbox.models import OutboxMessage
 from identity.outbox.service import Outbox, Rendered, Undeliverable
 
@@ -79,14 +79,15 @@ class Webhooks:
         self._outbox = outbox
         self._clients = clients
         self._subjects = subjects
-        outbox.register(KIND, self._render)
+        outbox.register(KIND, self._render, public_only=True)
 
     # -- subscriptions -----------------------------------------------------------------------
 
     def subscribe(self, client: Client, url: str, purposes: list[str]) -> NewSubscription:
-        problem = redirect_uri_problem(url, application_type="web")
-        if problem:
-            raise InvalidInput(f"url {problem}")
+        try:
+            self._outbox.destinations.check(url)  # resolved now and again at each delivery
+        except DestinationRefused as exc:
+            raise InvalidInput(f"url {exc.reason}", field="url") from exc
         secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
         row = WebhookSubscription(
             id=uuid.uuid4(),
@@ -205,11 +206,13 @@ class Webhooks:
             )
 
     def _subject_for(self, session: Session, client: Client, subject: str) -> str | None:
+        """The subject as ``client`` already knows it; None for a customer who never signed
+        in to a pairwise client (a webhook must not introduce them)."""
         try:
             user_id = uuid.UUID(subject)
         except ValueError:
             return None
-        return self._subjects.for_client(session, client, user_id)
+        return self._subjects.known_to(session, client, user_id)
 
     def _render(self, message: OutboxMessage) -> Rendered:
         with self._db.read() as session:

@@ -30,6 +30,17 @@ class Subjects:
         )
         return sub
 
+    def known_to(self, session: Session, client: Client, user_id: uuid.UUID) -> str | None:
+        """The ``sub`` ``client`` was already given for this account, or None: a pairwise
+        client learns a customer only when they sign in to it. Never records anything."""
+        if not client.pairwise or client.sector_identifier is None:
+            return str(user_id)
+        return session.scalar(
+            select(SubjectAlias.sub).where(
+                SubjectAlias.sector == client.sector_identifier, SubjectAlias.user_id == user_id
+            )
+        )
+
     def sid_for_client(self, client: Client, sid: str) -> str:
         """The session id a client sees. Pairwise clients get their own derivation, or the
         shared ``sid`` would let two companies link a customer for the whole session."""

@@ -22,6 +22,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from identity.db import Database, utcnow
+from identity.outbox.destinations import DestinationRefused, Destinations
 from identity.outbox.models import OutboxMessage
 from identity.outbox.rules import delivered, gives_up, retry_delay
 from identity.settings import Settings
@@ -61,18 +62,26 @@ class Outbox:
         settings: Settings,
         *,
         transport: httpx.BaseTransport | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         self._db = db
         self._settings = settings
         self._renderers: dict[str, Renderer] = {}
+        self._pinned: set[str] = set()
+        self.destinations = destinations or Destinations(settings.webhook_networks)
         self._transport = transport
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def register(self, kind: str, renderer: Renderer) -> None:
-        """How to turn a stored message of ``kind`` into a request body at delivery time."""
+    def register(self, kind: str, renderer: Renderer, *, public_only: bool = False) -> None:
+        """How to turn a stored message of ``kind`` into a request body at delivery time.
+
+        ``public_only``: the targets are chosen by API clients, not operators, so each
+        delivery is checked and pinned by :class:`Destinations` (see there)."""
         self._renderers[kind] = renderer
+        if public_only:
+            self._pinned.add(kind)
 
     def enqueue(
         self,
@@ -150,19 +159,30 @@ class Outbox:
         renderer = self._renderers.get(message.kind)
         if renderer is None:
             return Attempt(message.id, message.kind, message.owner, False, None, "no renderer")
+        url, headers, extensions = message.target_url, {}, {}
         try:
+            if message.kind in self._pinned:
+                destination = self.destinations.check(message.target_url)
+                url, headers = destination.url, {"host": destination.host_header}
+                if destination.sni_hostname:
+                    extensions = {"sni_hostname": destination.sni_hostname}
             rendered = renderer(message)
             response = http.post(
-                message.target_url,
+                url,
                 content=rendered.body,
-                headers={"content-type": rendered.content_type, **rendered.headers},
+                headers={**headers, "content-type": rendered.content_type, **rendered.headers},
+                extensions=extensions,
             )
+        except DestinationRefused as exc:
+            error = f"{'undeliverable' if exc.permanent else 'refused'}: the target {exc.reason}"
+            return Attempt(message.id, message.kind, message.owner, False, None, error)
         except Undeliverable as exc:
             return Attempt(
                 message.id, message.kind, message.owner, False, None, f"undeliverable: {exc}"
             )
-        except httpx.HTTPError as exc:
-            return Attempt(message.id, message.kind, message.owner, False, None, type(exc).__name__)
+        except httpx.HTTPError:
+            # No network detail (refused, reset, timed out): that would make a port scanner.
+            return Attempt(message.id, message.kind, message.owner, False, None, "no response")
         except Exception as exc:  # a renderer bug must not stop the other deliveries
             log.exception("outbox message %s could not be rendered", message.id)
             return Attempt(message.id, message.kind, message.owner, False, None, type(exc).__name__)

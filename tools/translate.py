@@ -29,13 +29,17 @@ def main(locale: str, source: str) -> None:
         catalog = Catalog(locale=locale, project="identity", fuzzy=False)
     catalog.update(template)
     for message in catalog:
-        if message.id and message.id in table:
+        if isinstance(message.id, tuple):  # plural forms: the table has both
+            if all(form in table for form in message.id):
+                message.string = tuple(table[form] for form in message.id)
+                message.flags.discard("fuzzy")
+        elif message.id and message.id in table:
             message.string = table[message.id]
             message.flags.discard("fuzzy")
     po_path.parent.mkdir(parents=True, exist_ok=True)
     with po_path.open("wb") as f:
         write_po(f, catalog, no_location=True, sort_output=True, include_previous=False)
-    missing = [m.id for m in catalog if m.id and not m.string]
+    missing = [m.id for m in catalog if m.id and not any(m.string if isinstance(m.string, tuple) else [m.string])]
     print(f"{po_path}: {len(catalog) - len(missing)} translated, {len(missing)} missing")
     for m in missing:
         print("  missing:", m)

@@ -22,7 +22,7 @@ from identity.consent.service import ConsentService
 from identity.consent.webhooks import Webhooks
 from identity.crypto import Pseudonyms
 from identity.db import Database
-from identity.mail import MailSender, sender_from_settings
+from identity.mail import MailJobs, MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
 from identity.oidc.bearer import BearerVerifier
 from identity.oidc.clients import ClientRegistry
@@ -49,6 +49,7 @@ class Runtime:
     pseudonyms: Pseudonyms
     passwords: Passwords
     mail: MailSender
+    mail_jobs: MailJobs
     accounts: AccountService
     keys: KeyStore
     clients: ClientRegistry
@@ -71,12 +72,14 @@ class Runtime:
         pseudonyms = Pseudonyms(settings.secret)
         passwords = Passwords.from_settings(settings)
         mail = sender_from_settings(settings)
+        mail_jobs = MailJobs()
         accounts = AccountService(
             settings=settings,
             db=db,
             passwords=passwords,
             mail=AccountMail(templates, mail),
             pseudonyms=pseudonyms,
+            jobs=mail_jobs,
         )
         keys = KeyStore(
             db,
@@ -120,6 +123,7 @@ class Runtime:
             pseudonyms=pseudonyms,
             passwords=passwords,
             mail=mail,
+            mail_jobs=mail_jobs,
             accounts=accounts,
             keys=keys,
             clients=clients,
@@ -133,6 +137,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.mail_jobs.close()
         self.outbox.stop()
         self.decisions.close()
         self.db.dispose()

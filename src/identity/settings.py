@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=30, ge=1)
     login_lock_base: Duration = timedelta(seconds=30)
     login_lock_max: Duration = timedelta(minutes=15)
+    # Requests that mail an address (sign-up, reset, resend), counted whether or not it has
+    # an account: per address and per client IP, within a window.
+    mail_limit_window: Duration = timedelta(hours=1)
+    mail_max_per_address: int = Field(default=3, ge=1)
+    mail_max_per_ip: int = Field(default=20, ge=1)
 
     # Password hashing (argon2id). Changing these rehashes each password at its next login.
     argon2_time_cost: int = Field(default=3, ge=1)

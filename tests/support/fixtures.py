@@ -22,10 +22,11 @@ DEFAULT_PASSWORD = "correct horse battery"
 
 @dataclass
 class Mailbox:
-    settings: Settings
+    runtime: Runtime
 
     def messages(self) -> list[dict[str, Any]]:
-        return read_mailbox(self.settings.var_dir / "mail", limit=1000)
+        self.runtime.mail_jobs.drain()  # mail is sent by a background thread
+        return read_mailbox(self.runtime.settings.var_dir / "mail", limit=1000)
 
     def last(self, to: str | None = None) -> dict[str, Any]:
         for message in self.messages():
@@ -58,8 +59,8 @@ def clock() -> Any:
 
 
 @pytest.fixture
-def mailbox(settings: Settings) -> Mailbox:
-    return Mailbox(settings)
+def mailbox(runtime: Runtime) -> Mailbox:
+    return Mailbox(runtime)
 
 
 @pytest.fixture

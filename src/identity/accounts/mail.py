@@ -16,22 +16,24 @@ class AccountMail:
         self._templates = templates
         self._sender = sender
 
-    def _send(self, to: str, locale: str, template: str, subject: str, **context: str) -> None:
+    def _send(
+        self, to: str, locale: str, template: str, subject: str, **context: str | None
+    ) -> None:
         text = self._templates.render(f"mail/{template}.txt", locale, context)
         self._sender.send(
             OutgoingMail(to=to, subject=self._templates.gettext(locale, subject), text=text)
         )
 
-    def verify_email(self, to: str, locale: str, *, name: str, link: str) -> None:
+    def verify_email(self, to: str, locale: str, *, name: str | None, link: str) -> None:
         self._send(
             to, locale, "verify_email", N_("Confirm your email address"), name=name, link=link
         )
 
-    def reset_password(self, to: str, locale: str, *, name: str, link: str) -> None:
+    def reset_password(self, to: str, locale: str, *, name: str | None, link: str) -> None:
         self._send(to, locale, "reset_password", N_("Reset your password"), name=name, link=link)
 
     def already_registered(
-        self, to: str, locale: str, *, name: str, login_link: str, reset_link: str
+        self, to: str, locale: str, *, name: str | None, login_link: str, reset_link: str
     ) -> None:
         # Sign-up with a known address must look the same on screen as a new sign-up (no
         # enumeration); the owner learns what happened from their own mailbox instead.

@@ -89,6 +89,13 @@ def signup(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Ori
         runtime.accounts.signup(
             password=text_field(form, "password", 2048), origin=origin, **values
         )
+    except TooManyAttempts as exc:
+        return _mail_limited(
+            request,
+            "accounts/signup.html",
+            {"form": values, "problems": [], "next": safe_next(text_field(form, "next"))},
+            exc,
+        )
     except InvalidForm as exc:
         return render(
             request,
@@ -123,9 +130,30 @@ def verify(request: Request, runtime: RuntimeDep, origin: OriginDep) -> Response
 
 
 @router.post("/verify/resend")
-def resend_verification(form: CsrfFormDep, runtime: RuntimeDep) -> Response:
-    runtime.accounts.resend_verification(email=text_field(form, "email", 320))
+def resend_verification(
+    request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep
+) -> Response:
+    email = text_field(form, "email", 320)
+    try:
+        runtime.accounts.resend_verification(email=email, origin=origin)
+    except TooManyAttempts as exc:
+        context = {"email": email, "next": "/account", "error": None, "notice": None}
+        return _mail_limited(request, "accounts/login.html", context, exc)
     return redirect("/login?notice=check_email")
+
+
+def _mail_limited(
+    request: Request, template: str, context: dict[str, Any], exc: TooManyAttempts
+) -> Response:
+    """The form again, saying how long to wait before another message can be sent."""
+    minutes = max(1, -(-exc.retry_after // 60))
+    return render(
+        request,
+        template,
+        {**context, "mail_limited_minutes": minutes},
+        status=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 # -- login and logout ---------------------------------------------------------------------
@@ -191,8 +219,12 @@ def forgot_form(request: Request) -> Response:
 
 
 @router.post("/forgot")
-def forgot(form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
-    runtime.accounts.request_reset(email=text_field(form, "email", 320), origin=origin)
+def forgot(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    email = text_field(form, "email", 320)
+    try:
+        runtime.accounts.request_reset(email=email, origin=origin)
+    except TooManyAttempts as exc:
+        return _mail_limited(request, "accounts/forgot.html", {"email": email}, exc)
     return redirect("/forgot/sent")
 
 

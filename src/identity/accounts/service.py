@@ -3,6 +3,10 @@
 Audit actions written here: ``account.signup``, ``account.email_verified``, ``login.succeeded``,
 ``login.failed``, ``login.throttled``, ``password.reset_requested``, ``password.reset``,
 ``password.rehashed``, ``session.ended``, ``session.ended_others``.
+
+Mail goes out through :class:`~identity.mail.MailJobs`, after the transaction and off the
+request path; requests that mail an address are limited per address and per client IP
+(counted whether or not the address has an account, so the limit reveals nothing).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from identity.crypto import Pseudonyms
 from identity.db import Database, utcnow
 from identity.errors import Conflict, DomainError, InvalidInput, TooManyAttempts
 from identity.links import LinkError, LinkPurpose, Links, password_binding
+from identity.mail import MailJobs
 from identity.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,11 +121,13 @@ class AccountService:
         passwords: Passwords,
         mail: AccountMail,
         pseudonyms: Pseudonyms,
+        jobs: MailJobs,
     ) -> None:
         self._settings = settings
         self._db = db
         self._passwords = passwords
         self._mail = mail
+        self._jobs = jobs
         self._pseudonyms = pseudonyms
         self._links = Links(
             settings.secret,
@@ -141,6 +148,13 @@ class AccountService:
             settings.login_max_failures_per_account, window, *lock
         )
         self._ip_policy = ThrottlePolicy(settings.login_max_failures_per_ip, window, *lock)
+        mail_window = settings.mail_limit_window
+        self._mail_address_policy = ThrottlePolicy(
+            settings.mail_max_per_address, mail_window, mail_window / 4, mail_window
+        )
+        self._mail_ip_policy = ThrottlePolicy(
+            settings.mail_max_per_ip, mail_window, mail_window / 4, mail_window
+        )
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -158,6 +172,21 @@ class AccountService:
     def _user_by_email(self, session: Session, email: str) -> User | None:
         return session.execute(select(User).where(User.email == email)).scalar_one_or_none()
 
+    def _charge_mail(self, session: Session, email: str, origin: Origin) -> int:
+        """Count a request that may mail ``email``; seconds to wait when over the limit."""
+        keys = [
+            ThrottleKey("mail:" + self._pseudonyms.email(email), self._mail_address_policy),
+            ThrottleKey("mail-ip:" + self._pseudonyms.ip(origin.ip), self._mail_ip_policy),
+        ]
+        return self._throttle.charge(session, keys, utcnow())
+
+    @staticmethod
+    def _greeting_name(user: User) -> str | None:
+        """User-chosen text goes only to addresses that proved they are the user's: anyone
+        can sign up with someone else's address and a "name" that reads like a phishing
+        line."""
+        return user.name if user.email_verified else None
+
     # -- sign-up and verification -------------------------------------------------------
 
     def signup(self, *, email: str, password: str, name: str, locale: str, origin: Origin) -> None:
@@ -170,6 +199,9 @@ class AccountService:
         now = utcnow()
         try:
             with self._db.transaction() as session:
+                wait = self._charge_mail(session, normalized, origin)
+                if wait:
+                    raise TooManyAttempts(wait)
                 existing = self._user_by_email(session, normalized)
                 if existing is None:
                     user = _new_user(normalized, password_hash, name, locale, now, verified=False)
@@ -197,15 +229,18 @@ class AccountService:
                 user = self._user_by_email(session, normalized)  # type: ignore[assignment]
             existing = user
         if existing is None:
-            self._send_verification(user)
+            self._jobs.submit(lambda: self._send_verification(user))
         elif user is not None:
-            self._mail.already_registered(
-                user.email,
-                user.locale,
-                name=user.name,
-                login_link=self._url("/login"),
-                reset_link=self._url("/forgot"),
-            )
+            self._jobs.submit(lambda: self._mail_already_registered(user))
+
+    def _mail_already_registered(self, user: User) -> None:
+        self._mail.already_registered(
+            user.email,
+            user.locale,
+            name=self._greeting_name(user),
+            login_link=self._url("/login"),
+            reset_link=self._url("/forgot"),
+        )
 
     def create(
         self,
@@ -262,17 +297,20 @@ class AccountService:
     def _send_verification(self, user: User) -> None:
         token = self._links.make(LinkPurpose.verify_email, str(user.id), user.email)
         self._mail.verify_email(
-            user.email, user.locale, name=user.name, link=self._url(f"/verify?token={token}")
+            user.email, user.locale, name=None, link=self._url(f"/verify?token={token}")
         )
 
-    def resend_verification(self, *, email: str) -> None:
+    def resend_verification(self, *, email: str, origin: Origin) -> None:
         normalized = normalize_email(email)
         if normalized is None:
             return
-        with self._db.read() as session:
+        with self._db.transaction() as session:
+            wait = self._charge_mail(session, normalized, origin)
             user = self._user_by_email(session, normalized)
+        if wait:
+            raise TooManyAttempts(wait)
         if user is not None and not user.email_verified:
-            self._send_verification(user)
+            self._jobs.submit(lambda: self._send_verification(user))
 
     def verify_email(self, token: str, origin: Origin) -> User:
         try:
@@ -522,26 +560,40 @@ class AccountService:
     # -- password reset -----------------------------------------------------------------
 
     def request_reset(self, *, email: str, origin: Origin) -> None:
-        """Mail a reset link if the account exists; the caller shows the same page either way."""
+        """Mail a reset link if the account exists; the caller shows the same page either way.
+
+        Both paths do the same work (one transaction: the limits, the lookup, an audit
+        entry) and the mail is made and sent by the mail thread, so the response time does
+        not tell whether the address has an account."""
         normalized = normalize_email(email)
         if normalized is None:
             return
         with self._db.transaction() as session:
-            user = self._user_by_email(session, normalized)
-            if user is None:
-                return
+            wait = self._charge_mail(session, normalized, origin)
+            user = self._user_by_email(session, normalized) if not wait else None
             audit.record(
                 session,
-                "password.reset_requested",
+                "password.reset_requested" if not wait else "password.reset_throttled",
                 actor="anonymous",
-                subject=subject_of(user),
-                details=self._details(origin),
+                subject=subject_of(user) if user else None,
+                details=self._details(
+                    origin, **({} if user else {"email": self._pseudonyms.email(normalized)})
+                ),
             )
+        if wait:
+            raise TooManyAttempts(wait)
+        if user is not None:
+            self._jobs.submit(lambda: self._mail_reset_link(user))
+
+    def _mail_reset_link(self, user: User) -> None:
         token = self._links.make(
             LinkPurpose.reset_password, str(user.id), password_binding(user.password_hash)
         )
         self._mail.reset_password(
-            user.email, user.locale, name=user.name, link=self._url(f"/reset?token={token}")
+            user.email,
+            user.locale,
+            name=self._greeting_name(user),
+            link=self._url(f"/reset?token={token}"),
         )
 
     def check_reset_link(self, token: str) -> User:
@@ -597,8 +649,11 @@ class AccountService:
                 self._sessions_ended(session, ended, "password_reset")
         except LinkError as exc:
             raise BadLink(exc.reason) from exc
-        self._mail.password_changed(
-            user.email, user.locale, name=user.name, reset_link=self._url("/forgot")
+        changed = user
+        self._jobs.submit(
+            lambda: self._mail.password_changed(
+                changed.email, changed.locale, name=changed.name, reset_link=self._url("/forgot")
+            )
         )
         return user
 

@@ -30,7 +30,7 @@ class ConsentMessages:
             return
         locale = user.locale
         context = {
-            "name": user.name,
+            "name": user.name if user.email_verified else None,
             "link": link,
             "purpose": request.purpose.title.get(locale),
             "brand": self._brand,

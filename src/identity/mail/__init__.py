@@ -4,6 +4,7 @@ The file sender writes each message as JSON under ``var/mail``; in development m
 mailbox is readable at ``/dev/mail`` so a person trying ``make run`` can click the links.
 """
 
+from identity.mail.jobs import MailJobs
 from identity.mail.senders import (
     FileMailSender,
     MailSender,
@@ -15,6 +16,7 @@ from identity.mail.senders import (
 
 __all__ = [
     "FileMailSender",
+    "MailJobs",
     "MailSender",
     "OutgoingMail",
     "SmtpMailSender",

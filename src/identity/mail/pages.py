@@ -22,6 +22,7 @@ _LINK = re.compile(r"https?://[^\s<>\"']+")
 
 @router.get("/dev/mail")
 def mailbox(request: Request, runtime: RuntimeDep) -> Response:
+    runtime.mail_jobs.drain(timeout=5)  # messages being sent right now are shown too
     messages = read_mailbox(runtime.settings.var_dir / "mail")
     for message in messages:
         message["links"] = _LINK.findall(str(message.get("text", "")))

@@ -185,6 +185,12 @@ def clients() -> None:
     "--jwks-file", type=click.File("r"), default=None, help="Public keys (private_key_jwt)."
 )
 @click.option("--resource", "resources", multiple=True, help="RFC 8707 resource it may request.")
+@click.option(
+    "--resource-server-for",
+    "resource_server_for",
+    multiple=True,
+    help="An audience this client serves: it may introspect tokens issued for it.",
+)
 @click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
 def clients_create(jwks_file: object, **options: object) -> None:
     """Register a client; prints JSON with client_id (and client_secret, shown once)."""
@@ -206,6 +212,7 @@ def clients_create(jwks_file: object, **options: object) -> None:
             backchannel_logout_uri=options["backchannel_logout_uri"],  # type: ignore[arg-type]
             jwks=jwks,
             resources=list(options["resources"]),  # type: ignore[call-overload]
+            resource_server_for=list(options["resource_server_for"]),  # type: ignore[call-overload]
             id_token_alg=str(options["id_token_alg"]),
         )
     except DomainError as exc:

@@ -29,6 +29,7 @@ from identity.oidc.rules import (
     allowed_scope,
     redirect_uri_matches,
     redirect_uri_problem,
+    resource_identifier_problem,
     sector_identifier,
 )
 
@@ -55,6 +56,7 @@ class Client:
     jwks: dict[str, Any] | None
     backchannel_logout_uri: str | None
     resources: tuple[str, ...]
+    resource_server_for: tuple[str, ...] = ()
     client_metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -76,6 +78,7 @@ class Client:
             jwks=row.jwks,
             backchannel_logout_uri=row.backchannel_logout_uri,
             resources=tuple(row.resources),
+            resource_server_for=tuple(row.resource_server_for or ()),
             client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
         )
 
@@ -189,6 +192,7 @@ class ClientRegistry:
         backchannel_logout_uri: str | None = None,
         jwks: dict[str, Any] | None = None,
         resources: list[str] | None = None,
+        resource_server_for: list[str] | None = None,
         id_token_alg: str = "RS256",
         actor: str = "operator:cli",
     ) -> NewClient:
@@ -228,6 +232,12 @@ class ClientRegistry:
                     raise ValueError("empty")
             except Exception:
                 problems.append("private_key_jwt needs the client's public keys (--jwks-file)")
+        for audience in resource_server_for or []:
+            problem = resource_identifier_problem(audience)
+            if problem:
+                problems.append(f"resource server identifier {audience}: {problem}")
+        if resource_server_for and auth_method == "none":
+            problems.append("a resource server must authenticate (not auth method none)")
         if id_token_alg not in ("RS256", "ES256"):
             problems.append("id token algorithm must be RS256 or ES256")
         sector = None
@@ -275,6 +285,7 @@ class ClientRegistry:
             jwks=jwks,
             backchannel_logout_uri=backchannel_logout_uri,
             resources=list(resources or []),
+            resource_server_for=list(resource_server_for or []),
             created_at=utcnow(),
             disabled_at=None,
         )

@@ -31,6 +31,8 @@ class OAuthClient(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # for private_key_jwt
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     resources: Mapped[list[str]] = mapped_column(JSON)  # RFC 8707 audiences it may request
+    # Audiences this client serves as a resource server: it may introspect tokens for them.
+    resource_server_for: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

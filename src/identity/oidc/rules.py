@@ -68,6 +68,38 @@ def issues_refresh_token(*, first_party: bool, client_may_refresh: bool, scope: 
     return first_party or "offline_access" in scopes_of(scope)
 
 
+def may_introspect(
+    *,
+    kind: str,
+    token_client: str,
+    audience: object,
+    caller: str,
+    caller_serves: Sequence[str],
+) -> bool:
+    """RFC 7662 §4: a token is described only to the client it was issued to, or (access
+    tokens) to a resource server registered for one of its audiences. Refresh tokens are
+    only ever the issuing client's business."""
+    if caller == token_client:
+        return True
+    if kind != "access_token":
+        return False
+    audiences = audience if isinstance(audience, list) else [audience]
+    return any(isinstance(a, str) and a in caller_serves for a in audiences)
+
+
+def resource_identifier_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot name a resource server (RFC 8707 §2: absolute, no fragment)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme != "https" or not parts.hostname:
+        return "must be an absolute https URL"
+    if parts.fragment:
+        return "must not contain a fragment"
+    return None
+
+
 # -- redirect URIs (RFC 9700 §4.1, RFC 8252 §7.3) -------------------------------------------
 
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "::1")

@@ -44,6 +44,7 @@ from identity.oidc.rules import (
     SERVICE_SCOPES,
     STANDARD_SCOPES,
     issues_refresh_token,
+    may_introspect,
 )
 from identity.oidc.store import GrantStore, RefreshView
 from identity.oidc.subjects import Subjects
@@ -173,8 +174,9 @@ class Revocation(_TokenLookup, RevocationEndpoint):
 
 
 class Introspection(_TokenLookup, IntrospectionEndpoint):
-    """RFC 7662, for authenticated resource servers (service clients) and for a client's
-    own tokens. Anything else, and any unknown, expired or revoked token, is inactive."""
+    """RFC 7662, for a client's own tokens and for resource servers registered for a token's
+    audience (``resource_server_for``). Anything else, and any unknown, expired or revoked
+    token, is inactive: the answer does not tell them apart."""
 
     CLIENT_AUTH_METHODS = [m for m in AUTH_METHODS if m != "none"]  # noqa: RUF012
 
@@ -185,7 +187,13 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
         return None
 
     def check_permission(self, token: TokenRecord, client: Client, request: Any) -> bool:
-        return client.application_type == "service" or token.client_id == client.client_id
+        return may_introspect(
+            kind=token.kind,
+            token_client=token.client_id,
+            audience=token.claims.get("aud"),
+            caller=client.client_id,
+            caller_serves=client.resource_server_for,
+        )
 
     def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
         claims = token.claims

@@ -61,24 +61,61 @@ def test_public_and_user_clients_cannot_use_client_credentials(browser, make_cli
     assert cc_token(browser, store).json()["error"] == "unauthorized_client"
 
 
-def test_introspection_by_a_resource_server(store, shopper, recommender):
-    tokens = store.tokens(EMAIL, PASSWORD)
-    auth = (recommender.client.client_id, recommender.client_secret)
-    active = store.browser.post(
-        "/introspect", data={"token": tokens["access_token"]}, auth=auth
-    ).json()
+API = "https://api.shop.example"
+
+
+@pytest.fixture
+def resource_server(make_client):
+    """The retailer's order API: a resource server for tokens issued for its audience."""
+    return make_client(
+        name="Orders API",
+        client_id="orders-api",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="consent:read",
+        resource_server_for=[API],
+    )
+
+
+def introspect(browser, created, token):
+    auth = (created.client.client_id, created.client_secret)
+    return browser.post("/introspect", data={"token": token}, auth=auth).json()
+
+
+def test_introspection_by_the_resource_server_of_the_tokens_audience(
+    make_rp, shopper, resource_server
+):
+    store = make_rp(name="Store", client_id="store", first_party=True, resources=[API])
+    tokens = store.tokens(EMAIL, PASSWORD, resource=API)
+    active = introspect(store.browser, resource_server, tokens["access_token"])
     assert active["active"] is True
-    assert (active["client_id"], active["sub"], active["token_type"]) == (
+    assert (active["client_id"], active["sub"], active["token_type"], active["aud"]) == (
         "store",
         str(shopper.id),
         "access_token",
+        API,
     )
-    refresh = store.browser.post(
-        "/introspect", data={"token": tokens["refresh_token"]}, auth=auth
-    ).json()
-    assert (refresh["active"], refresh["token_type"]) == (True, "refresh_token")
-    garbage = store.browser.post("/introspect", data={"token": "nope"}, auth=auth).json()
-    assert garbage == {"active": False}
+    # A refresh token is the issuing client's business only.
+    assert introspect(store.browser, resource_server, tokens["refresh_token"]) == {"active": False}
+    assert introspect(store.browser, resource_server, "nope") == {"active": False}
+
+
+def test_a_client_introspects_its_own_access_and_refresh_tokens(store, shopper):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    auth = (store.client_id, store.client_secret)
+    for kind in ("access_token", "refresh_token"):
+        body = store.browser.post("/introspect", data={"token": tokens[kind]}, auth=auth).json()
+        assert (body["active"], body["token_type"]) == (True, kind)
+
+
+def test_a_service_client_cannot_introspect_another_clients_tokens(
+    store, shopper, recommender, resource_server
+):
+    """Only consent:read, or a resource server for another audience: nothing is revealed."""
+    tokens = store.tokens(EMAIL, PASSWORD)
+    for service in (recommender, resource_server):
+        for kind in ("access_token", "refresh_token"):
+            assert introspect(store.browser, service, tokens[kind]) == {"active": False}
 
 
 def test_introspection_needs_an_authenticated_entitled_client(store, shopper, make_client):

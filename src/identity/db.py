@@ -66,6 +66,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(value: datetime) -> str:
+    """The one way the API prints a time: RFC 3339 in UTC with ``Z`` (``2026-12-01T09:30:00Z``,
+    a fraction only when there is one), as pydantic writes aware datetimes."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def create_db_engine(url: str, *, pool: bool = True) -> Engine:
     """Create an engine with the pragmas and transaction behaviour described above."""
     parsed = make_url(url)

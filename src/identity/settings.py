@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     policies_dir: Path | None = None  # default: the policies/ folder shipped with the code
     consent_confirm_ttl: Duration = timedelta(days=7)  # double opt-in links
     consent_batch_max: int = Field(default=1000, ge=1, le=10000)
+    # A decision recorded by a service says when the customer decided: at most this long ago
+    # (older paper forms are an import, not an API call), and not in the future beyond the
+    # clock skew allowed between our servers and theirs.
+    consent_collected_max_age: Duration = timedelta(days=90)
+    consent_clock_skew: Duration = timedelta(minutes=5)
     sms_gateway_url: str | None = None  # POST {"to", "text"}; default: development mailbox
     jurisdiction: str = "EU"  # stated in consent receipts
     # Back-channel logout and webhook delivery through the outbox

@@ -139,7 +139,6 @@ class ConsentAccess:
         language: str | None,
         text_hash: str | None,
         evidence: dict[str, Any],
-        origin: Origin | None,
     ) -> tuple[str, Recorded]:
         caller.require(WRITE)
         viewed = self._one(caller, subject)
@@ -152,7 +151,6 @@ class ConsentAccess:
             locale=language,
             text_hash=text_hash,
             evidence=evidence,
-            origin=origin,
         )
         return viewed.view, recorded
 

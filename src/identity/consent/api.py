@@ -198,7 +198,6 @@ def subject_overview(subject: str, access: AccessDep, caller: CallerDep) -> Subj
     responses={**ERRORS, 409: PROBLEM},
 )
 def record_decision(
-    request: Request,
     subject: str,
     purpose: str,
     body: RecordIn,
@@ -214,7 +213,6 @@ def record_decision(
         language=body.language,
         text_hash=body.text_hash,
         evidence=body.evidence,
-        origin=request_origin(request),
     )
     _, key, answer = access.decision(caller, subject, purpose)
     return RecordedOut(

@@ -50,7 +50,7 @@ from identity.consent.access import READ
 from identity.consent.policy import Purpose
 from identity.consent.rules import verdict
 from identity.consent.service import ConsentService, UnknownSubject
-from identity.db import Database, utcnow
+from identity.db import Database, rfc3339, utcnow
 from identity.errors import InvalidInput
 from identity.oidc.bearer import BearerVerifier, Caller
 from identity.oidc.models import SubjectAlias
@@ -150,12 +150,13 @@ class HotConnection:
         return now.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else now
 
     def iso(self, value: Any) -> str | None:
-        """A stored time as the API prints it (ISO 8601 in UTC, like ``datetime.isoformat``)."""
+        """A stored time as the whole API prints times: RFC 3339 in UTC with ``Z``, the
+        fraction only when there is one (as pydantic writes them)."""
         if value is None:
             return None
         if self.sqlite:  # "YYYY-MM-DD HH:MM:SS.ffffff", always UTC (identity.db.UTCDateTime)
-            return f"{value[:10]}T{value[11:].removesuffix('.000000')}+00:00"
-        return str(value.isoformat())
+            return f"{value[:10]}T{value[11:].removesuffix('.000000')}Z"
+        return rfc3339(value)
 
 
 # Hot-path PostgreSQL sessions: times come back in UTC; and the statements here are

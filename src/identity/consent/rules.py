@@ -171,3 +171,16 @@ def change_for(purpose: Purpose, state: State | None, want: bool, now: datetime)
     if status in ("granted", "pending"):
         return "withdrawn"
     return None if refused else "denied"
+
+
+def collected_at_problem(
+    collected_at: datetime, now: datetime, *, max_age: timedelta, skew: timedelta
+) -> str | None:
+    """Why a reported decision time cannot be accepted, or None. It sets when a grant
+    expires, so a date in the future would stretch it, and a very old one is not a live
+    decision."""
+    if collected_at > now + skew:
+        return "must not be in the future"
+    if collected_at < now - max_age:
+        return f"must be within the last {max_age.days} days"
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class LocalizedText(BaseModel):
@@ -93,8 +93,10 @@ class RecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["granted", "denied", "withdrawn"]
-    collected_at: datetime | None = Field(
-        default=None, description="when the customer decided; default now"
+    collected_at: AwareDatetime | None = Field(
+        default=None,
+        description="when the customer decided, with its time zone; default now. Not in the "
+        "future, nor older than the deployment's limit (IDENTITY_CONSENT_COLLECTED_MAX_AGE)",
     )
     language: Literal["en", "es"] | None = None
     text_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
@@ -102,7 +104,9 @@ class RecordIn(BaseModel):
         description="SHA-256 of the text shown; default: the purpose text in `language`",
     )
     evidence: dict[str, Any] = Field(
-        default_factory=dict, description="e.g. store id, employee id, form id"
+        default_factory=dict,
+        description="e.g. store id, employee id, form id; `ip` and `user_agent`, when given, "
+        "are the customer's (stored as reported by this client, the IP only as a keyed hash)",
     )
 
 

@@ -37,6 +37,7 @@ from identity.consent.rules import (
     Answer,
     State,
     change_for,
+    collected_at_problem,
     decide,
     expiry,
     gpc_decision,
@@ -213,7 +214,7 @@ class ConsentService:
             expires_at=expiry(purpose, decision, collected_at or now),
             language=shown_locale,
             text_hash=text_hash or (purpose.text_hash(shown_locale) if shown_locale else None),
-            ip_hash=self._pseudonyms.ip(origin.ip) if origin else None,
+            ip_hash=self._pseudonyms.ip(origin.ip) if origin and origin.ip else None,
             user_agent=origin.user_agent[:200] if origin and origin.user_agent else None,
             evidence=dict(evidence or {}),
         )
@@ -324,10 +325,35 @@ class ConsentService:
         locale: str | None,
         text_hash: str | None,
         evidence: Mapping[str, Any],
-        origin: Origin | None,
     ) -> Recorded:
-        """A service that collected consent elsewhere (in-store POS, call centre) records it."""
+        """A service that collected consent elsewhere (in-store POS, call centre) records it.
+
+        The service is the collector (``source api:<client>``, the audit's actor). The
+        customer's own origin (IP, user agent) is taken only from what the service reports in
+        ``evidence`` (``ip``, ``user_agent``), stored as such: the IP as a keyed hash, never
+        raw, and ``origin_reported_by`` naming the client. The calling service's own address
+        and user agent are never recorded as the customer's."""
         purpose = self.purpose(purpose_id)
+        if collected_at is not None:
+            problem = collected_at_problem(
+                collected_at,
+                utcnow(),
+                max_age=self._settings.consent_collected_max_age,
+                skew=self._settings.consent_clock_skew,
+            )
+            if problem:
+                raise InvalidInput(
+                    f"collected_at {problem}",
+                    errors=[{"loc": ["body", "collected_at"], "msg": problem}],
+                )
+        evidence = dict(evidence)
+        reported_ip, reported_agent = evidence.pop("ip", None), evidence.pop("user_agent", None)
+        reported = Origin(
+            ip=str(reported_ip) if reported_ip else "",
+            user_agent=str(reported_agent)[:400] if reported_agent else "",
+        )
+        if reported_ip or reported_agent:
+            evidence["origin_reported_by"] = client_id
         batch = _Batch()
         with self._db.transaction() as session:
             if session.get(User, uuid.UUID(subject)) is None:
@@ -340,7 +366,7 @@ class ConsentService:
                 decision=decision,
                 source=f"api:{client_id}",
                 actor=f"client:{client_id}",
-                origin=origin,
+                origin=reported,
                 locale=locale,
                 collected_at=collected_at,
                 evidence=evidence,

@@ -27,7 +27,7 @@ from identity import audit
 from identity.consent.models import WebhookSubscription
 from identity.consent.service import Recorded
 from identity.crypto import derive_key
-from identity.db import Database, utcnow
+from identity.db import Database, rfc3339, utcnow
 from identity.errors import InvalidInput, NotFound
 from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.subjects import Subjects
@@ -191,7 +191,7 @@ class Webhooks:
                 target_url=subscription.url,
                 payload={
                     "type": "consent.changed",
-                    "timestamp": record.recorded_at.isoformat(),
+                    "timestamp": rfc3339(record.recorded_at),
                     "data": {
                         "subject": subject,
                         "purpose": record.purpose,

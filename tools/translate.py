@@ -39,10 +39,14 @@ def main(locale: str, source: str) -> None:
     po_path.parent.mkdir(parents=True, exist_ok=True)
     with po_path.open("wb") as f:
         write_po(f, catalog, no_location=True, sort_output=True, include_previous=False)
-    missing = [m.id for m in catalog if m.id and not any(m.string if isinstance(m.string, tuple) else [m.string])]
+    missing = [m.id for m in catalog if m.id and not _translated(m.string)]
     print(f"{po_path}: {len(catalog) - len(missing)} translated, {len(missing)} missing")
     for m in missing:
         print("  missing:", m)
+
+
+def _translated(string: str | tuple[str, ...]) -> bool:
+    return all(string) if isinstance(string, tuple) else bool(string)
 
 
 if __name__ == "__main__":

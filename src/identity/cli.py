@@ -90,8 +90,14 @@ def demo() -> None:
 
 
 @demo.command("seed")
-def demo_seed() -> None:
-    """Create the demo accounts (idempotent)."""
+@click.option(
+    "--rp-url",
+    default="http://127.0.0.1:8001",
+    show_default=True,
+    help="Where `identity demo rp` runs: the channels' redirect URIs are registered there.",
+)
+def demo_seed(rp_url: str) -> None:
+    """Create the demo accounts and channels (idempotent)."""
     from identity.demo import seed
     from identity.settings import Environment
 
@@ -100,7 +106,7 @@ def demo_seed() -> None:
         raise click.ClickException("demo data is not for production databases")
     runtime = _runtime()
     try:
-        for line in seed(runtime):
+        for line in seed(runtime, rp_url):
             click.echo(line)
     finally:
         runtime.close()
@@ -110,10 +116,24 @@ def demo_seed() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
 def demo_rp(host: str, port: int) -> None:
-    """Serve the demo relying party: the store, app and marketplace channels."""
+    """Serve the demo relying party: the store, app and marketplace channels.
+
+    The channels are registered for this host and port first (as `demo seed --rp-url`),
+    so the demo runs on any port."""
+    from identity.demo import seed_clients
     from identity.demo_rp import CredentialsMissing, serve
+    from identity.settings import Environment
 
     settings = _settings()
+    if settings.env is Environment.production:
+        raise click.ClickException("the demo relying party is not for production databases")
+    runtime = _runtime()
+    try:
+        public = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        for line in seed_clients(runtime, f"http://{public}:{port}"):
+            click.echo(line)
+    finally:
+        runtime.close()
     try:
         serve(host, port, settings.issuer, settings.var_dir / "demo-clients.json")
     except CredentialsMissing as exc:

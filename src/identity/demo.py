@@ -12,67 +12,87 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from identity.runtime import Runtime
 
 DEMO_PASSWORD = "demo-password-1"  # documented in the README; development databases only
-RP = "http://127.0.0.1:8001"
-RP_OTHER_SITE = "http://localhost:8001"  # another host: its own cookies, like another company
+DEFAULT_RP_URL = "http://127.0.0.1:8001"
 
 DEMO_USERS = (
     ("ana@example.com", "Ana García", "es"),
     ("ben@example.com", "Ben Taylor", "en"),
 )
 
-DEMO_CLIENTS: tuple[dict[str, Any], ...] = (
-    {
-        "client_id": "store",
-        "name": "Web store",
-        "redirect_uris": [f"{RP}/store/callback"],
-        "post_logout_redirect_uris": [f"{RP}/store/"],
-        "backchannel_logout_uri": f"{RP}/store/backchannel-logout",
-        "first_party": True,
-    },
-    {
-        "client_id": "app",
-        "name": "Shop app",
-        "auth_method": "none",
-        "redirect_uris": [f"{RP}/app/callback"],
-        "post_logout_redirect_uris": [f"{RP}/app/"],
-        "backchannel_logout_uri": f"{RP}/app/backchannel-logout",
-        "first_party": True,
-    },
-    {
-        "client_id": "marketplace",
-        "name": "Marketplace",
-        "redirect_uris": [f"{RP_OTHER_SITE}/marketplace/callback"],
-        "post_logout_redirect_uris": [f"{RP_OTHER_SITE}/marketplace/"],
-        "backchannel_logout_uri": f"{RP_OTHER_SITE}/marketplace/backchannel-logout",
-        "subject_type": "pairwise",
-        "scope": "openid profile email offline_access",
-    },
-    {
-        "client_id": "email-service",
-        "name": "Email sender",
-        "grant_types": ["client_credentials"],
-        "redirect_uris": [],
-        "scope": "consent:read",
-    },
-    {
-        "client_id": "recommender",
-        "name": "Recommender",
-        "grant_types": ["client_credentials"],
-        "redirect_uris": [],
-        "scope": "consent:read",
-    },
-)
+
+def other_site(rp_url: str) -> str:
+    """The marketplace's origin: the demo RP's port on the other loopback name (``localhost``
+    for ``127.0.0.1`` and back), another site to the browser, with cookies of its own, as
+    another company would be."""
+    parts = urlsplit(rp_url)
+    host = "localhost" if parts.hostname != "localhost" else "127.0.0.1"
+    return f"{parts.scheme}://{host}:{parts.port or 80}"
+
+
+def demo_clients(rp_url: str = DEFAULT_RP_URL) -> tuple[dict[str, Any], ...]:
+    """The retailer's channels as clients, with redirect URIs on the demo RP at ``rp_url``."""
+    rp = rp_url.rstrip("/")
+    market = other_site(rp)
+    return (
+        {
+            "client_id": "store",
+            "name": "Web store",
+            "redirect_uris": [f"{rp}/store/callback"],
+            "post_logout_redirect_uris": [f"{rp}/store/"],
+            "backchannel_logout_uri": f"{rp}/store/backchannel-logout",
+            "first_party": True,
+        },
+        {
+            "client_id": "app",
+            "name": "Shop app",
+            "auth_method": "none",
+            "redirect_uris": [f"{rp}/app/callback"],
+            "post_logout_redirect_uris": [f"{rp}/app/"],
+            "backchannel_logout_uri": f"{rp}/app/backchannel-logout",
+            "first_party": True,
+        },
+        {
+            "client_id": "marketplace",
+            "name": "Marketplace",
+            "redirect_uris": [f"{market}/marketplace/callback"],
+            "post_logout_redirect_uris": [f"{market}/marketplace/"],
+            "backchannel_logout_uri": f"{market}/marketplace/backchannel-logout",
+            "subject_type": "pairwise",
+            "scope": "openid profile email offline_access",
+        },
+        {
+            "client_id": "email-service",
+            "name": "Email sender",
+            "grant_types": ["client_credentials"],
+            "redirect_uris": [],
+            "scope": "consent:read",
+        },
+        {
+            "client_id": "recommender",
+            "name": "Recommender",
+            "grant_types": ["client_credentials"],
+            "redirect_uris": [],
+            "scope": "consent:read",
+        },
+    )
+
+
+# The default layout, for tests that rewrite it to their own ports.
+RP = DEFAULT_RP_URL
+RP_OTHER_SITE = other_site(RP)
+DEMO_CLIENTS = demo_clients(RP)
 
 
 def credentials_path(runtime: Runtime) -> Path:
     return runtime.settings.var_dir / "demo-clients.json"
 
 
-def seed(runtime: Runtime) -> Iterator[str]:
+def seed(runtime: Runtime, rp_url: str = DEFAULT_RP_URL) -> Iterator[str]:
     for email, name, locale in DEMO_USERS:
         if runtime.accounts.find_by_email(email) is not None:
             yield f"user {email}: already there"
@@ -86,16 +106,27 @@ def seed(runtime: Runtime) -> Iterator[str]:
             actor="operator:demo-seed",
         )
         yield f"user {email}: created (password {DEMO_PASSWORD})"
-    yield from _seed_clients(runtime)
+    yield from seed_clients(runtime, rp_url)
 
 
-def _seed_clients(runtime: Runtime) -> Iterator[str]:
+def seed_clients(runtime: Runtime, rp_url: str = DEFAULT_RP_URL) -> Iterator[str]:
+    """Register the channels for the demo RP at ``rp_url`` (idempotent): a channel registered
+    for another address has its URIs moved to this one."""
     path = credentials_path(runtime)
     saved: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    for spec in DEMO_CLIENTS:
+    for spec in demo_clients(rp_url):
         client_id = spec["client_id"]
         confidential = spec.get("auth_method", "client_secret_basic") != "none"
         existing = runtime.clients.get(client_id)
+        if existing is not None and existing.redirect_uris != tuple(spec["redirect_uris"]):
+            runtime.clients.move_uris(
+                client_id,
+                redirect_uris=spec["redirect_uris"],
+                post_logout_redirect_uris=spec.get("post_logout_redirect_uris", []),
+                backchannel_logout_uri=spec.get("backchannel_logout_uri"),
+                actor="operator:demo-seed",
+            )
+            yield f"client {client_id}: moved to {rp_url}"
         if existing is None:
             created = runtime.clients.create(actor="operator:demo-seed", **spec)
             secret = created.client_secret

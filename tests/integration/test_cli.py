@@ -100,6 +100,20 @@ def test_demo_seed_is_idempotent(run, runtime):
         assert len(session.scalars(select(User)).all()) == 2
 
 
+def test_the_demo_channels_are_registered_for_the_demo_rps_own_port(run, runtime, settings):
+    assert run("demo", "seed").returncode == 0
+    moved = run("demo", "seed", "--rp-url", "http://127.0.0.1:8123")
+    assert moved.returncode == 0, moved.stderr
+    assert "store: moved to http://127.0.0.1:8123" in moved.stdout
+    runtime.clients.invalidate()
+    assert runtime.clients.get("store").redirect_uris == ("http://127.0.0.1:8123/store/callback",)
+    market = runtime.clients.get("marketplace")
+    assert market.redirect_uris == ("http://localhost:8123/marketplace/callback",)
+    assert market.sector_identifier == "localhost"  # the same pairwise subjects as before
+    saved = json.loads((settings.var_dir / "demo-clients.json").read_text())
+    assert saved["store"]["client_secret"]  # the secret survives the move
+
+
 def test_invalid_settings_stop_the_command_naming_the_variable(run):
     result = run("db", "upgrade", IDENTITY_SESSION_IDLE_TIMEOUT="soon", IDENTITY_SMTP_PORT="99999")
     assert result.returncode != 0

@@ -15,7 +15,6 @@ from identity.accounts.models import User
 from identity.audit.models import AuditEntryRow
 from identity.mail import read_mailbox
 from identity.runtime import Runtime
-from identity.settings import Settings
 
 DEFAULT_PASSWORD = "correct horse battery"
 

@@ -441,15 +441,16 @@ def create_demo_rp(
 
 
 def serve(host: str, port: int, issuer: str, credentials_path: Path) -> None:
-    """Run the demo relying party with uvicorn (blocks). The seeded clients' redirect URIs
-    name port 8001 on ``127.0.0.1`` and ``localhost``; another port needs other clients."""
+    """Run the demo relying party with uvicorn (blocks), its channels on ``host`` and the
+    marketplace on the other loopback name (see :func:`identity.demo.other_site`)."""
     import uvicorn
 
+    from identity.demo import other_site
+
+    public = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    store = f"http://{public}:{port}"
     app = create_demo_rp(
-        issuer,
-        credentials_path,
-        public_url_store=f"http://127.0.0.1:{port}",
-        public_url_marketplace=f"http://localhost:{port}",
+        issuer, credentials_path, public_url_store=store, public_url_marketplace=other_site(store)
     )
     # No access log: callback URLs carry authorization codes.
     uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False)

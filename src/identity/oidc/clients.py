@@ -177,6 +177,48 @@ class ClientRegistry:
         self.invalidate()
         return secret
 
+    def move_uris(
+        self,
+        client_id: str,
+        *,
+        redirect_uris: list[str],
+        post_logout_redirect_uris: list[str],
+        backchannel_logout_uri: str | None,
+        actor: str = "operator:cli",
+    ) -> Client:
+        """Point a client's redirect, post-logout and back-channel URIs somewhere else (the
+        same rules as at registration; a pairwise client keeps its sector)."""
+        with self._db.transaction() as session:
+            row = session.get(OAuthClient, client_id)
+            if row is None:
+                raise InvalidInput(f"no client {client_id}")
+            problems = [
+                f"{uri}: {problem}"
+                for uri in [*redirect_uris, *post_logout_redirect_uris]
+                if (problem := redirect_uri_problem(uri, application_type=row.application_type))
+            ]
+            if row.subject_type == "pairwise" and row.sector_identifier is not None:
+                try:
+                    if sector_identifier(redirect_uris) != row.sector_identifier:
+                        problems.append("a pairwise client's redirect URIs must keep its sector")
+                except ValueError as exc:
+                    problems.append(str(exc))
+            if problems:
+                raise InvalidInput("; ".join(problems))
+            row.redirect_uris = list(redirect_uris)
+            row.post_logout_redirect_uris = list(post_logout_redirect_uris)
+            row.backchannel_logout_uri = backchannel_logout_uri
+            audit.record(
+                session,
+                "client.updated",
+                actor=actor,
+                subject=f"client:{client_id}",
+                details={"redirect_uris": list(redirect_uris)},
+            )
+            client = Client.from_row(row)
+        self.invalidate()
+        return client
+
     def create(
         self,
         *,

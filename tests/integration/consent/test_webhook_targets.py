@@ -89,7 +89,9 @@ def test_a_name_that_rebinds_to_loopback_after_subscribing_gets_no_delivery(
     )
     [attempt] = runtime.outbox.deliver_due()
     assert not attempt.ok
-    assert attempt.error == "undeliverable: the target must resolve only to public internet addresses"
+    assert attempt.error == (
+        "undeliverable: the target must resolve only to public internet addresses"
+    )
     assert receiver.calls == []
 
 

@@ -111,4 +111,5 @@ def test_the_same_user_signing_in_again_is_asked_again_before_a_code_is_issued(
     landed = _sign_in_through(marketplace.browser, to_login.headers["location"], VICTIM)
     assert 'action="/authorize/consent"' in landed.text
     result = marketplace.follow_to_client(landed)
-    assert "code" in result and result["state"] == marketplace.last.state
+    assert "code" in result
+    assert result["state"] == marketplace.last.state

@@ -64,9 +64,7 @@ def test_requests_from_one_address_of_the_internet_are_limited_across_mailboxes(
     assert statuses == [303, 303, 303, 303, 429, 429]
 
 
-def test_a_name_that_reads_like_a_link_is_never_mailed_to_an_unverified_address(
-    client, mailbox
-):
+def test_a_name_that_reads_like_a_link_is_never_mailed_to_an_unverified_address(client, mailbox):
     signup(client, "victim@example.com", name=PHISHING_NAME)
     forgot(client, "victim@example.com")
     texts = [m["text"] for m in mailbox.messages() if m["to"] == "victim@example.com"]

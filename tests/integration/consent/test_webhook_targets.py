@@ -68,9 +68,7 @@ def test_a_webhook_to_an_internal_address_is_refused_at_subscription(
     assert response.json()["field"] == "url"
 
 
-def test_a_name_that_resolves_to_a_private_address_is_refused(
-    browser, reader, runtime: Runtime
-):
+def test_a_name_that_resolves_to_a_private_address_is_refused(browser, reader, runtime: Runtime):
     runtime.outbox.destinations = Destinations(
         (), resolver=lambda host, port: [ipaddress.ip_address("10.1.2.3")]
     )

@@ -10,18 +10,18 @@ Stored hashes (the model of Go's ``golang.org/x/mod/sumdb/tlog``, after Crosby a
 leaf is appended. Those hashes, and only those, are stored, in the dense order
 :func:`stored_hash_index` gives. Appending a record adds its leaf hash plus one hash per
 subtree it completes (fewer than two on average). Every root, inclusion proof and consistency
-proof of any tree size up to the current one is then a combination of at most ``2 * log2(n)``
-stored hashes, fetched in **one** call of ``read``: nothing is rebuilt, no tree is held in memory,
-and the table is append-only like the log itself.
+proof of any tree size up to the current one is then a combination of at most
+``2 * ceil(log2(n))`` stored hashes, fetched in **one** call of ``read``: nothing is rebuilt, no
+tree is held in memory, and the table is append-only like the log itself.
 
 ``read`` is any callable that takes a list of stored-hash indexes (ascending) and returns their
 hashes in the same order, so a database answers a whole proof with one ``WHERE index IN (...)``.
 Reads per call:
 
-- :func:`stored_hashes_for_record`: at most one, of at most ``log2(n)`` hashes;
-- :func:`stored_hashes_for_batch`: at most one for the whole batch, of at most ``log2(n)``;
+- :func:`stored_hashes_for_record`: at most one, of at most ``log2(n + 1)`` hashes;
+- :func:`stored_hashes_for_batch`: at most one for the whole batch, of at most ``1 + log2(n)``;
 - :func:`tree_hash`: one, of at most ``1 + log2(n)`` hashes (none for the empty tree);
-- :func:`prove_record` and :func:`prove_tree`: at most one, of at most ``2 * log2(t)``;
+- :func:`prove_record` and :func:`prove_tree`: at most one, of at most ``2 * ceil(log2(t))``;
 - :func:`check_record` and :func:`check_tree`: none, the verifier needs only the proof.
 
 The indexes, the proofs and their order are Go's, so proofs interoperate with ``tlog`` and with
@@ -30,7 +30,9 @@ RFC 6962/9162 verifiers. One deliberate difference: the empty tree's hash is RFC
 
 Impossible requests (a leaf at or beyond the tree size, a consistency proof from a larger tree
 to a smaller one, a negative size) raise :class:`ImpossibleRequest`; a proof that does not verify
-raises :class:`ProofFailed`. Both are :class:`MerkleError`, a :class:`ValueError`.
+raises :class:`ProofFailed`; a ``read`` that answers with the wrong number of hashes, or with
+something other than 32-byte hashes, raises :class:`BadRead`. All are :class:`MerkleError`, a
+:class:`ValueError`.
 """
 
 from __future__ import annotations

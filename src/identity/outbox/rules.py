@@ -53,15 +53,3 @@ def is_public_address(address: Address) -> bool:
 def address_allowed(address: Address, allowed_networks: tuple[Network, ...]) -> bool:
     """Public addresses, and the networks an operator listed on purpose (an internal CRM)."""
     return is_public_address(address) or any(address in n for n in allowed_networks)
-
-
-def parse_networks(spec: str) -> tuple[Network, ...]:
-    """``"10.1.0.0/16, 127.0.0.1/32"`` -> networks (raises ValueError naming the bad one)."""
-    networks = []
-    for part in spec.split(","):
-        if part.strip():
-            try:
-                networks.append(ipaddress.ip_network(part.strip(), strict=False))
-            except ValueError as exc:
-                raise ValueError(f"{part.strip()!r} is not a network (CIDR)") from exc
-    return tuple(networks)

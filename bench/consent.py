@@ -55,15 +55,11 @@ server's CPU per request (plus PostgreSQL's, whose cluster is pinned to core 0 t
 flagged NOISY above 10%); a CPU-time ratio healthz/decision is printed beside the throughput
 ratio (it takes stolen time out).
 
-Diagnostics, never in the medians: ``--profile PHASE`` runs that phase once more on a fresh
-server with py-spy attached (pinned to core 1, non-blocking) and prints where the server's time
-goes.
-
     .venv/bin/python bench/consent.py [--database sqlite|postgresql] [--subjects 1000000]
         [--rounds 3] [--duration 10] [--warmup 2] [--connections 8] [--threads 2]
         [--paced-connections 16] [--paced-fraction 0.5] [--batch-connections 1]
         [--sample 100000] [--only healthz,decision,paced,batch1,batch5,writes]
-        [--profile decision|batch1|batch5|writes|healthz] [--quick] [--rebuild-seed]
+        [--quick] [--rebuild-seed]
 
 ``--quick``: 50,000 subjects, one short round. Exit status 0 when the benchmark ran (PASS or
 MISS printed), non-zero on any error.
@@ -549,8 +545,6 @@ def run_round(
     var_dir: Path,
     db_cpu: Callable[[], float] | None,
     phases: list[str],
-    *,
-    profile: Path | None = None,
 ) -> dict[str, Any]:
     server = harness.start_identity(
         setup.env, port=setup.port, log_path=var_dir / f"server-round{index}.log"
@@ -564,7 +558,7 @@ def run_round(
                 "identity", server, db_cpu, db_on_server_core=pg_core(args) == harness.SERVER_CORE
             ),
         )
-        if index == 1 and profile is None:
+        if index == 1:
             row["sanity"] = sanity_check(server.base_url, setup, rnd.bearer)
         order = ["healthz", "decision"] if index % 2 else ["decision", "healthz"]
         order += ["paced", "batch1", "batch5", "writes"]
@@ -572,7 +566,6 @@ def run_round(
         row["order"] = "+".join(order)
         for phase in order:
             started = time.monotonic()
-            rnd.target.profile = profile
             if phase == "healthz":
                 row[phase] = rnd.healthz()
             elif phase == "decision":
@@ -599,72 +592,6 @@ def run_round(
     finally:
         server.stop()
     return row
-
-
-# -- profiling (diagnostic) --------------------------------------------------------------------
-
-LAYERS: list[tuple[str, list[str]]] = [
-    ("identity.consent.fastpath", ["identity/consent/fastpath"]),
-    ("identity (other)", ["identity/"]),
-    ("itsdangerous + hmac/hashlib (unsubscribe links)", ["itsdangerous/", "hmac.py", "hashlib"]),
-    ("DB driver (sqlite3 / psycopg)", ["sqlite3/", "psycopg"]),
-    ("SQLAlchemy", ["sqlalchemy/"]),
-    ("json", ["json/"]),
-    ("pydantic", ["pydantic"]),
-    ("FastAPI", ["fastapi/"]),
-    ("Starlette", ["starlette/"]),
-    ("anyio thread pool, threading, queue", ["anyio/", "threading.py", "queue.py"]),
-    ("asyncio", ["asyncio/"]),
-    ("uvicorn + httptools", ["uvicorn/", "httptools"]),
-    ("uuid, datetime", ["uuid.py", "datetime.py", "_strptime"]),
-]
-ROOT_FRAMES = (
-    "threading.py", "<frozen runpy>", "click/", "identity/__main__.py", "identity/cli.py",
-    "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/runners.py",
-    "(<string>)", "_asyncio.py)", "asyncio/base_events.py", "asyncio/events.py",
-)  # fmt: skip
-
-
-def run_profile(
-    args: argparse.Namespace,
-    setup: Setup,
-    var_dir: Path,
-    db_cpu: Callable[[], float] | None,
-) -> dict[str, Any]:
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    raw = harness.RESULTS_DIR / f"consent-profile-{args.database}-{args.profile}-{stamp}.txt"
-    phases = [args.profile] if args.profile != "paced" else ["decision", "paced"]
-    print(f"  profile: {args.profile} under wrk with py-spy attached", flush=True)
-    row = run_round(args, setup, 0, var_dir, db_cpu, phases, profile=raw)
-    return {
-        "phase": args.profile,
-        "raw": str(raw),
-        "figures": row[args.profile],
-        "under_load": harness.summarize_py_spy(raw, groups=LAYERS),
-    }
-
-
-def print_profile(profile: dict[str, Any], top: int = 18) -> None:
-    f = profile["figures"]
-    data = profile["under_load"]
-    print()
-    print(
-        f"diagnostic profile of {PHASE_TITLES[profile['phase']]}: a run with py-spy attached "
-        f"(slower; not in the medians): {f['per_s']:.1f}/s, CPU {f['cpu_ms']:.3f} ms each"
-    )
-    print(
-        f"  py-spy under wrk load: {data['samples']} busy samples ({data['idle_samples']} idle "
-        "dropped); shares of busy samples (a thread waiting for the GIL counts where it "
-        "stopped: indicative)"
-    )
-    for sub, key in (("self time by layer", "self_by_group_pct"),
-                     ("self time by function", "self_by_function_pct"),
-                     ("inclusive time by function", "inclusive_by_function_pct")):  # fmt: skip
-        print(f"    {sub}:")
-        entries = [(n, p) for n, p in data[key] if not any(r in n for r in ROOT_FRAMES)]
-        for name, pct in entries[:top]:
-            print(f"      {pct:5.1f}%  {name}")
-    print(f"  raw stacks: {profile['raw']}")
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -700,7 +627,6 @@ def report(
     setup: Setup,
     phases: list[str],
     rounds: list[dict[str, Any]],
-    profile: dict[str, Any] | None,
 ) -> int:
     print()
     print_rounds(rounds, phases)
@@ -809,8 +735,6 @@ def report(
         print(f"noise: other processes took at most {NOISY_PCT:.0f}% of core 0 in every phase")
     for v in verdicts.values():
         print(v)
-    if profile is not None:
-        print_profile(profile)
     print()
     print(markdown_rows(args, summary, setup))
     path = harness.write_result(
@@ -826,7 +750,6 @@ def report(
                 "batch_p50_ms": TARGET_BATCH_P50_MS,
             },
             "verdicts": verdicts,
-            "profile_diagnostic": profile,
         },
     )
     print(f"results: {path.relative_to(harness.REPO_ROOT)}")
@@ -924,7 +847,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-connections", type=int, default=1)
     parser.add_argument("--sample", type=int, default=100_000, help="subjects wrk picks from")
     parser.add_argument("--only", default=",".join(PHASES), help="comma-separated phases")
-    parser.add_argument("--profile", choices=PHASES, default=None)
     parser.add_argument("--rebuild-seed", action="store_true", help="rebuild the cached SQLite")
     parser.add_argument(
         "--quick",
@@ -965,8 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = prepare(args, var_dir / "main", postgres)
         for i in range(1, args.rounds + 1):
             rounds.append(run_round(args, setup, i, var_dir, db_cpu, phases))
-        profile = run_profile(args, setup, var_dir, db_cpu) if args.profile else None
-        return report(args, setup, phases, rounds, profile)
+        return report(args, setup, phases, rounds)
 
 
 if __name__ == "__main__":

@@ -733,9 +733,6 @@ def run_wrk_script(
     )
 
 
-# -- profiling ---------------------------------------------------------------------------------
-
-
 @dataclass
 class Target:
     """A running server to measure, with its database's CPU when that is a separate process."""
@@ -743,7 +740,6 @@ class Target:
     name: str
     server: ServerProcess
     db_cpu: Callable[[], float] | None = None
-    profile: Path | None = None  # py-spy the measured run into this file (diagnostic)
     # Whether the database runs on the server's core: its CPU is then part of that core's busy
     # time and not counted as other processes' noise.
     db_on_server_core: bool = True
@@ -765,21 +761,16 @@ def measure(
     server = target.server
     server.wait_idle()
     server.reset_peak_rss()
-    with (
-        py_spy(server.pid, target.profile)
-        if target.profile is not None
-        else contextlib.nullcontext()
-    ):
-        db_before = target.db_cpu() if target.db_cpu else 0.0
-        cpu_before = server.cpu_seconds()
-        ticks_before = core_times(SERVER_CORE)
-        result = run_wrk_script(
-            server.base_url, script, path=path, duration=duration, connections=connections,
-            threads=threads, timeout=120.0,
-        )  # fmt: skip
-        cpu_run = server.cpu_seconds() - cpu_before
-        busy = core_busy(ticks_before, core_times(SERVER_CORE))
-        db_run = (target.db_cpu() - db_before) if target.db_cpu else 0.0
+    db_before = target.db_cpu() if target.db_cpu else 0.0
+    cpu_before = server.cpu_seconds()
+    ticks_before = core_times(SERVER_CORE)
+    result = run_wrk_script(
+        server.base_url, script, path=path, duration=duration, connections=connections,
+        threads=threads, timeout=120.0,
+    )  # fmt: skip
+    cpu_run = server.cpu_seconds() - cpu_before
+    busy = core_busy(ticks_before, core_times(SERVER_CORE))
+    db_run = (target.db_cpu() - db_before) if target.db_cpu else 0.0
     peak = server.peak_rss()
     if not server.alive():
         raise BenchError(f"{target.name} server died:\n{server.log_tail()}")
@@ -793,109 +784,6 @@ def measure(
         "server_core_share": cpu_run / window,
         "others_share": max(0.0, busy - on_core / window),
         "server_peak_rss_kib": peak["total_kib"],
-    }
-
-
-@contextlib.contextmanager
-def py_spy(
-    pid: int, output: Path, *, rate: int = 200, core: str | int | None = LOAD_CORE
-) -> Iterator[Path]:
-    """Sample the Python process ``pid`` with py-spy (``raw``: collapsed stacks, one line per
-    stack with its sample count) while the block runs. py-spy runs pinned to ``core`` (the load
-    generator's, not the server's) and does not pause the target (``--nonblocking``); idle
-    threads are left out, so the samples show where the process spends CPU (time inside C
-    extensions is charged to the Python line that called them)."""
-    exe = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-    if not Path(exe).exists():
-        raise BenchError("py-spy not found (pip install py-spy)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    argv = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking"]
-    argv += ["--format", "raw", "--output", str(output)]
-    proc = subprocess.Popen(
-        pinned(core, argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    time.sleep(0.5)  # attach before the load starts
-    try:
-        yield output
-    finally:
-        proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        if not output.exists():
-            raise BenchError(f"py-spy wrote no profile:\n{out}")
-
-
-def _frame_parts(frame: str) -> tuple[str, str]:
-    """``"func (path/file.py:123)"`` -> (``"func"``, ``"path/file.py"``)."""
-    match = re.fullmatch(r"(.*) \((.*?)(?::\d+)?\)", frame)
-    return (match.group(1), match.group(2)) if match else (frame, "")
-
-
-# Leaf frames of threads that wait rather than work. py-spy's own idle detection misses them here
-# (thread-pool workers blocked in a lock, uvloop's run loop blocked in epoll inside C), so they
-# are dropped by name: what remains approximates where CPU goes. A thread that waits for the
-# GIL still shows the Python line it stopped at: with several busy threads on one core the
-# shares are indicative, not exact.
-IDLE_LEAVES = frozenset(
-    {"Condition.wait", "Event.wait", "Thread.join", "Runner.run", "BaseEventLoop.run_forever"}
-)
-
-
-def summarize_py_spy(
-    raw: Path,
-    *,
-    top: int = 25,
-    idle_leaves: frozenset[str] = IDLE_LEAVES,
-    groups: Sequence[tuple[str, Sequence[str]]] = (),
-    only_under: str | None = None,
-) -> dict[str, Any]:
-    """Self and inclusive sample shares per function, self shares per file and per group
-    (``(name, path substrings)``, first match wins, else "other"), from a ``raw`` py-spy
-    profile; shares are of the busy samples (leaf not in ``idle_leaves``). With
-    ``only_under``, only stacks containing a frame whose function is that name count."""
-    self_fn: dict[str, int] = {}
-    incl_fn: dict[str, int] = {}
-    self_file: dict[str, int] = {}
-    self_group: dict[str, int] = {}
-    total = idle = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        if only_under is not None and not any(_frame_parts(f)[0] == only_under for f in frames):
-            continue
-        if _frame_parts(frames[-1])[0] in idle_leaves:
-            idle += count
-            continue
-        total += count
-        keys = []
-        for frame in frames:
-            func, path = _frame_parts(frame)
-            keys.append(f"{func} ({path})")
-        for key in set(keys):
-            incl_fn[key] = incl_fn.get(key, 0) + count
-        self_fn[keys[-1]] = self_fn.get(keys[-1], 0) + count
-        leaf_file = _frame_parts(frames[-1])[1] or "?"
-        self_file[leaf_file] = self_file.get(leaf_file, 0) + count
-        group = next((g for g, parts in groups if any(p in leaf_file for p in parts)), "other")
-        self_group[group] = self_group.get(group, 0) + count
-
-    def shares(data: dict[str, int]) -> list[tuple[str, float]]:
-        ordered = sorted(data.items(), key=lambda kv: kv[1], reverse=True)[:top]
-        return [(k, 100 * v / total) for k, v in ordered] if total else []
-
-    return {
-        "samples": total,
-        "idle_samples": idle,
-        "self_by_group_pct": shares(self_group),
-        "self_by_function_pct": shares(self_fn),
-        "inclusive_by_function_pct": shares(incl_fn),
-        "self_by_file_pct": shares(self_file),
     }
 
 

@@ -21,11 +21,8 @@ created, database included) is compared with the CPU time of one bare hash ("CPU
 comparison takes the stolen time out, though not the slow-down other processes cause through
 shared caches and memory bandwidth (argon2 with 64 MiB is memory-bound).
 
-``--app-cost`` adds a diagnostic run with argon2 at its cheapest (t=1, m=8 KiB, p=1) on a
-separate database: what a login costs besides the hash. It is never part of the ratio.
-
     .venv/bin/python bench/login.py [--rounds 3] [--duration 10] [--connections 4] [--accounts 1]
-                                    [--database sqlite|postgresql] [--quick] [--app-cost]
+                                    [--database sqlite|postgresql] [--quick]
 
 Exit status 0 when the benchmark ran (PASS or MISS is printed), non-zero on any error.
 """
@@ -50,12 +47,6 @@ NOISY_PCT = 10.0  # warn when other processes took more of core 0 than this duri
 EMAIL = "bench.login@example.com"  # the first account; --accounts adds bench.login1@... and so on
 PASSWORD = "correct horse battery staple 42"
 NEXT = "/account"
-CHEAPEST_ARGON2 = {  # --app-cost only: the hash made (nearly) free to expose everything else
-    "IDENTITY_ARGON2_TIME_COST": "1",
-    "IDENTITY_ARGON2_MEMORY_COST": "8",
-    "IDENTITY_ARGON2_PARALLELISM": "1",
-}
-
 HASH_BASELINE = r"""
 import json, resource, sys, time
 from argon2 import PasswordHasher
@@ -297,12 +288,6 @@ def main(argv: list[str] | None = None) -> int:
         "IDENTITY_PASSWORD_HASH_CONCURRENCY=1; argon2 parameters must stay the defaults",
     )
     parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
-    parser.add_argument(
-        "--app-cost",
-        action="store_true",
-        help="diagnostic: also measure logins with argon2 at its cheapest (t=1, m=8 KiB, p=1), "
-        "i.e. what a login costs besides the hash; never part of the ratio",
-    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 3.0, 2.0
@@ -360,31 +345,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             row["ratio"] = harness.ratio(row["login"]["logins_per_s"], row["hash"]["hashes_per_s"])
             rounds.append(row)
-
-        app_cost: dict[str, Any] | None = None
-        app_cost_error: str | None = None
-        if args.app_cost:
-            cheap_env, cheap_url = prepare(
-                var_dir / "app-cost",
-                postgres,
-                "identity_bench_app_cost",
-                emails,
-                {**extra_env, **CHEAPEST_ARGON2},
-            )
-            try:
-                app_cost = measure_logins(
-                    cheap_env,
-                    cheap_url,
-                    duration=args.duration,
-                    warmup=args.warmup,
-                    connections=args.connections,
-                    emails=emails,
-                    db_cpu=db_cpu,
-                    log_path=var_dir / "server-app-cost.log",
-                )
-            except BenchError as exc:  # reported after the benchmark's own figures
-                app_cost_error = str(exc)
-            print("  app-cost diagnostic done", flush=True)
 
     columns = [
         # (header, key in a round's flat figures)
@@ -467,17 +427,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NOISY: other processes took up to {noisiest:.0f}% of core "
               f"{harness.SERVER_CORE} during a measurement; the throughput ratio is unreliable "
               f"there, the CPU ratio less so (more --rounds, a quieter machine)")  # fmt: skip
-    if app_cost is not None:
-        db_part = app_cost["db_cpu_ms_per_login"]
-        db_note = f" + database {db_part:.2f} ms" if db_part == db_part else ""
-        print()
-        print("diagnostic, argon2 at its cheapest (t=1, m=8 KiB, p=1): the cost of a login")
-        print(f"besides the hash: {app_cost['logins_per_s']:.1f} logins/s, "
-              f"p50 {app_cost['p50_ms']:.1f} ms, p99 {app_cost['p99_ms']:.1f} ms, "
-              f"server CPU {app_cost['cpu_ms_per_login']:.2f} ms/login{db_note}, "
-              f"server core {100 * app_cost['server_core_share']:.0f}%, server peak RSS "
-              f"{mib(app_cost['server_peak_rss_kib']):.1f} MiB")  # fmt: skip
-
     path = harness.write_result(
         f"login-{args.database}",
         {
@@ -503,14 +452,9 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_ratio_hash_to_login": cpu_ratio,
             "target": TARGET,
             "verdict": verdict,
-            "app_cost_diagnostic": app_cost,
-            "app_cost_error": app_cost_error,
         },
     )
     print(f"results: {path.relative_to(harness.REPO_ROOT)}")
-    if app_cost_error is not None:
-        print(f"ERROR in the app-cost diagnostic: {app_cost_error}", file=sys.stderr)
-        return 2
     return 0
 
 

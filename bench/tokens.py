@@ -47,20 +47,9 @@ server got and the share others took ("others%"); phases where others took more 
 flagged NOISY. CPU time per request (server, plus the database with PostgreSQL) is reported too:
 the ratio of CPU per request is the comparison with stolen time taken out.
 
-Diagnostics after the rounds, never part of the medians: ``--app-cost`` runs the login flows
-once more with argon2 at its cheapest (t=1, m=8 KiB, p=1) on a separate database, i.e. what a
-flow costs besides the hash; ``--profile PHASE`` runs one phase of ours once more with py-spy
-attached (pinned to core 1, non-blocking) and prints where the server's time goes, and for
-``cc`` also the CPU cost of one request layer by layer (RSA signature, JWT, Authlib, the FastAPI
-app, a bare ASGI callable around the same call), measured one call at a time in a process
-pinned to core 0; ``--prototype`` measures client_credentials against a prototype of a cheaper
-/token (a pure-ASGI callable in front of the unchanged app, answering POST /token with the same
-``Provider.token_response``), the app as shipped and node-oidc-provider in turn: what the
-suggested fix would bring, under the same wrk load.
-
     .venv/bin/python bench/tokens.py [--rounds 3] [--duration 10] [--warmup 3] [--connections 8]
         [--threads 2] [--flow-connections 4] [--database sqlite|postgresql] [--quick]
-        [--only cc,introspect,refresh,flow,node] [--app-cost] [--profile cc] [--prototype]
+        [--only cc,introspect,refresh,flow,node]
 
 node-oidc-provider is installed by ``npm ci`` in bench/node (run automatically when
 bench/node/node_modules is missing). Exit status 0 when the benchmark ran (PASS or MISS printed),
@@ -543,238 +532,6 @@ end
 """)
 
 
-# -- cost breakdown (diagnostic) ---------------------------------------------------------------
-
-# Run in a fresh interpreter pinned to the server's core, on the benchmark's database, one call
-# at a time (a microbenchmark of the layers, not load): CPU time per call of each layer of a
-# client_credentials request, from the RSA signature up to the whole ASGI application.
-BREAKDOWN = r"""
-import asyncio, base64, json, os, signal, statistics, subprocess, sys, time
-from urllib.parse import parse_qsl
-
-import uvloop
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
-from identity.app import create_app
-from identity.oidc.server import ProviderRequest
-from identity.settings import Settings
-
-client_id, client_secret, scope, resource, window, reps, py_spy, profile_out = sys.argv[1:9]
-window, reps = float(window), int(reps)
-settings = Settings.load()
-app = create_app(settings)
-asgi = ProxyHeadersMiddleware(app, trusted_hosts=settings.forwarded_allow_ips)  # as uvicorn does
-provider = app.state.runtime.oidc.provider
-basic = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
-params = [("grant_type", "client_credentials"), ("scope", scope), ("resource", resource)]
-body = "&".join(f"{k}={v}" for k, v in params).replace(":", "%3A").replace("/", "%2F")
-body = body.encode()
-form = "application/x-www-form-urlencoded"
-headers = [("authorization", basic), ("content-type", form), ("content-length", str(len(body)))]
-
-
-async def minimal_token(scope_, receive, send):
-    # What a pure-ASGI /token could cost: the same Provider call, none of the framework.
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    request = ProviderRequest("POST", settings.issuer + "/token", Headers(scope=scope_),
-                              parse_qsl(b"".join(chunks).decode()))
-    response = provider.token_response(request)
-    await response(scope_, receive, send)
-
-
-async def call(method, path, hdrs, payload=b"", target=None):
-    scope_ = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1", "method": method, "scheme": "http", "path": path,
-        "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), *((k.encode(), v.encode()) for k, v in hdrs)],
-        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000), "state": {},
-    }
-    sent = False
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        await asyncio.sleep(3600)
-    status = []
-    async def send(message):
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-    await (target or asgi)(scope_, receive, send)
-    if status != [200]:
-        raise SystemExit(f"{method} {path} answered {status}")
-
-
-async def main():
-    async with app.router.lifespan_context(app):
-        private = provider.keys.signing_key("RS256").private_key
-        client = provider.clients.get(client_id)
-        message = b"x" * 400
-
-        def token_response():
-            request = ProviderRequest("POST", settings.issuer + "/token",
-                                      Headers({"authorization": basic, "content-type": form}),
-                                      list(params))
-            assert provider.token_response(request).status_code == 200
-
-        async def hop():
-            await run_in_threadpool(int)
-
-        items = [  # (name, callable, is a coroutine function)
-            ("rsa_sign", lambda: private.sign(message, padding.PKCS1v15(), hashes.SHA256()),
-             False),
-            ("access_token", lambda: provider.tokens.access_token(
-                client=client, principal=None, scope=scope, resource=resource), False),
-            ("token_response", token_response, False),
-            ("threadpool_hop", hop, True),
-            ("asgi_healthz", lambda: call("GET", "/healthz", []), True),
-            ("asgi_token", lambda: call("POST", "/token", headers, body), True),
-            ("asgi_token_minimal", lambda: call("POST", "/token", headers, body, minimal_token),
-             True),
-        ]
-        samples = {name: [] for name, _, _ in items}
-        for rep in range(reps):  # interleaved repetitions; the median is reported
-            for name, fn, is_async in items:
-                for _ in range(20):
-                    await fn() if is_async else fn()
-                n, c0, t0 = 0, time.process_time(), time.perf_counter()
-                while time.perf_counter() - t0 < window:
-                    if is_async:
-                        await fn()
-                    else:
-                        fn()
-                    n += 1
-                samples[name].append((time.process_time() - c0) * 1000 / n)
-        results = {name: {"cpu_ms": statistics.median(v), "all_ms": v}
-                   for name, v in samples.items()}
-        if profile_out:  # py-spy this process (pinned to the other core) over more ASGI calls
-            spy = subprocess.Popen(
-                ["taskset", "-c", "1", py_spy, "record", "--pid", str(os.getpid()), "--rate",
-                 "500", "--format", "raw", "--output", profile_out],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < 3 * window:
-                await call("POST", "/token", headers, body)
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
-        return results
-
-
-uvloop.install()
-print(json.dumps(asyncio.run(main())))
-"""
-
-
-# A prototype of a cheaper /token, to measure a suggested fix under wrk without touching the
-# application: a pure-ASGI callable in front of the unchanged app that answers POST /token
-# itself (body read, parse_qsl, the same Provider.token_response, the same security headers
-# added as constant bytes) and hands everything else, lifespan included, to the app. With
-# BENCH_PROTO_HOP=1 it still calls the provider through the thread pool, as the app does.
-# Served by uvicorn with the settings of ``identity serve`` (one process, uvloop/httptools
-# auto, no access log, proxy headers). Not the shipped server: a diagnostic.
-PROTOTYPE = r"""
-import os
-from urllib.parse import parse_qsl
-
-import uvicorn
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
-
-from identity.app import MAX_BODY_BYTES, create_app
-from identity.oidc.server import ProviderRequest
-from identity.settings import Settings
-from identity.web.middleware import CONTENT_SECURITY_POLICY
-
-settings = Settings.load()
-app = create_app(settings)
-provider = app.state.runtime.oidc.provider
-hop = os.environ.get("BENCH_PROTO_HOP") == "1"
-token_uri = settings.issuer + "/token"
-extra = [(k.encode(), v.encode()) for k, v in {
-    "content-security-policy": CONTENT_SECURITY_POLICY, "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY", "referrer-policy": "no-referrer",
-    "cross-origin-opener-policy": "same-origin",
-    "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
-}.items()]
-
-
-async def token(scope, receive, send):
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            await send({"type": "http.response.start", "status": 413, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    request = ProviderRequest("POST", token_uri, Headers(scope=scope),
-                              parse_qsl(b"".join(chunks).decode("latin-1")))
-    if hop:
-        response = await run_in_threadpool(provider.token_response, request)
-    else:
-        response = provider.token_response(request)
-
-    async def send_with_headers(message):
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *extra]
-        await send(message)
-
-    await response(scope, receive, send_with_headers)
-
-
-async def prototype(scope, receive, send):
-    if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/token":
-        await token(scope, receive, send)
-    else:
-        await app(scope, receive, send)
-
-
-uvicorn.run(prototype, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips, server_header=False,
-            access_log=False)
-"""
-
-
-def start_prototype(ours: Ours, *, hop: bool, log_path: Path) -> harness.ServerProcess:
-    env = {**ours.env, "BENCH_PORT": str(ours.port), "BENCH_PROTO_HOP": "1" if hop else "0"}
-    server = harness.ServerProcess(
-        [harness.PYTHON, "-c", PROTOTYPE],
-        base_url=f"http://127.0.0.1:{ours.port}",
-        env=env,
-        log_path=log_path,
-        cwd=harness.REPO_ROOT,
-    )
-    return server.start()
-
-
-def cost_breakdown(
-    ours: Ours, *, window: float = 1.0, reps: int = 3, profile: Path | None = None
-) -> dict[str, Any]:
-    """CPU per call of each layer of a client_credentials request (see BREAKDOWN)."""
-    env = {**ours.env, "IDENTITY_OUTBOX_WORKER": "false"}
-    py_spy = shutil.which("py-spy") or str(Path(harness.PYTHON).parent / "py-spy")
-    args = [ours.svc.client_id, ours.svc.client_secret, SCOPE, RESOURCE, str(window), str(reps)]
-    data: dict[str, Any] = harness.run_pinned_python(
-        BREAKDOWN, core=harness.SERVER_CORE, args=[*args, py_spy, str(profile or "")], env=env
-    )
-    return data
-
-
 # -- measurement -------------------------------------------------------------------------------
 
 
@@ -1153,139 +910,6 @@ def print_rounds(rounds: list[dict[str, Any]], phases: list[str]) -> None:
     harness.print_table(headers, rows)
 
 
-# Where a file belongs, for the profile's self time by layer (first match wins).
-LAYERS: list[tuple[str, list[str]]] = [
-    ("RSA + JOSE (cryptography, joserfc)", ["joserfc/", "cryptography/"]),
-    ("Authlib", ["authlib/"]),
-    ("identity", ["identity/"]),
-    ("SQLAlchemy + DB driver", ["sqlalchemy/", "psycopg", "sqlite3/"]),
-    ("FastAPI", ["fastapi/"]),
-    ("Starlette", ["starlette/"]),
-    ("python-multipart (form parsing)", ["python_multipart/", "multipart/"]),
-    ("anyio thread pool, threading, queue", ["anyio/", "threading.py", "queue.py"]),
-    ("asyncio", ["asyncio/"]),
-    ("uvicorn + httptools", ["uvicorn/", "httptools"]),
-    ("uuid, random, secrets", ["uuid.py", "random.py", "secrets.py"]),
-    ("json", ["json/"]),
-    ("urllib", ["urllib/"]),
-    ("benchmark driver (not the app)", ["<string>"]),
-]
-
-
-# Frames every stack passes through (process start, thread start, the event loop, the ASGI
-# middleware chain): left out of the inclusive list, where they would only crowd out the rest.
-ROOT_FRAMES = (
-    "threading.py", "<frozen runpy>", "click/", "identity/__main__.py", "identity/cli.py",
-    "uvicorn/main.py", "uvicorn/server.py", "uvicorn/_compat.py", "asyncio/runners.py",
-    "(<string>)", "_asyncio.py)",
-)  # fmt: skip
-
-
-def print_prototype(prototype: dict[str, Any]) -> None:
-    rounds = prototype["rounds"]
-    names = {
-        "inline": "prototype: pure-ASGI /token, provider called inline",
-        "hop": "prototype: pure-ASGI /token, provider via thread pool",
-        "app": "the app as shipped",
-        "node": "node-oidc-provider",
-    }
-    print()
-    print(
-        "diagnostic, client_credentials with a prototype of a cheaper /token (a pure-ASGI "
-        "callable in front of the unchanged app; not the shipped server), in turn per round:"
-    )
-    rows = []
-    for key, title in names.items():
-        own = [r[key] for r in rounds]
-        node = [r["node"] for r in rounds]
-        rows.append(
-            [
-                title,
-                harness.median([f["per_s"] for f in own]),
-                harness.median([f["p50_ms"] for f in own]),
-                harness.median([f["p99_ms"] for f in own]),
-                harness.median([f["cpu_ms"] for f in own]),
-                harness.median(
-                    [harness.ratio(f["per_s"], n["per_s"]) for f, n in zip(own, node, strict=True)]
-                ),
-                harness.median(
-                    [
-                        harness.ratio(n["cpu_ms"], f["cpu_ms"])
-                        for f, n in zip(own, node, strict=True)
-                    ]
-                ),
-                max(f["others_pct"] for f in own),
-            ]
-        )
-    headers = ["server", "tokens/s", "p50 ms", "p99 ms", "CPU ms/token", "x node (tput)"]
-    harness.print_table([*headers, "x node (CPU)", "max others%"], rows)
-
-
-def print_profile(profile: dict[str, Any], top: int = 15) -> None:
-    f = profile["figures"]
-    print()
-    print(
-        f"diagnostic profile of {PHASE_TITLES[profile['phase']]}: a run with py-spy attached "
-        f"(slower; not in the medians): {f['per_s']:.1f}/s, CPU {f['cpu_ms']:.3f} ms each"
-    )
-    breakdown = profile.get("breakdown")
-    if breakdown:
-        b = {k: v["cpu_ms"] for k, v in breakdown.items()}
-        print(
-            "  CPU per client_credentials request, layer by layer (one call at a time in a "
-            "process pinned to core 0; median of 3 interleaved 1-s windows):"
-        )
-        rows = [
-            ("RSA-2048 PKCS#1 v1.5 signature (cryptography)", b["rsa_sign"], None),
-            ("+ claims and JWS = Tokens.access_token", b["access_token"], b["rsa_sign"]),
-            (
-                "+ Authlib grant, client auth, read txn = Provider.token_response",
-                b["token_response"],
-                b["access_token"],
-            ),
-            (
-                "+ FastAPI app: ASGI POST /token (middleware, routing, form, DI, thread hop)",
-                b["asgi_token"],
-                b["token_response"],
-            ),
-            ("    for scale: one thread-pool hop (run_in_threadpool)", b["threadpool_hop"], None),
-            ("    for scale: ASGI GET /healthz (async, first route)", b["asgi_healthz"], None),
-            (
-                "the same Provider.token_response behind a bare ASGI callable",
-                b["asgi_token_minimal"],
-                None,
-            ),
-        ]
-        for name, value, base in rows:
-            delta = f"  (+{value - base:.3f})" if base is not None else ""
-            print(f"    {value:6.3f} ms  {name}{delta}")
-    sections = [
-        (
-            "under wrk load (non-blocking sampling: a thread waiting for the GIL or in a "
-            "syscall counts where it stopped, e.g. os.urandom; indicative only)",
-            profile["under_load"],
-        )
-    ]
-    if "one_at_a_time" in profile:
-        sections.append(("ASGI POST /token calls one at a time", profile["one_at_a_time"]))
-    for title, data in sections:
-        print(
-            f"  py-spy, {title}: {data['samples']} busy samples ({data['idle_samples']} idle "
-            "dropped); shares of busy samples"
-        )
-        for sub, key in (("self time by layer", "self_by_group_pct"),
-                         ("self time by function", "self_by_function_pct"),
-                         ("inclusive time by function", "inclusive_by_function_pct")):  # fmt: skip
-            print(f"    {sub}:")
-            entries = [(n, p) for n, p in data[key] if not any(r in n for r in ROOT_FRAMES)]
-            for name, pct in entries[:top]:
-                print(f"      {pct:5.1f}%  {name}")
-    print(
-        f"  raw stacks: {profile['raw']}"
-        + (f", {profile['calls_raw']}" if "calls_raw" in profile else "")
-    )
-
-
 def hash_figures(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "per_s": data["hashes_per_s"],
@@ -1336,26 +960,6 @@ def main(argv: list[str] | None = None) -> int:
         "stay the defaults",
     )
     parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
-    parser.add_argument(
-        "--app-cost",
-        action="store_true",
-        help="diagnostic: after the rounds, login flows with argon2 at its cheapest (t=1, "
-        "m=8 KiB, p=1) on a separate database: what a flow costs besides the hash",
-    )
-    parser.add_argument(
-        "--prototype",
-        action="store_true",
-        help="diagnostic: after the rounds, client_credentials against a prototype of a "
-        "pure-ASGI /token in front of the unchanged app (inline, and through the thread pool), "
-        "the app as shipped and node-oidc-provider, --rounds times in turn",
-    )
-    parser.add_argument(
-        "--profile",
-        choices=["cc", "introspect", "refresh", "flow"],
-        help="diagnostic: after the rounds, one more run of this phase of ours with py-spy "
-        "attached (pinned to the load core, non-blocking); prints where the server's time "
-        "goes; never part of the medians",
-    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 3.0, 2.0
@@ -1386,9 +990,6 @@ def main(argv: list[str] | None = None) -> int:
 
     rounds: list[dict[str, Any]] = []
     run = Run(args, phases, node)
-    profile: dict[str, Any] | None = None
-    app_cost: dict[str, Any] | None = None
-    prototype: dict[str, Any] | None = None
     with contextlib.ExitStack() as stack:
         postgres = (
             stack.enter_context(harness.postgres_server(harness.SERVER_CORE))
@@ -1397,7 +998,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         run.db_cpu = postgres.cpu_seconds if postgres else None
         run.var_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-tokens-")))
-        if ours_phases or args.profile or args.app_cost or args.prototype:
+        if ours_phases:
             run.ours = prepare_ours(
                 run.var_dir / "main", postgres, args.flow_connections, extra_env
             )
@@ -1406,27 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for i in range(args.rounds):
             rounds.append(run.round(i, ours_phases))
-        if args.profile:
-            profile = run.profile(args.profile)
-        if args.prototype:
-            prototype = run.prototype(args.rounds)
-        if args.app_cost:
-            cheap = prepare_ours(
-                run.var_dir / "app-cost",
-                postgres,
-                args.flow_connections,
-                {**extra_env, **login.CHEAPEST_ARGON2},
-                database="identity_bench_tokens_app_cost",
-            )
-            cheap_minter = Minter(cheap, run.var_dir / "minter-app-cost.log")
-            stack.callback(cheap_minter.stop)
-            print("  app-cost: login flows with argon2 at its cheapest", flush=True)
-            app_cost = run.ours_block(["flow"], "app cost", ours=cheap, minter=cheap_minter)["flow"]
-
-    return report(
-        args, phases, rounds, run.jwt_checks, run.stack, versions, params, profile, app_cost,
-        prototype,
-    )  # fmt: skip
+    return report(args, phases, rounds, run.jwt_checks, run.stack, versions, params)
 
 
 class Run:
@@ -1497,13 +1078,9 @@ class Run:
         self,
         block: list[str],
         label: str,
-        profile: Path | None = None,
-        ours: Ours | None = None,
-        minter: Minter | None = None,
     ) -> dict[str, Any]:
         """Our phases in ``block`` against one fresh server process."""
-        ours = ours or self.ours
-        minter = minter or self.minter
+        ours, minter = self.ours, self.minter
         assert ours is not None
         assert minter is not None
         slug = label.replace(" ", "-")
@@ -1514,7 +1091,7 @@ class Run:
         try:
             if not self.stack:
                 self.stack = server_stack(server)
-            target = harness.Target("identity", server, self.db_cpu, profile)
+            target = harness.Target("identity", server, self.db_cpu)
             phases = Phases(ours, target, self.args, self.var_dir / slug, minter)
             if "cc" in block and "ours" not in self.jwt_checks:
                 self.jwt_checks["ours"] = check_jwt_access_token(server.base_url, ours.svc)
@@ -1534,61 +1111,6 @@ class Run:
             raise BenchError(f"{exc}\n--- server log (last lines):\n{server.log_tail(60)}") from exc
         finally:
             server.stop()
-        return out
-
-    def prototype(self, rounds: int) -> dict[str, Any]:
-        """Diagnostic: client_credentials against :data:`PROTOTYPE` (inline and with the thread
-        pool hop), the app as shipped, and node-oidc-provider, ``rounds`` times in turn."""
-        assert self.ours is not None
-        out: list[dict[str, Any]] = []
-        for i in range(rounds):
-            row: dict[str, Any] = {"round": i + 1}
-            for name in ("inline", "hop", "app", "node"):
-                label = f"prototype {i + 1} {name}"
-                if name == "node":
-                    row[name] = self.node_cc(label.replace(" ", "-"))
-                elif name == "app":
-                    row[name] = self.ours_block(["cc"], label)["cc"]
-                else:
-                    server = start_prototype(
-                        self.ours,
-                        hop=name == "hop",
-                        log_path=self.var_dir / f"{label.replace(' ', '-')}.log",
-                    )
-                    try:
-                        target = harness.Target(f"prototype ({name})", server, self.db_cpu)
-                        if "prototype" not in self.jwt_checks:
-                            self.jwt_checks["prototype"] = check_jwt_access_token(
-                                server.base_url, self.ours.svc
-                            )
-                        row[name] = client_credentials(target, self.ours.svc, self.args)
-                    finally:
-                        server.stop()
-            print(f"  prototype round {i + 1} done", flush=True)
-            out.append(row)
-        return {"rounds": out}
-
-    def profile(self, phase: str) -> dict[str, Any]:
-        """Diagnostic: one more run of ``phase`` with py-spy attached to our server under wrk
-        (not in the medians); for cc also the layer-by-layer cost of one request
-        (:data:`BREAKDOWN`) and a py-spy of those calls made one at a time."""
-        assert self.ours is not None
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        raw = harness.RESULTS_DIR / f"tokens-profile-{phase}-{stamp}.txt"
-        print(f"  profile: {phase} under wrk with py-spy attached", flush=True)
-        figures_ = self.ours_block([phase], "profile", profile=raw)[phase]
-        out: dict[str, Any] = {
-            "phase": phase,
-            "raw": str(raw),
-            "figures": figures_,
-            "under_load": harness.summarize_py_spy(raw, groups=LAYERS),
-        }
-        if phase == "cc":
-            print("  profile: cost of one client_credentials request, layer by layer", flush=True)
-            calls_raw = harness.RESULTS_DIR / f"tokens-profile-cc-calls-{stamp}.txt"
-            out["breakdown"] = cost_breakdown(self.ours, profile=calls_raw)
-            out["calls_raw"] = str(calls_raw)
-            out["one_at_a_time"] = harness.summarize_py_spy(calls_raw, groups=LAYERS)
         return out
 
 
@@ -1653,9 +1175,6 @@ def report(
     stack: dict[str, Any],
     versions: dict[str, Any],
     params: dict[str, int],
-    profile: dict[str, Any] | None,
-    app_cost: dict[str, Any] | None = None,
-    prototype: dict[str, Any] | None = None,
 ) -> int:
     print()
     print_rounds(
@@ -1757,23 +1276,6 @@ def report(
             f"{harness.SERVER_CORE} in: {'; '.join(noisy)}. Throughput there is unreliable; "
             "the CPU-time ratios less so."
         )
-    if app_cost is not None:
-        legs = ", ".join(f"{k} {v:.1f} ms" for k, v in app_cost["leg_p50_ms"].items())
-        db_part = app_cost["db_cpu_ms"]
-        print()
-        print(
-            "diagnostic, argon2 at its cheapest (t=1, m=8 KiB, p=1): what a login flow costs "
-            f"besides the hash: {app_cost['per_s']:.1f} flows/s, CPU {app_cost['cpu_ms']:.2f} "
-            "ms/flow"
-            + (f" + database {db_part:.2f} ms" if db_part == db_part else "")
-            + f", flow p50 {app_cost['p50_ms']:.1f} ms p99 {app_cost['p99_ms']:.1f} ms; legs "
-            f"(median latency): {legs}; server core {app_cost['server_core_pct']:.0f}%, "
-            f"others {app_cost['others_pct']:.0f}%"
-        )
-    if prototype is not None:
-        print_prototype(prototype)
-    if profile is not None:
-        print_profile(profile)
     path = harness.write_result(
         f"tokens-{args.database}",
         {
@@ -1786,9 +1288,6 @@ def report(
             "summary": summary,
             "targets": {"cc_vs_node": TARGET_CC, "flow_vs_hash": TARGET_FLOW},
             "verdicts": verdicts,
-            "profile_diagnostic": profile,
-            "app_cost_diagnostic": app_cost,
-            "prototype_diagnostic": prototype,
         },
     )
     print(f"results: {path.relative_to(harness.REPO_ROOT)}")

@@ -7,6 +7,11 @@ Targets, all measured against the same server in the same run:
 * their p99 latency < 10 ms at half of the peak decision rate;
 * ``POST /v1/consents:decide`` with 1,000 subjects x 1 purpose: p50 latency < 20 ms.
 
+Decisions are also given as a ratio to the HTTP floor: ``bench/baselines/floor_app.py``, a bare
+ASGI callable answering a constant body on uvicorn with the server's settings, on the server's
+core. ``/healthz`` goes through the web framework while decisions do not (``identity.fastlane``),
+which flatters the ratio to it; the floor's is the cost of a decision above HTTP itself.
+
 Set-up: ``bench/seed_consent.py`` seeds ``--subjects`` customers (SQLite: a cached file, copied
 per run; PostgreSQL: a throwaway cluster seeded with COPY, ``shared_buffers`` sized for the data
 set). PostgreSQL runs on core 0 with the server (``--pg-core server``: one core for application
@@ -16,9 +21,10 @@ serve``, a fresh process pinned to core 0). wrk (core 1) picks subjects at rando
 ``--sample`` drawn from the database, and purposes among the five seeded. One request of each
 kind is checked by hand first (JSON shape, no unknown subject, agreement with the seeded state).
 
-Phases of a round (healthz and decision swap their order every other round):
+Phases of a round (floor, healthz and decision reverse their order every other round):
 
-``healthz``   GET /healthz, ``--connections`` connections;
+``floor``     GET / on the floor app, ``--connections`` connections;
+``healthz``   GET /healthz, the same connections;
 ``decision``  GET /v1/consents/{subject}/{purpose} with the bearer token: the peak rate;
 ``paced``     the same at ``--paced-fraction`` x this round's peak (``bench/lua/paced.lua``:
               ``--paced-connections`` threads of one connection, each on a fixed schedule;
@@ -33,7 +39,7 @@ Every answer must be 200 with the expected body; anything else stops the benchma
     .venv/bin/python bench/consent.py [--database sqlite|postgresql] [--pg-core server|load]
         [--subjects 1000000] [--rounds 3] [--duration 10] [--warmup 2] [--connections 8]
         [--threads 2] [--paced-connections 16] [--paced-fraction 0.5] [--batch-connections 1]
-        [--sample 100000] [--only healthz,decision,...] [--rebuild-seed] [--quick]
+        [--sample 100000] [--only floor,healthz,decision,...] [--rebuild-seed] [--quick]
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import base64
 import contextlib
 import json
 import random
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -62,6 +69,7 @@ WRITE_PURPOSES = "personalization,partner_sharing"  # no double opt-in: plain wr
 BATCH_SIZE = 1000
 BATCH_BODIES = 64
 TITLES = {
+    "floor": "GET / (HTTP floor)",
     "healthz": "GET /healthz",
     "decision": "GET decision (peak)",
     "paced": "GET decision (paced)",
@@ -159,14 +167,19 @@ def sanity_check(base_url: str, setup: Setup, bearer: str) -> None:
 
 
 class Round:
-    """The phases of one round, against a fresh server."""
+    """The phases of one round: a fresh server, and the floor beside it."""
 
     def __init__(
-        self, args: argparse.Namespace, setup: Setup, server: harness.ServerProcess
+        self,
+        args: argparse.Namespace,
+        setup: Setup,
+        server: harness.ServerProcess,
+        floor: harness.ServerProcess,
     ) -> None:
         self.args, self.setup = args, setup
         db_on_core = args.pg_core == harness.SERVER_CORE
         self.target = harness.Target("identity", server, args.db_cpu, db_on_core)
+        self.floor_target = harness.Target("floor", floor)
         self.bearer = access_token(server.url, setup)
         self.purposes = ",".join(seed_consent.PURPOSES)
 
@@ -176,16 +189,21 @@ class Round:
         )
 
     def run(
-        self, *script: str, connections: int = 0, threads: int = 0, warm: bool = True,
+        self, *script: str, connections: int = 0, threads: int = 0, target: Any = None,
+        warm: bool = True,
     ) -> tuple[harness.WrkResult, dict[str, Any]]:  # fmt: skip
         """``script`` with ``--connections`` and ``--threads`` unless told otherwise."""
+        target = target or self.target
         kw = {"connections": connections or self.args.connections}
         kw["threads"] = threads or self.args.threads
-        if warm and (result := self.target.warm_up(self.args.warmup, *script, **kw)) is not None:
+        if warm and (result := target.warm_up(self.args.warmup, *script, **kw)) is not None:
             result.check({200})
-        result, figures = harness.measure(self.target, *script, duration=self.args.duration, **kw)
+        result, figures = harness.measure(target, *script, duration=self.args.duration, **kw)
         result.check({200}, allowed=("behind_schedule",))
         return result, figures
+
+    def floor(self) -> dict[str, Any]:
+        return self.run("requests", "GET", "/", '"ok"', "-", target=self.floor_target)[1]
 
     def healthz(self) -> dict[str, Any]:
         return self.run("requests", "GET", "/healthz", '"ok"', "-")[1]
@@ -229,11 +247,19 @@ class Round:
 
 
 def run_round(args: argparse.Namespace, setup: Setup, index: int) -> dict[str, Any]:
-    order = ["healthz", "decision"][:: 1 if index % 2 else -1]
+    order = ["floor", "healthz", "decision"][:: 1 if index % 2 else -1]
     order = [p for p in [*order, "paced", "batch1", "batch5", "writes"] if p in args.only]
+    floor_port = harness.free_port()
+    floor = harness.ServerProcess(
+        [sys.executable, str(harness.BASELINES_DIR / "floor_app.py"), str(floor_port)],
+        url=f"http://127.0.0.1:{floor_port}", cores=harness.SERVER_CORE, health_path="/",
+    )  # fmt: skip
     row: dict[str, Any] = {"round": index, "order": "+".join(order)}
-    with harness.serving(harness.identity_server(setup.env, setup.port)) as server:
-        phases = Round(args, setup, server)
+    with (
+        harness.serving(harness.identity_server(setup.env, setup.port)) as server,
+        harness.serving(floor) if "floor" in order else contextlib.nullcontext(),
+    ):
+        phases = Round(args, setup, server, floor)
         if index == 1:
             sanity_check(server.url, setup, phases.bearer)
         for phase in order:
@@ -256,9 +282,9 @@ def run_round(args: argparse.Namespace, setup: Setup, index: int) -> dict[str, A
 def readme_rows(args: argparse.Namespace, rounds: list[Any], setup: Setup) -> dict[str, Any]:
     """Prints this database's column of the README's table; returns the medians."""
     m = {p: harness.medians(rounds, p) for p in TITLES if any(p in r for r in rounds)}
-    rows = [(TITLES[p], f"{m[p]['per_s']:,.0f}/s") for p in ("healthz",) if p in m]
+    rows = [(TITLES[p], f"{m[p]['per_s']:,.0f}/s") for p in ("floor", "healthz") if p in m]
     if d := m.get("decision"):
-        vs = [f"**{d['per_s'] / m[b]['per_s']:.2f}×** {b}" for b in ("healthz",) if b in m]
+        vs = [f"**{d['per_s'] / m[b]['per_s']:.2f}×** {b}" for b in ("healthz", "floor") if b in m]
         db_cpu = f" + {d['db_cpu_ms']:.3f} ms" if args.db_cpu else ""
         rows += [
             ("`GET /v1/consents/{subject}/{purpose}`", f"{d['per_s']:,.0f}/s = {', '.join(vs)}"),
@@ -281,7 +307,7 @@ def readme_rows(args: argparse.Namespace, rounds: list[Any], setup: Setup) -> di
             )
         )
     rows.append((f"seeding {setup.seeding['rows']:,} rows", f"{setup.seeding['load_s']:.0f} s"))
-    peak = max(f["peak_mib"] for r in rounds for p, f in r.items() if p in TITLES)
+    peak = max(f["peak_mib"] for r in rounds for p, f in r.items() if p in TITLES and p != "floor")
     rows.append(("server peak RSS", f"{peak:.0f} MiB"))
     where = f" (PostgreSQL on core {args.pg_core})" if args.db_cpu else ""
     print(f"\n| measure | {args.database}{where} |\n|---|---|")
@@ -295,6 +321,8 @@ def report(args: argparse.Namespace, setup: Setup, rounds: list[Any]) -> None:
         "vs_healthz": harness.compare(
             rounds, "decision", "healthz", "decisions : /healthz", TARGET_RATIO
         ),
+        "vs_floor": harness.compare(rounds, "decision", "floor", "decisions : HTTP floor", None),
+        "healthz_vs_floor": harness.compare(rounds, "healthz", "floor", "/healthz : floor", None),
     }
     if paced := [r["paced"] for r in rounds if "paced" in r]:
         p99 = harness.median([f["p99_ms"] for f in paced])

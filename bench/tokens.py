@@ -440,7 +440,7 @@ class Run:
     def ours_block(self, block: list[str], work: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
         with harness.serving(harness.identity_server(self.ours.env, self.ours.port)) as server:
-            if "ours" not in self.jwt_checks:
+            if "cc" in block and "ours" not in self.jwt_checks:
                 self.jwt_checks["ours"] = check_jwt_access_token(server.url, self.ours.svc)
             phases = Phases(self, harness.Target("identity", server, self.db_cpu), work)
             for phase in block:

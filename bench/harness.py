@@ -402,6 +402,11 @@ def cpu_with_db(figures: Mapping[str, Any]) -> float:
     return float(figures["cpu_ms"] + (db if db == db else 0.0))
 
 
+def core_used(figures: Mapping[str, Any]) -> float:
+    """How busy the server's core was, in percent: the server's share plus everyone else's."""
+    return float(figures["server_core_pct"] + figures["others_pct"])
+
+
 def medians(rounds: Sequence[Mapping[str, Any]], phase: str) -> dict[str, float]:
     """The median over rounds of each number in ``phase``'s figures."""
     present = [r[phase] for r in rounds if phase in r]
@@ -476,6 +481,10 @@ def compare(
         f"rounds {f'{median(quiet):.3f}x' if quiet else 'none'}; CPU-time ratio "
         f"{out['cpu_ratio']:.3f}x (stolen time taken out)"
     )
+    # A side that left the core idle was held back by the load generator, not by itself.
+    if idle := [p for p in (num, den) if any(core_used(r[p]) < 90 for r in both)]:
+        print(f"  {' and '.join(idle)} left core {SERVER_CORE} idle at times (wrk's limit, not the "
+              "server's): the CPU-time ratio is the one to read")  # fmt: skip
     if target is not None:
         verdicts = {out["ratio"] >= target, out["cpu_ratio"] >= target}
         if quiet:

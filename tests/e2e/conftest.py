@@ -46,17 +46,18 @@ from tests.e2e.harness import (
     CHROMIUM_ARGS,
     DEVICES,
     DemoRp,
-    Process,
     Server,
     ServerFailed,
     start_demo_rp,
     start_server,
     unique_email,
 )
+from tests.support.server import ServerProcess
 
 E2E_DIR = Path(__file__).resolve().parent
 ACTION_TIMEOUT_MS = 10_000  # Playwright's default of 30 s only makes failures slow
-WATCHED = pytest.StashKey[dict[str, tuple[Process, int]]]()  # name -> process, its log's start
+# name -> process, the first line of its output during the test
+WATCHED = pytest.StashKey[dict[str, tuple[ServerProcess, int]]]()
 # The processes a journey may use, by fixture name, and how their logs are titled.
 PROCESSES = {"identity_server": "identity serve", "demo_rp": "identity demo rp"}
 CALL_FAILED = pytest.StashKey[bool]()
@@ -76,7 +77,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[CALL_FAILED] = report.failed
     if report.failed:
         for name, (process, start) in item.stash.get(WATCHED, {}).items():
-            output = process.log.text(since=start)
+            output = process.output(since=start)
             report.sections.append((f"{PROCESSES[name]} log", output or "(nothing logged)"))
     return report
 
@@ -94,10 +95,10 @@ def identity_server(
     except ServerFailed as exc:
         pytest.fail(str(exc), pytrace=False)
     yield server
-    exited_early = server.process.poll()
-    server.stop()
+    exited_early = server.process.returncode
+    server.process.stop()
     if exited_early is not None:
-        print(f"identity serve exited on its own ({exited_early}):\n{server.log.text()}")
+        print(f"identity serve exited on its own ({exited_early}):\n{server.process.output()}")
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +112,10 @@ def demo_rp(
     except ServerFailed as exc:
         pytest.fail(str(exc), pytrace=False)
     yield rp
-    exited_early = rp.process.poll()
-    rp.stop()
+    exited_early = rp.process.returncode
+    rp.process.stop()
     if exited_early is not None:
-        print(f"identity demo rp exited on its own ({exited_early}):\n{rp.log.text()}")
+        print(f"identity demo rp exited on its own ({exited_early}):\n{rp.process.output()}")
 
 
 @pytest.fixture(autouse=True)
@@ -123,15 +124,15 @@ def _server_stays_healthy(
 ) -> Iterator[None]:
     """Fail a journey when the server (or the demo relying party, for the journeys that use
     it) crashed or logged a traceback meanwhile, even if the pages happened to look right."""
-    processes: dict[str, Process] = {"identity_server": identity_server}
+    processes = {"identity_server": identity_server.process}
     if "demo_rp" in request.fixturenames:  # session-scoped: up already, or starting now
-        processes["demo_rp"] = request.getfixturevalue("demo_rp")
-    watched = {name: (process, len(process.log)) for name, process in processes.items()}
+        processes["demo_rp"] = request.getfixturevalue("demo_rp").process
+    watched = {name: (p, p.output_lines()) for name, p in processes.items()}
     request.node.stash[WATCHED] = watched
     yield
     for name, (process, start) in watched.items():
-        title, output = PROCESSES[name], process.log.text(since=start)
-        if process.process.poll() is not None:
+        title, output = PROCESSES[name], process.output(since=start)
+        if not process.alive():
             pytest.fail(f"{title} exited during the test:\n{output}", pytrace=False)
         if "Traceback" in output:
             pytest.fail(f"{title} logged an error during the test:\n{output}", pytrace=False)

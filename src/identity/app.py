@@ -15,14 +15,17 @@ from identity import health
 from identity.accounts import pages as account_pages
 from identity.consent import api as consent_api
 from identity.consent import pages as consent_pages
-from identity.fastlane import FastLane, is_fast
+from identity.consent.decision_api import DecisionEndpoints
+from identity.consent.schemas import BatchIn, BatchOut, DecisionOut
 from identity.mail import pages as mail_pages
 from identity.oidc import pages as oidc_pages
 from identity.oidc import routes as oidc_routes
+from identity.oidc.token_endpoint import TokenEndpoint
 from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
 from identity.web.errors import install_error_handlers
+from identity.web.lane import Endpoint, FrontDoor, openapi_paths
 from identity.web.middleware import EdgeMiddleware
 
 log = logging.getLogger(__name__)
@@ -31,18 +34,41 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class IdentityApp(FastAPI):
-    """FastAPI, with the fast lane in front of its own middleware stack."""
+    """FastAPI behind the front door (:mod:`identity.web.lane`): one dispatch per request,
+    the machine endpoints answered there, everything else passed to the framework."""
 
-    fast_lane: Any = None
+    front_door: Any = None
+    endpoints: tuple[Endpoint, ...] = ()
 
     async def framework(self, scope: Any, receive: Any, send: Any) -> None:
         await super().__call__(scope, receive, send)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.fast_lane is not None and scope["type"] == "http" and is_fast(scope):
-            await self.fast_lane(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+        await self.front_door(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """The framework's operations and the front door's, in one document."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema.setdefault("paths", {}).update(openapi_paths(self.endpoints))
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(_schemas(DecisionOut, BatchIn, BatchOut))
+            components.setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+            }
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def _schemas(*models: Any) -> dict[str, Any]:
+    from pydantic.json_schema import models_json_schema
+
+    _, top = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    return dict(top.get("$defs", {}))
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -73,9 +99,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.settings = settings
 
     app.add_middleware(EdgeMiddleware, https=settings.https)
-    # The hot machine paths skip the framework's layers altogether (see identity.fastlane),
-    # but still get the edge headers.
-    app.fast_lane = EdgeMiddleware(FastLane(app.framework, runtime=runtime), https=settings.https)
+    # The machine endpoints skip the framework's layers altogether, but get the edge headers.
+    decisions = DecisionEndpoints(runtime.decisions, runtime.bearer)
+    app.endpoints = (TokenEndpoint(runtime.oidc.provider).endpoint(), *decisions.endpoints())
+    app.front_door = EdgeMiddleware(FrontDoor(app.endpoints, app.framework), https=settings.https)
     install_error_handlers(app)
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")

@@ -4,8 +4,10 @@ from identity.accounts import models as accounts_models
 from identity.audit import models as audit_models
 from identity.consent import models as consent_models
 from identity.db import Base
+from identity.links import models as links_models
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
+from identity.subjects import models as subjects_models
 
 metadata = Base.metadata
 
@@ -13,7 +15,9 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "consent_models",
+    "links_models",
     "metadata",
     "oidc_models",
     "outbox_models",
+    "subjects_models",
 ]

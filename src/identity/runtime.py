@@ -1,8 +1,10 @@
-"""Everything a request handler may need, built once per app from :class:`Settings`.
+"""The composition root: every service built once from :class:`Settings`, and wired here only.
 
-Handlers reach it through ``request.app.state.runtime`` (see :mod:`identity.web.deps`); there is
-no module-level state, so two apps with different settings can live in one process (the
-throttling test runs two "instances" against one database this way).
+Handlers reach the result through ``request.app.state.runtime`` (see :mod:`identity.web.deps`);
+there is no module-level state, so two apps with different settings can live in one process
+(the throttling test runs two "instances" against one database this way). Nothing else builds
+services or registers one object's listener on another: who tells whom is read here, in the
+order things are built.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
 from identity.consent.access import ConsentAccess
-from identity.consent.fastpath import DecisionReader
+from identity.consent.decisions import Decisions
+from identity.consent.ledger import Ledger
+from identity.consent.links import ConsentLinks
 from identity.consent.notify import ConsentMessages
-from identity.consent.policy import load_catalog
+from identity.consent.policy import Catalog, load_catalog
+from identity.consent.review import ReviewAtSignIn
 from identity.consent.service import ConsentService
+from identity.consent.states import StateStore, state_store
 from identity.consent.webhooks import Webhooks
 from identity.crypto import Pseudonyms
 from identity.db import Database
@@ -30,11 +36,11 @@ from identity.oidc.keys import KeyStore
 from identity.oidc.logout import Logout
 from identity.oidc.server import Provider
 from identity.oidc.service import OidcService
-from identity.oidc.subjects import Subjects
 from identity.oidc.tokens import Tokens
 from identity.outbox.service import Outbox
 from identity.resources import resource_dir
 from identity.settings import Settings
+from identity.subjects.service import SubjectResolver, Subjects
 from identity.web.csrf import Csrf
 from identity.web.templating import Templates
 
@@ -58,7 +64,8 @@ class Runtime:
     bearer: BearerVerifier
     consent: ConsentService
     consent_access: ConsentAccess
-    decisions: DecisionReader
+    decisions: Decisions
+    states: StateStore
     webhooks: Webhooks
 
     @classmethod
@@ -70,17 +77,7 @@ class Runtime:
             timezone=settings.display_timezone,
         )
         pseudonyms = Pseudonyms(settings.secret)
-        passwords = Passwords.from_settings(settings)
-        mail = sender_from_settings(settings)
-        mail_jobs = MailJobs()
-        accounts = AccountService(
-            settings=settings,
-            db=db,
-            passwords=passwords,
-            mail=AccountMail(templates, mail),
-            pseudonyms=pseudonyms,
-            jobs=mail_jobs,
-        )
+        mail, mail_jobs = sender_from_settings(settings), MailJobs()
         keys = KeyStore(
             db,
             settings.secret,
@@ -88,32 +85,42 @@ class Runtime:
             longest_token_ttl=max(settings.access_token_ttl, settings.id_token_ttl),
             cache_ttl=settings.keys_cache_ttl,
         )
-        clients = ClientRegistry(db)
+        clients, subjects, outbox = (
+            ClientRegistry(db),
+            Subjects(settings.secret),
+            Outbox(db, settings),
+        )
         tokens = Tokens(settings, keys)
-        subjects = Subjects(settings.secret)
         provider = Provider(
             settings=settings, db=db, keys=keys, clients=clients, tokens=tokens, subjects=subjects
         )
-        outbox = Outbox(db, settings)
         logout = Logout(
             clients=clients, store=provider.store, subjects=subjects, tokens=tokens, outbox=outbox
         )
-        oidc = OidcService(provider=provider, accounts=accounts, logout=logout, db=db)
-        bearer = BearerVerifier(tokens, clients, subjects)
-        consent = ConsentService(
+        catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
+        webhooks = Webhooks(
+            db=db,
+            secret=settings.secret,
+            outbox=outbox,
+            clients=clients,
+            subjects=subjects,
+            catalog=catalog,
+        )
+        consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms, webhooks)
+        passwords = Passwords.from_settings(settings)
+        accounts = AccountService(
             settings=settings,
             db=db,
-            catalog=load_catalog(settings.policies_dir or resource_dir("policies")),
+            passwords=passwords,
+            mail=AccountMail(templates, mail),
             pseudonyms=pseudonyms,
+            jobs=mail_jobs,
+            session_listeners=[logout.session_ended],
+            sign_in_steps=[ReviewAtSignIn(consent.decisions)],
         )
-        messages = ConsentMessages(
-            db, templates, mail, sms_sender_from_settings(settings), settings.brand_name
-        )
-        consent.send_confirmation = messages.send_confirmation
-        webhooks = Webhooks(
-            db=db, secret=settings.secret, outbox=outbox, clients=clients, subjects=subjects
-        )
-        consent.after_record.append(webhooks.on_record)
+        oidc = OidcService(provider=provider, accounts=accounts, logout=logout, db=db)
+        provider.register_endpoint(oidc.end_session)
+        bearer = BearerVerifier(tokens, clients, subjects)
         return cls(
             settings=settings,
             db=db,
@@ -130,14 +137,61 @@ class Runtime:
             outbox=outbox,
             oidc=oidc,
             bearer=bearer,
-            consent=consent,
-            consent_access=ConsentAccess(consents=consent, bearer=bearer, db=db),
-            decisions=DecisionReader(db=db, consents=consent, bearer=bearer),
+            consent=consent.service,
+            consent_access=ConsentAccess(
+                consents=consent.service, decisions=consent.decisions, resolver=consent.resolver
+            ),
+            decisions=consent.decisions,
+            states=consent.states,
             webhooks=webhooks,
         )
 
     def close(self) -> None:
         self.mail_jobs.close()
         self.outbox.stop()
-        self.decisions.close()
+        self.states.close()
         self.db.dispose()
+
+
+@dataclass(frozen=True)
+class _Consent:
+    """The consent center's parts: the ledger writes, the read model answers."""
+
+    service: ConsentService
+    decisions: Decisions
+    states: StateStore
+    resolver: SubjectResolver
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        catalog: Catalog,
+        templates: Templates,
+        mail: MailSender,
+        pseudonyms: Pseudonyms,
+        webhooks: Webhooks,
+    ) -> _Consent:
+        links = ConsentLinks(settings.secret, settings.issuer, settings.consent_confirm_ttl)
+        messages = ConsentMessages(
+            db, templates, mail, sms_sender_from_settings(settings), settings.brand_name, links
+        )
+        ledger = Ledger(
+            db=db,
+            pseudonyms=pseudonyms,
+            listeners=[webhooks.on_record],
+            send_confirmation=messages.send_confirmation,
+        )
+        service = ConsentService(
+            settings=settings, db=db, catalog=catalog, ledger=ledger, links=links
+        )
+        states, resolver = state_store(db), SubjectResolver(db)
+        decisions = Decisions(
+            catalog=catalog,
+            store=states,
+            resolver=resolver,
+            unsubscribe_url=links.unsubscribe_url,
+            batch_max=settings.consent_batch_max,
+        )
+        return cls(service, decisions, states, resolver)

@@ -23,7 +23,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import Locator, Page, expect
 
-from identity.accounts.service import Origin
+from identity.context import Origin
 from identity.runtime import Runtime
 from tests.e2e.conftest import Account
 from tests.e2e.harness import Server
@@ -751,7 +751,7 @@ def test_a_browser_sending_global_privacy_control_turns_partner_sharing_off(
     # Earlier, in a browser without the signal, the shopper allowed sharing with partners.
     user = server_runtime.accounts.find_by_email(customer.account.email)
     server_runtime.consent.set_choices(
-        user, {"partner_sharing": True}, origin=Origin(ip="127.0.0.1", locale=lang)
+        str(user.id), {"partner_sharing": True}, origin=Origin(ip="127.0.0.1", locale=lang)
     )
     page = open_page(lang, headers={"Sec-GPC": "1"})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -52,3 +53,16 @@ def customer(make_user: Callable[..., Any], runtime: Runtime) -> Any:
     with runtime.db.transaction() as session:
         session.get(User, user.id).phone_number = "+34 600 111 222"
     return user
+
+
+def answer_of(runtime: Runtime, subject: str, purpose_id: str) -> SimpleNamespace:
+    """The read model's answer for one stored subject and purpose, with attribute access."""
+    purpose = runtime.decisions.purpose(purpose_id)
+    [(_, answer)] = runtime.decisions.answers_for(subject, purposes=[purpose])
+    return SimpleNamespace(**answer)
+
+
+def answers_of(
+    runtime: Runtime, subject: str, purpose_ids: list[str]
+) -> dict[str, SimpleNamespace]:
+    return {p: answer_of(runtime, subject, p) for p in purpose_ids}

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from identity.consent.fastpath import Coalescer, Pair, Row
+from identity.consent.coalescer import Coalescer, Pair, Row
 from tests.support.loops import run
 
 

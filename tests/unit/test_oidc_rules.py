@@ -13,7 +13,6 @@ from identity.oidc.rules import (
     claims_for_scopes,
     issues_refresh_token,
     must_sign_in,
-    pairwise_subject,
     parse_max_age,
     published_kids,
     redirect_uri_matches,
@@ -67,16 +66,6 @@ def test_the_sector_is_the_shared_host():
     assert sector_identifier(["https://m.example/a", "https://m.example/b"]) == "m.example"
     with pytest.raises(ValueError, match="one host"):
         sector_identifier(["https://a.example/cb", "https://b.example/cb"])
-
-
-def test_pairwise_subjects_differ_per_sector_and_are_stable():
-    salt = b"s" * 32
-    a1 = pairwise_subject("market.example", "user-1", salt)
-    assert a1 == pairwise_subject("market.example", "user-1", salt)
-    assert a1 != pairwise_subject("other.example", "user-1", salt)
-    assert a1 != pairwise_subject("market.example", "user-2", salt)
-    assert a1 != pairwise_subject("market.example", "user-1", b"t" * 32)
-    assert "user-1" not in a1
 
 
 def fresh(prompt=(), max_age=None, completed=None):

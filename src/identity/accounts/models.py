@@ -73,14 +73,3 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class UsedLink(Base):
-    """Ids of single-use links already redeemed; the primary key makes redemption atomic."""
-
-    __tablename__ = "used_link"
-
-    link_id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(32))
-    used_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from identity.accounts.rules import SUPPORTED_LOCALES, Profile
-from identity.accounts.service import (
-    BadLink,
-    CurrentSession,
-    EmailNotVerified,
-    InvalidForm,
-    LoginFailed,
-)
+from identity.accounts.service import EmailNotVerified, InvalidForm, LoginFailed
+from identity.context import CurrentSession
 from identity.errors import TooManyAttempts
+from identity.links import LinkError
 from identity.web.deps import (
     PAGE_DEPENDENCIES,
     CsrfFormDep,
     CurrentDep,
     OriginDep,
     RuntimeDep,
+    UserDep,
     request_locale,
+    signed_in,
     text_field,
 )
 from identity.web.pages import redirect, render, safe_next
+
+FormUser = Annotated[CurrentSession, signed_in("/account")]
 
 router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
@@ -119,7 +119,7 @@ def signup_sent(request: Request) -> Response:
 def verify(request: Request, runtime: RuntimeDep, origin: OriginDep) -> Response:
     try:
         runtime.accounts.verify_email(request.query_params.get("token", "")[:2000], origin)
-    except BadLink as exc:
+    except LinkError as exc:
         return render(
             request,
             "accounts/link_problem.html",
@@ -200,9 +200,8 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
             status=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
-    # Consents changed since the customer last decided are reviewed before anything else.
-    if runtime.consent.to_reconfirm(str(logged_in.user.id)):
-        next_url = "/privacy/review?" + urlencode({"next": next_url})
+    if logged_in.next_step:  # e.g. consents to review after a policy change
+        next_url = f"{logged_in.next_step}?" + urlencode({"next": next_url})
     response = redirect(next_url)
     _set_session_cookie(runtime, response, logged_in.cookie_value)
     return response
@@ -238,7 +237,7 @@ def reset_form(request: Request, runtime: RuntimeDep) -> Response:
     token = request.query_params.get("token", "")[:2000]
     try:
         runtime.accounts.check_reset_link(token)
-    except BadLink as exc:
+    except LinkError as exc:
         return render(
             request,
             "accounts/link_problem.html",
@@ -259,7 +258,7 @@ def reset(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
             origin=origin,
             current_cookie=request.cookies.get(runtime.session_cookie.name),
         )
-    except BadLink as exc:
+    except LinkError as exc:
         return render(
             request,
             "accounts/link_problem.html",
@@ -319,18 +318,14 @@ def _account_page(
 
 
 @router.get("/account")
-def account(request: Request, current: CurrentDep, runtime: RuntimeDep) -> Response:
-    if current is None:
-        return redirect("/login?next=/account")
+def account(request: Request, current: UserDep, runtime: RuntimeDep) -> Response:
     return _account_page(request, runtime, current)
 
 
 @router.post("/account/profile")
 def update_profile(
-    request: Request, form: CsrfFormDep, current: CurrentDep, runtime: RuntimeDep, origin: OriginDep
+    request: Request, form: CsrfFormDep, current: FormUser, runtime: RuntimeDep, origin: OriginDep
 ) -> Response:
-    if current is None:
-        return redirect("/login?next=/account")
     profile = Profile(**{name: text_field(form, name, 200) for name in PROFILE_FIELDS})
     try:
         runtime.accounts.update_profile(current, profile, origin)
@@ -344,19 +339,15 @@ def update_profile(
 
 @router.post("/account/sessions/end")
 def end_session(
-    form: CsrfFormDep, current: CurrentDep, runtime: RuntimeDep, origin: OriginDep
+    form: CsrfFormDep, current: FormUser, runtime: RuntimeDep, origin: OriginDep
 ) -> Response:
-    if current is None:
-        return redirect("/login?next=/account")
     runtime.accounts.end_session(current, text_field(form, "sid", 64), origin)
     return redirect("/account?notice=sessions_ended")
 
 
 @router.post("/account/sessions/end-others")
 def end_other_sessions(
-    form: CsrfFormDep, current: CurrentDep, runtime: RuntimeDep, origin: OriginDep
+    form: CsrfFormDep, current: FormUser, runtime: RuntimeDep, origin: OriginDep
 ) -> Response:
-    if current is None:
-        return redirect("/login?next=/account")
     runtime.accounts.end_other_sessions(current, origin)
     return redirect("/account?notice=sessions_ended")

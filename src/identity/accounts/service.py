@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -36,23 +37,21 @@ from identity.accounts.rules import (
 )
 from identity.accounts.sessions import Sessions
 from identity.accounts.throttle import Throttle, ThrottleKey
+from identity.context import CurrentSession, Origin
 from identity.crypto import Pseudonyms
 from identity.db import Database, utcnow
-from identity.errors import Conflict, DomainError, InvalidInput, TooManyAttempts
+from identity.errors import (
+    Conflict,
+    InvalidInput,
+    PermissionDenied,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from identity.links import LinkError, LinkPurpose, Links, password_binding
 from identity.mail import MailJobs
 from identity.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Who is asking, as far as the request tells: never stored raw."""
-
-    ip: str
-    user_agent: str = ""
-    locale: str = "en"
 
 
 class InvalidForm(InvalidInput):
@@ -61,28 +60,16 @@ class InvalidForm(InvalidInput):
         self.problems = problems
 
 
-class LoginFailed(DomainError):
+class LoginFailed(Unauthenticated):
     """Wrong email or password; deliberately one error for both."""
 
-    status = 401
     slug = "login-failed"
     title = "Email or password is incorrect"
 
 
-class EmailNotVerified(DomainError):
-    status = 403
+class EmailNotVerified(PermissionDenied):
     slug = "email-not-verified"
     title = "Email address not verified yet"
-
-
-class BadLink(DomainError):
-    status = 400
-    slug = "bad-link"
-    title = "This link cannot be used"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, reason=reason)
-        self.reason = reason  # invalid | expired | used
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +77,7 @@ class LoggedIn:
     cookie_value: str
     user: User
     session: BrowserSession
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentSession:
-    user: User
-    session: BrowserSession
+    next_step: str | None = None  # a page to see before going on (e.g. re-consent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +86,14 @@ class AccountView:
     sessions: list[BrowserSession] = field(default_factory=list)
 
 
-SessionEndedListener = Callable[[Session, BrowserSession, str], None]
-"""Called inside the transaction that ends a browser session (e.g. back-channel logout)."""
+class SessionEndedListener(Protocol):
+    def __call__(self, session: Session, ended: BrowserSession, reason: str) -> None:
+        """Called inside the transaction that ends a browser session (back-channel logout)."""
+
+
+class SignInStep(Protocol):
+    def __call__(self, user_id: uuid.UUID) -> str | None:
+        """A page the user must see right after signing in (a path), or None."""
 
 
 def subject_of(user: User) -> str:
@@ -122,6 +110,8 @@ class AccountService:
         mail: AccountMail,
         pseudonyms: Pseudonyms,
         jobs: MailJobs,
+        session_listeners: Sequence[SessionEndedListener] = (),
+        sign_in_steps: Sequence[SignInStep] = (),
     ) -> None:
         self._settings = settings
         self._db = db
@@ -141,7 +131,8 @@ class AccountService:
             absolute_timeout=settings.session_absolute_timeout,
         )
         self._throttle = Throttle()
-        self.session_ended_listeners: list[SessionEndedListener] = []
+        self._session_listeners = tuple(session_listeners)
+        self._sign_in_steps = tuple(sign_in_steps)
         window = settings.login_failure_window
         lock = (settings.login_lock_base, settings.login_lock_max)
         self._account_policy = ThrottlePolicy(
@@ -166,7 +157,7 @@ class AccountService:
 
     def _sessions_ended(self, session: Session, ended: list[BrowserSession], reason: str) -> None:
         for row in ended:
-            for listener in self.session_ended_listeners:
+            for listener in self._session_listeners:
                 listener(session, row, reason)
 
     def _user_by_email(self, session: Session, email: str) -> User | None:
@@ -313,29 +304,23 @@ class AccountService:
             self._jobs.submit(lambda: self._send_verification(user))
 
     def verify_email(self, token: str, origin: Origin) -> User:
-        try:
-            claims = self._links.read(LinkPurpose.verify_email, token)
-        except LinkError as exc:
-            raise BadLink(exc.reason) from exc
+        claims = self._links.read(LinkPurpose.verify_email, token)
         now = utcnow()
-        try:
-            with self._db.transaction() as session:
-                user = session.get(User, _uuid(claims.user_id))
-                if user is None or user.email != claims.binding:
-                    raise BadLink("invalid")
-                self._links.redeem(session, claims, now)
-                if user.email_verified_at is None:
-                    user.email_verified_at = now
-                    audit.record(
-                        session,
-                        "account.email_verified",
-                        actor=subject_of(user),
-                        subject=subject_of(user),
-                        details=self._details(origin),
-                    )
-                return user
-        except LinkError as exc:
-            raise BadLink(exc.reason) from exc
+        with self._db.transaction() as session:
+            user = session.get(User, _uuid(claims.user_id))
+            if user is None or user.email != claims.binding:
+                raise LinkError("invalid")
+            self._links.redeem(session, claims, now)
+            if user.email_verified_at is None:
+                user.email_verified_at = now
+                audit.record(
+                    session,
+                    "account.email_verified",
+                    actor=subject_of(user),
+                    subject=subject_of(user),
+                    details=self._details(origin),
+                )
+            return user
 
     # -- login and sessions -------------------------------------------------------------
 
@@ -363,7 +348,9 @@ class AccountService:
             if self._passwords.needs_rehash(user.password_hash)
             else None
         )
-        return self._complete_login(user.id, keys, new_hash, origin, previous_cookie)
+        logged_in = self._complete_login(user.id, keys, new_hash, origin, previous_cookie)
+        step = next((p for p in (s(user.id) for s in self._sign_in_steps) if p), None)
+        return replace(logged_in, next_step=step) if step else logged_in
 
     def _charge_attempt(
         self, email: str, keys: tuple[ThrottleKey, ThrottleKey], origin: Origin
@@ -487,7 +474,7 @@ class AccountService:
         with self._db.read() as session:
             user = session.get(User, user_id)
             if user is None:
-                raise BadLink("invalid")
+                raise LinkError("invalid")
             return AccountView(user, self.sessions.for_user(session, user_id, utcnow()))
 
     def end_session(self, current: CurrentSession, sid: str, origin: Origin) -> bool:
@@ -598,14 +585,11 @@ class AccountService:
 
     def check_reset_link(self, token: str) -> User:
         """Validate a reset link without using it up (for showing the form)."""
-        try:
-            claims = self._links.read(LinkPurpose.reset_password, token)
-        except LinkError as exc:
-            raise BadLink(exc.reason) from exc
+        claims = self._links.read(LinkPurpose.reset_password, token)
         with self._db.read() as session:
             user = session.get(User, _uuid(claims.user_id))
             if user is None or password_binding(user.password_hash) != claims.binding:
-                raise BadLink("used")
+                raise LinkError("used")
             return user
 
     def reset_password(
@@ -623,32 +607,29 @@ class AccountService:
         claims = self._links.read(LinkPurpose.reset_password, token)
         new_hash = self._passwords.hash(password)
         now = utcnow()
-        try:
-            with self._db.transaction() as session:
-                user = session.get(User, user.id)  # type: ignore[assignment]
-                if user is None or password_binding(user.password_hash) != claims.binding:
-                    raise BadLink("used")
-                self._links.redeem(session, claims, now)
-                user.password_hash = new_hash
-                user.password_changed_at = now
-                # Whoever reset the password proved control of the mailbox; the reset also
-                # verifies the address.
-                user.email_verified_at = user.email_verified_at or now
-                keep = None
-                if current_cookie:
-                    mine = self.sessions.find(session, current_cookie, now)
-                    keep = mine.id_hash if mine and mine.user_id == user.id else None
-                ended = self.sessions.end_all_for_user(session, user.id, keep=keep)
-                audit.record(
-                    session,
-                    "password.reset",
-                    actor=subject_of(user),
-                    subject=subject_of(user),
-                    details=self._details(origin, sessions_ended=len(ended)),
-                )
-                self._sessions_ended(session, ended, "password_reset")
-        except LinkError as exc:
-            raise BadLink(exc.reason) from exc
+        with self._db.transaction() as session:
+            user = session.get(User, user.id)  # type: ignore[assignment]
+            if user is None or password_binding(user.password_hash) != claims.binding:
+                raise LinkError("used")
+            self._links.redeem(session, claims, now)
+            user.password_hash = new_hash
+            user.password_changed_at = now
+            # Whoever reset the password proved control of the mailbox; the reset also
+            # verifies the address.
+            user.email_verified_at = user.email_verified_at or now
+            keep = None
+            if current_cookie:
+                mine = self.sessions.find(session, current_cookie, now)
+                keep = mine.id_hash if mine and mine.user_id == user.id else None
+            ended = self.sessions.end_all_for_user(session, user.id, keep=keep)
+            audit.record(
+                session,
+                "password.reset",
+                actor=subject_of(user),
+                subject=subject_of(user),
+                details=self._details(origin, sessions_ended=len(ended)),
+            )
+            self._sessions_ended(session, ended, "password_reset")
         changed = user
         self._jobs.submit(
             lambda: self._mail.password_changed(
@@ -678,4 +659,4 @@ def _uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError as exc:
-        raise BadLink("invalid") from exc
+        raise LinkError("invalid") from exc

@@ -1,137 +1,99 @@
-"""The consent API as a calling client sees it: subject ids in the client's own view
-(public, or pairwise for pairwise clients), only subjects the client is entitled to, scopes.
-
-Public clients (our services) know customers by their public ``sub``; a pairwise client knows
-only customers who signed in to it, by the pairwise ``sub`` it was given.
+"""The consent API as a calling client sees it: subjects in the client's own names (public, or
+pairwise for pairwise clients), only subjects the client may know, and the scopes each call
+needs. Answers come from the read model (:mod:`identity.consent.decisions`), records from the
+ledger (:class:`~identity.consent.service.ConsentService`).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from identity.consent.decisions import READ, Decisions, UnknownSubject
+from identity.consent.ledger import Recorded, RecordView
+from identity.consent.policy import Purpose
+from identity.consent.service import ConsentService
+from identity.context import Origin
+from identity.oidc.bearer import Caller, InvalidBearer
+from identity.subjects.service import SubjectResolver
 
-from identity.accounts.models import User
-from identity.accounts.service import Origin
-from identity.consent.models import ConsentRecord
-from identity.consent.rules import Answer
-from identity.consent.service import ConsentService, Overview, Recorded, UnknownSubject, subject_key
-from identity.db import Database
-from identity.oidc.bearer import BearerVerifier, Caller, InvalidBearer
-from identity.oidc.models import SubjectAlias
-
-READ = "consent:read"
 WRITE = "consent:write"
 PREFERENCES = "preferences"  # the customer's own choices, through a first-party channel
 
 
 @dataclass(frozen=True)
 class Viewed:
-    """A subject as the caller names it, and the account key behind it."""
+    """A subject as the caller names it, and the stored subject behind it."""
 
-    view: str
+    name: str
     key: str
 
 
+@dataclass(frozen=True)
+class SubjectView:
+    """A subject's answers and history, as one caller may see them."""
+
+    name: str
+    answers: list[tuple[Purpose, dict[str, Any]]]
+    history: list[RecordView]
+
+
 class ConsentAccess:
-    def __init__(self, *, consents: ConsentService, bearer: BearerVerifier, db: Database) -> None:
+    def __init__(
+        self, *, consents: ConsentService, decisions: Decisions, resolver: SubjectResolver
+    ) -> None:
         self.consents = consents
-        self._bearer = bearer
-        self._db = db
+        self.decisions = decisions
+        self._resolver = resolver
 
-    # -- subjects ----------------------------------------------------------------------------
-
-    def _resolve(self, caller: Caller, subjects: Sequence[str]) -> tuple[list[Viewed], list[str]]:
-        """Map the caller's subject ids to accounts; return (known, unknown)."""
-        known: list[Viewed] = []
-        unknown: list[str] = []
-        if caller.client.pairwise and caller.client.sector_identifier:
-            with self._db.read() as session:
-                rows = session.execute(
-                    select(SubjectAlias.sub, SubjectAlias.user_id).where(
-                        SubjectAlias.sector == caller.client.sector_identifier,
-                        SubjectAlias.sub.in_(list(subjects)),
-                    )
-                ).all()
-            found = {sub: str(user_id) for sub, user_id in rows}
-            for s in subjects:
-                (known.append(Viewed(s, found[s])) if s in found else unknown.append(s))
-            return known, unknown
-        existing = self.consents.existing_subjects(subjects)
-        for s in subjects:
-            key = _canonical(s)
-            (known.append(Viewed(s, key)) if key in existing else unknown.append(s))
-        return known, unknown
-
-    def _one(self, caller: Caller, subject: str) -> Viewed:
-        known, _ = self._resolve(caller, [subject])
-        if not known:
-            raise UnknownSubject("no customer with that subject id is known to this client")
-        return known[0]
-
-    def _views(self, caller: Caller, keys: Sequence[str]) -> dict[str, str]:
-        """Account key -> the caller's subject id, only for subjects it may see."""
-        if not (caller.client.pairwise and caller.client.sector_identifier):
-            return {k: k for k in keys}
-        with self._db.read() as session:
-            rows = session.execute(
-                select(SubjectAlias.user_id, SubjectAlias.sub).where(
-                    SubjectAlias.sector == caller.client.sector_identifier,
-                    SubjectAlias.user_id.in_([uuid.UUID(k) for k in keys if _is_uuid(k)]),
-                )
-            ).all()
-        return {str(user_id): sub for user_id, sub in rows}
+    def _one(self, caller: Caller, name: str) -> Viewed:
+        return Viewed(name, self.decisions.key(caller.client, name))
 
     def _me(self, caller: Caller) -> Viewed:
+        """The customer behind a customer's own token with the ``preferences`` scope."""
         if caller.on_behalf_of is None:
             raise InvalidBearer("this call needs a customer's access token, not a service token")
         caller.require(PREFERENCES)
-        with self._db.read() as session:
-            user_id = self._bearer.resolve_subject(session, caller, caller.on_behalf_of)
-        if user_id is None:
-            raise InvalidBearer("the customer of this token no longer exists")
-        return Viewed(caller.on_behalf_of, subject_key(user_id))
+        try:
+            return self._one(caller, caller.on_behalf_of)
+        except UnknownSubject as exc:
+            raise InvalidBearer("the customer of this token no longer exists") from exc
+
+    def _view(self, viewed: Viewed) -> SubjectView:
+        answers = self.decisions.answers_for(viewed.key, viewed.name)
+        return SubjectView(viewed.name, answers, self.consents.history(viewed.key))
 
     # -- reads -------------------------------------------------------------------------------
 
-    def decision(self, caller: Caller, subject: str, purpose: str) -> tuple[str, str, Answer]:
+    def overview(self, caller: Caller, name: str) -> SubjectView:
         caller.require(READ)
-        viewed = self._one(caller, subject)
-        return viewed.view, viewed.key, self.consents.answer(viewed.key, purpose)
-
-    def overview(self, caller: Caller, subject: str) -> tuple[str, Overview]:
-        caller.require(READ)
-        viewed = self._one(caller, subject)
-        return viewed.view, self.consents.overview(viewed.key)
+        return self._view(self._one(caller, name))
 
     def me(self, caller: Caller) -> str:
-        """Check a customer's own token (and its ``preferences`` scope); their subject id."""
-        return self._me(caller).view
+        """Check a customer's own token (and its ``preferences`` scope); their name."""
+        return self._me(caller).name
 
-    def my_overview(self, caller: Caller) -> tuple[str, Overview]:
-        viewed = self._me(caller)
-        return viewed.view, self.consents.overview(viewed.key)
+    def my_overview(self, caller: Caller) -> SubjectView:
+        return self._view(self._me(caller))
 
     def changes(
         self, caller: Caller, after: int, limit: int
-    ) -> tuple[list[tuple[str, ConsentRecord]], int]:
+    ) -> tuple[list[tuple[str, RecordView]], int]:
+        """Feed records after the cursor, only for subjects the caller may know; the cursor
+        moves past hidden records too, so every client pages through the same sequence."""
         caller.require(READ)
         records = self.consents.changes(after, limit)
-        views = self._views(caller, list({r.subject for r in records}))
-        visible = [(views[r.subject], r) for r in records if r.subject in views]
-        cursor = records[-1].feed_seq if records else after
-        return visible, cursor
+        names = self._resolver.names(caller.client, {r.subject for r in records})
+        visible = [(names[r.subject], r) for r in records if r.subject in names]
+        return visible, records[-1].cursor if records else after
 
     # -- writes ------------------------------------------------------------------------------
 
     def record(
         self,
         caller: Caller,
-        subject: str,
+        name: str,
         purpose: str,
         *,
         decision: str,
@@ -139,12 +101,15 @@ class ConsentAccess:
         language: str | None,
         text_hash: str | None,
         evidence: dict[str, Any],
-    ) -> tuple[str, Recorded]:
+    ) -> tuple[Recorded, dict[str, Any]]:
+        """A decision collected by the calling service, and the answer it leads to."""
         caller.require(WRITE)
-        viewed = self._one(caller, subject)
+        key = self._resolver.keys(caller.client, [name]).get(name)
+        if key is None:
+            raise UnknownSubject("no customer with that subject id is known to this client")
         recorded = self.consents.record_for_client(
             client_id=caller.client.client_id,
-            subject=viewed.key,
+            subject=key,
             purpose_id=purpose,
             decision=decision,
             collected_at=collected_at,
@@ -152,42 +117,26 @@ class ConsentAccess:
             text_hash=text_hash,
             evidence=evidence,
         )
-        return viewed.view, recorded
+        [(_, answer)] = self.decisions.answers_for(key, name, [recorded.purpose])
+        return recorded, answer
 
     def set_mine(
         self, caller: Caller, purpose: str, allowed: bool, origin: Origin
-    ) -> tuple[str, str]:
+    ) -> dict[str, Any]:
         viewed = self._me(caller)
-        with self._db.read() as session:
-            user = session.get(User, uuid.UUID(viewed.key))
-        if user is None:
-            raise InvalidBearer("the customer of this token no longer exists")
         self.consents.set_choices(
-            user,
+            viewed.key,
             {purpose: allowed},
             origin=origin,
             source=f"api:{caller.client.client_id}",
             via=caller.client.client_id,
         )
-        return viewed.view, viewed.key
+        [(_, answer)] = self.decisions.answers_for(
+            viewed.key, viewed.name, [self.decisions.purpose(purpose)]
+        )
+        return answer
 
     def gpc_for_me(self, caller: Caller, origin: Origin) -> None:
         """``Sec-GPC: 1`` from the customer's own app: their opt-out of sale/share, recorded
         as theirs, through this client."""
-        viewed = self._me(caller)
-        self.consents.apply_gpc(viewed.key, origin, via=caller.client.client_id)
-
-
-def _canonical(subject: str) -> str:
-    try:
-        return str(uuid.UUID(subject))
-    except ValueError:
-        return subject
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+        self.consents.apply_gpc(self._me(caller).key, origin, via=caller.client.client_id)

@@ -1,4 +1,6 @@
-"""The consent API (``/v1``): what every downstream service asks before it acts.
+"""The consent API (``/v1``) besides the two decision endpoints (front-door endpoints, in
+:mod:`identity.consent.decision_api`): purposes, the overview, the change feed, recording,
+``/v1/me``, webhooks.
 
 Paths are stable; services depend on them. Errors are RFC 9457 problem documents. Reads need
 ``consent:read``, recording on a customer's behalf ``consent:write``; ``/v1/me/...`` takes the
@@ -9,18 +11,15 @@ may be given. ``Sec-GPC: 1`` is the customer's own browser signal: it is honoure
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from identity.consent.access import ConsentAccess
-from identity.consent.models import ConsentRecord
+from identity.consent.access import ConsentAccess, SubjectView
+from identity.consent.ledger import RecordView
 from identity.consent.policy import Purpose
-from identity.consent.rules import Answer
 from identity.consent.schemas import (
-    BatchIn,
-    BatchOut,
     ChangesOut,
     DecisionOut,
     DeliveryOut,
@@ -34,7 +33,7 @@ from identity.consent.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from identity.consent.webhooks import Webhooks
+from identity.consent.webhooks import Subscription, Webhooks
 from identity.oidc.bearer import Caller
 from identity.web.deps import get_runtime, request_origin
 
@@ -63,10 +62,6 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
 
 
-def _gpc(request: Request) -> bool:
-    return request.headers.get("sec-gpc", "").strip() == "1"
-
-
 def purpose_out(p: Purpose) -> PurposeOut:
     return PurposeOut(
         id=p.id,
@@ -83,35 +78,10 @@ def purpose_out(p: Purpose) -> PurposeOut:
     )
 
 
-def decision_out(
-    access: ConsentAccess, subject: str, key: str, purpose: str, answer: Answer
-) -> DecisionOut:
-    policy = access.consents.catalog.get(purpose)
-    unsubscribe = (
-        access.consents.unsubscribe_url(key, purpose)
-        if policy is not None and policy.channel and policy.switchable
-        else None
-    )
-    return DecisionOut(
-        subject=subject,
-        purpose=purpose,
-        allowed=answer.allowed,
-        reason=answer.reason,
-        legal_basis=answer.legal_basis,
-        version=answer.version,
-        current_version=answer.current_version,
-        status=answer.status,
-        decided_at=answer.decided_at,
-        expires_at=answer.expires_at,
-        record_id=answer.record_id,
-        unsubscribe_url=unsubscribe,
-    )
-
-
-def record_out(subject: str, r: ConsentRecord) -> RecordOut:
+def record_out(name: str, r: RecordView) -> RecordOut:
     return RecordOut(
         id=r.id,
-        subject=subject,
+        subject=name,
         purpose=r.purpose,
         purpose_version=r.purpose_version,
         decision=r.decision,
@@ -122,13 +92,21 @@ def record_out(subject: str, r: ConsentRecord) -> RecordOut:
         expires_at=r.expires_at,
         language=r.language,
         text_hash=r.text_hash,
-        cursor=r.feed_seq,
+        cursor=r.cursor,
+    )
+
+
+def subject_out(view: SubjectView) -> SubjectOut:
+    return SubjectOut(
+        subject=view.name,
+        decisions=[DecisionOut(**answer) for _, answer in view.answers],
+        history=[record_out(view.name, r) for r in view.history],
     )
 
 
 @router.get("/purposes", summary="Every purpose with its version, legal basis and texts")
 def list_purposes(access: AccessDep) -> list[PurposeOut]:
-    return [purpose_out(p) for p in access.consents.catalog]
+    return [purpose_out(p) for p in access.decisions.catalog]
 
 
 # Declared before /consents/{subject} so "changes" is not taken for a subject id.
@@ -142,54 +120,12 @@ def changes(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangesOut:
     items, cursor = access.changes(caller, after, limit)
-    return ChangesOut(items=[record_out(view, r) for view, r in items], next_cursor=cursor)
-
-
-JSON = "application/json"
-
-
-@router.post(
-    "/consents:decide",
-    summary="Many decisions at once",
-    response_model=None,
-    responses={200: {"model": BatchOut}, **ERRORS},
-)
-async def decide_batch(request: Request, body: BatchIn) -> Response:
-    runtime = get_runtime(request)
-    return Response(
-        runtime.decisions.many(
-            request.headers.get("authorization"),
-            body.subjects,
-            body.purposes,
-            runtime.settings.consent_batch_max,
-        ),
-        media_type=JSON,
-    )
-
-
-@router.get(
-    "/consents/{subject}/{purpose}",
-    summary="May we do this now?",
-    response_model=None,
-    responses={200: {"model": DecisionOut}, **ERRORS},
-)
-async def decision(request: Request, subject: str, purpose: str) -> Response:
-    """The hot path (see :mod:`identity.consent.fastpath`): answered on the event loop. A
-    read: ``Sec-GPC`` on a service's call changes nothing."""
-    runtime = get_runtime(request)
-    authorization = request.headers.get("authorization")
-    body = await runtime.decisions.answer(authorization, subject, purpose)
-    return Response(body, media_type=JSON)
+    return ChangesOut(items=[record_out(name, r) for name, r in items], next_cursor=cursor)
 
 
 @router.get("/consents/{subject}", summary="A customer's answers and history", responses=ERRORS)
 def subject_overview(subject: str, access: AccessDep, caller: CallerDep) -> SubjectOut:
-    view, overview = access.overview(caller, subject)
-    return SubjectOut(
-        subject=view,
-        decisions=[decision_out(access, view, view, p.id, a) for p, a in overview.answers],
-        history=[record_out(view, r) for r in overview.history],
-    )
+    return subject_out(access.overview(caller, subject))
 
 
 @router.put(
@@ -198,13 +134,9 @@ def subject_overview(subject: str, access: AccessDep, caller: CallerDep) -> Subj
     responses={**ERRORS, 409: PROBLEM},
 )
 def record_decision(
-    subject: str,
-    purpose: str,
-    body: RecordIn,
-    access: AccessDep,
-    caller: CallerDep,
+    subject: str, purpose: str, body: RecordIn, access: AccessDep, caller: CallerDep
 ) -> RecordedOut:
-    view, recorded = access.record(
+    recorded, answer = access.record(
         caller,
         subject,
         purpose,
@@ -214,24 +146,18 @@ def record_decision(
         text_hash=body.text_hash,
         evidence=body.evidence,
     )
-    _, key, answer = access.decision(caller, subject, purpose)
     return RecordedOut(
-        record=record_out(view, recorded.record),
-        decision=decision_out(access, view, key, purpose, answer),
+        record=record_out(subject, RecordView.of(recorded.record)),
+        decision=DecisionOut(**answer),
     )
 
 
 @router.get("/me/consents", summary="The signed-in customer's own answers", responses=ERRORS)
 def my_consents(request: Request, access: AccessDep, caller: CallerDep) -> SubjectOut:
-    view = access.me(caller)  # authorize before the signal may write anything
-    if _gpc(request):
+    access.me(caller)  # authorize before the signal may write anything
+    if request.headers.get("sec-gpc", "").strip() == "1":
         access.gpc_for_me(caller, request_origin(request))
-    view, overview = access.my_overview(caller)
-    return SubjectOut(
-        subject=view,
-        decisions=[decision_out(access, view, view, p.id, a) for p, a in overview.answers],
-        history=[record_out(view, r) for r in overview.history],
-    )
+    return subject_out(access.my_overview(caller))
 
 
 @router.put(
@@ -242,50 +168,42 @@ def my_consents(request: Request, access: AccessDep, caller: CallerDep) -> Subje
 def set_my_consent(
     request: Request, purpose: str, body: MyChoiceIn, access: AccessDep, caller: CallerDep
 ) -> DecisionOut:
-    view, key = access.set_mine(caller, purpose, body.allowed, request_origin(request))
-    return decision_out(access, view, key, purpose, access.consents.answer(key, purpose))
+    answer: dict[str, Any] = access.set_mine(caller, purpose, body.allowed, request_origin(request))
+    return DecisionOut(**answer)
 
 
 # -- webhooks ------------------------------------------------------------------------------
 
 
-def webhook_out(row: object, secret: str | None = None) -> WebhookOut:
+def webhook_out(subscription: Subscription, secret: str | None = None) -> WebhookOut:
     return WebhookOut(
-        id=str(row.id),  # type: ignore[attr-defined]
-        url=row.url,  # type: ignore[attr-defined]
-        purposes=row.purposes,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
+        id=subscription.id,
+        url=subscription.url,
+        purposes=subscription.purposes,
+        created_at=subscription.created_at,
         secret=secret,
     )
 
 
 @router.post("/webhooks", status_code=201, summary="Subscribe to consent changes", responses=ERRORS)
-def subscribe(
-    body: WebhookIn, webhooks: WebhooksDep, access: AccessDep, caller: CallerDep
-) -> WebhookOut:
-    caller.require("consent:read")
-    for purpose in body.purposes:
-        access.consents.purpose(purpose)
-    created = webhooks.subscribe(caller.client, body.url, body.purposes)
+def subscribe(body: WebhookIn, webhooks: WebhooksDep, caller: CallerDep) -> WebhookOut:
+    created = webhooks.subscribe(caller, body.url, body.purposes)
     return webhook_out(created.subscription, created.secret)
 
 
 @router.get("/webhooks", summary="This client's subscriptions", responses=ERRORS)
 def subscriptions(webhooks: WebhooksDep, caller: CallerDep) -> list[WebhookOut]:
-    caller.require("consent:read")
-    return [webhook_out(s) for s in webhooks.subscriptions(caller.client)]
+    return [webhook_out(s) for s in webhooks.subscriptions(caller)]
 
 
 @router.delete("/webhooks/{subscription_id}", status_code=204, responses=ERRORS)
 def unsubscribe(subscription_id: str, webhooks: WebhooksDep, caller: CallerDep) -> Response:
-    caller.require("consent:read")
-    webhooks.unsubscribe(caller.client, subscription_id)
+    webhooks.unsubscribe(caller, subscription_id)
     return Response(status_code=204)
 
 
 @router.get("/webhooks/{subscription_id}/deliveries", summary="Recent deliveries", responses=ERRORS)
 def deliveries(subscription_id: str, webhooks: WebhooksDep, caller: CallerDep) -> list[DeliveryOut]:
-    caller.require("consent:read")
     return [
         DeliveryOut(
             id=d.event_id,
@@ -296,5 +214,5 @@ def deliveries(subscription_id: str, webhooks: WebhooksDep, caller: CallerDep) -
             next_attempt_at=None if d.delivered_at or d.failed_at else d.next_attempt_at,
             last_error=d.last_error,
         )
-        for d in webhooks.deliveries(caller.client, subscription_id)
+        for d in webhooks.deliveries(caller, subscription_id)
     ]

@@ -6,7 +6,8 @@ import uuid
 
 from identity.accounts.mail import N_
 from identity.accounts.models import User
-from identity.consent.service import ConfirmationRequest
+from identity.consent.ledger import ConfirmationRequest
+from identity.consent.links import ConsentLinks
 from identity.db import Database
 from identity.mail import MailSender, OutgoingMail
 from identity.mail.sms import SmsSender
@@ -15,15 +16,24 @@ from identity.web.templating import Templates
 
 class ConsentMessages:
     def __init__(
-        self, db: Database, templates: Templates, mail: MailSender, sms: SmsSender, brand: str
+        self,
+        db: Database,
+        templates: Templates,
+        mail: MailSender,
+        sms: SmsSender,
+        brand: str,
+        links: ConsentLinks,
     ) -> None:
+        self._links = links
         self._brand = brand
         self._db = db
         self._templates = templates
         self._mail = mail
         self._sms = sms
 
-    def send_confirmation(self, request: ConfirmationRequest, link: str) -> None:
+    def send_confirmation(self, request: ConfirmationRequest) -> None:
+        """The double opt-in link, by SMS for an SMS purpose, else by mail (after commit)."""
+        link = self._links.confirmation_url(request)
         with self._db.read() as session:
             user = session.get(User, uuid.UUID(request.subject))
         if user is None:

@@ -4,7 +4,7 @@ the re-consent interstitial, and the Global Privacy Control declaration."""
 from __future__ import annotations
 
 from datetime import date
-from urllib.parse import urlencode
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -12,18 +12,17 @@ from starlette.responses import JSONResponse, Response
 
 from identity.consent.policy import LegalBasis, Purpose
 from identity.consent.receipts import receipt_claims, sign_receipt
-from identity.consent.service import (
-    ConfirmationUnavailable,
-    LinkProblem,
-    subject_key,
-)
+from identity.consent.service import subject_key
+from identity.context import CurrentSession
 from identity.errors import NotFound
+from identity.links import LinkError
 from identity.web.deps import (
     PAGE_DEPENDENCIES,
     CsrfFormDep,
-    CurrentDep,
     OriginDep,
     RuntimeDep,
+    UserDep,
+    signed_in,
     text_field,
 )
 from identity.web.pages import redirect, render, safe_next
@@ -46,22 +45,21 @@ def gpc_json() -> JSONResponse:
 def _privacy_page(
     request: Request,
     runtime: RuntimeDep,
-    current: CurrentDep,
+    current: CurrentSession,
     *,
     status: int = 200,
     problem: str | None = None,
 ) -> Response:
-    assert current is not None
-    consent = runtime.consent
-    overview = consent.overview(subject_key(current.user.id))
+    subject = subject_key(current.user.id)
+    answers = runtime.decisions.answers_for(subject)
     notice = request.query_params.get("notice")
     return render(
         request,
         "consent/privacy.html",
         {
-            "answers": overview.answers,
-            "history": overview.history[:50],
-            "titles": {p.id: p for p, _ in overview.answers},
+            "answers": answers,
+            "history": runtime.consent.history(subject, limit=50),
+            "titles": {p.id: p for p, _ in answers},
             "notice": notice if notice in NOTICES else None,
             "problem": problem,
             "gpc": request.headers.get("sec-gpc", "").strip() == "1",
@@ -72,59 +70,47 @@ def _privacy_page(
     )
 
 
+PrivacyFormUser = Annotated[CurrentSession, signed_in("/account/privacy")]
+
+
 @router.get("/account/privacy")
-def privacy(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Response:
-    if current is None:
-        return redirect("/login?next=/account/privacy")
+def privacy(request: Request, runtime: RuntimeDep, current: UserDep) -> Response:
     return _privacy_page(request, runtime, current)
 
 
 @router.post("/account/privacy")
 def save_privacy(
-    request: Request, form: CsrfFormDep, runtime: RuntimeDep, current: CurrentDep, origin: OriginDep
+    request: Request,
+    form: CsrfFormDep,
+    runtime: RuntimeDep,
+    current: PrivacyFormUser,
+    origin: OriginDep,
 ) -> Response:
-    if current is None:
-        return redirect("/login?next=/account/privacy")
     choices = {}
     for purpose in runtime.consent.catalog:
         value = text_field(form, f"purpose.{purpose.id}", 10)
         if purpose.switchable and value in ("on", "off"):
             choices[purpose.id] = value == "on"
-    # SMS needs a phone number: keep every other choice, and say what is missing.
-    no_phone = [
-        p.id
-        for p in runtime.consent.catalog
-        if p.channel == "sms" and choices.get(p.id) and not current.user.phone_number
-    ]
-    for purpose_id in no_phone:
-        del choices[purpose_id]
-    try:
-        recorded = runtime.consent.set_choices(current.user, choices, origin=origin)
-    except ConfirmationUnavailable:  # pragma: no cover - filtered above
-        recorded = []
-    if no_phone:
+    result = runtime.consent.set_choices(subject_key(current.user.id), choices, origin=origin)
+    if result.need_phone:  # every other choice was kept; say what is missing
         return _privacy_page(request, runtime, current, status=400, problem="phone_needed")
-    if not recorded:
+    if not result.recorded:
         return redirect("/account/privacy?notice=nothing_changed")
-    pending = any(r.status == "pending" for r in recorded)
+    pending = any(r.status == "pending" for r in result.recorded)
     return redirect(f"/account/privacy?notice={'saved_pending' if pending else 'saved'}")
 
 
 @router.post("/account/privacy/withdraw-all")
 def withdraw_all(
-    form: CsrfFormDep, runtime: RuntimeDep, current: CurrentDep, origin: OriginDep
+    form: CsrfFormDep, runtime: RuntimeDep, current: PrivacyFormUser, origin: OriginDep
 ) -> Response:
-    if current is None:
-        return redirect("/login?next=/account/privacy")
-    runtime.consent.withdraw_all(current.user, origin=origin)
+    runtime.consent.withdraw_all(subject_key(current.user.id), origin=origin)
     return redirect("/account/privacy?notice=withdrawn_all")
 
 
 @router.get("/account/privacy/receipts/{record_id}")
-def receipt(record_id: int, runtime: RuntimeDep, current: CurrentDep) -> Response:
+def receipt(record_id: int, runtime: RuntimeDep, current: PrivacyFormUser) -> Response:
     """The record as a signed consent receipt (JWS), for the customer to keep."""
-    if current is None:
-        return redirect("/login?next=/account/privacy")
     consent = runtime.consent
     try:
         record = consent.record_of(subject_key(current.user.id), record_id)
@@ -164,7 +150,7 @@ def confirm(
 ) -> Response:
     try:
         recorded = runtime.consent.confirm(text_field(form, "token", 2000), origin)
-    except LinkProblem as exc:
+    except LinkError as exc:
         return render(
             request,
             "consent/confirm.html",
@@ -201,7 +187,7 @@ def _unsubscribe_page(
 def unsubscribe_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
     try:
         _, purpose = runtime.consent.read_unsubscribe(token)
-    except LinkProblem as exc:
+    except LinkError as exc:
         return _unsubscribe_page(request, reason=exc.reason)
     return _unsubscribe_page(request, purpose=purpose, token=token)
 
@@ -218,7 +204,7 @@ async def unsubscribe(
     try:
         _, purpose = runtime.consent.read_unsubscribe(token)
         await run_in_threadpool(runtime.consent.unsubscribe, token, origin)
-    except LinkProblem as exc:
+    except LinkError as exc:
         return _unsubscribe_page(request, reason=exc.reason)
     return _unsubscribe_page(request, purpose=purpose, done=True)
 
@@ -227,11 +213,9 @@ async def unsubscribe(
 
 
 @router.get("/privacy/review")
-def review(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Response:
+def review(request: Request, runtime: RuntimeDep, current: UserDep) -> Response:
     next_url = safe_next(request.query_params.get("next"))
-    if current is None:
-        return redirect("/login?" + urlencode({"next": next_url}))
-    purposes = runtime.consent.to_reconfirm(subject_key(current.user.id))
+    purposes = runtime.decisions.to_reconfirm(subject_key(current.user.id))
     if not purposes:
         return redirect(next_url)
     return render(request, "consent/review.html", {"purposes": purposes, "next": next_url})
@@ -239,12 +223,11 @@ def review(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Respon
 
 @router.post("/privacy/review")
 def save_review(
-    form: CsrfFormDep, runtime: RuntimeDep, current: CurrentDep, origin: OriginDep
+    form: CsrfFormDep, runtime: RuntimeDep, current: UserDep, origin: OriginDep
 ) -> Response:
     next_url = safe_next(text_field(form, "next", 2000))
-    if current is None:
-        return redirect("/login?" + urlencode({"next": next_url}))
     keep = text_field(form, "choice", 10) == "keep"
-    purposes = [p.id for p in runtime.consent.to_reconfirm(subject_key(current.user.id))]
-    runtime.consent.reconfirm(current.user, purposes, keep=keep, origin=origin)
+    subject = subject_key(current.user.id)
+    purposes = [p.id for p in runtime.decisions.to_reconfirm(subject)]
+    runtime.consent.reconfirm(subject, purposes, keep=keep, origin=origin)
     return redirect(next_url)

@@ -37,6 +37,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from identity.errors import NotFound
+
 LOCALES = ("en", "es")
 VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 
@@ -112,6 +114,11 @@ class PolicyError(Exception):
     """A purpose file is missing, unreadable or invalid; the message names file and field."""
 
 
+class UnknownPurpose(NotFound):
+    slug = "unknown-purpose"
+    title = "Unknown purpose"
+
+
 @dataclass(frozen=True)
 class Catalog:
     """Every purpose, by id, in a stable display order."""
@@ -120,6 +127,12 @@ class Catalog:
 
     def get(self, purpose_id: str) -> Purpose | None:
         return self.purposes.get(purpose_id)
+
+    def require(self, purpose_id: str) -> Purpose:
+        purpose = self.purposes.get(purpose_id)
+        if purpose is None:
+            raise UnknownPurpose(f"no purpose {purpose_id!r}")
+        return purpose
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.purposes.values())

@@ -24,16 +24,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import audit
+from identity.consent.decisions import READ
+from identity.consent.ledger import Recorded
 from identity.consent.models import WebhookSubscription
-from identity.consent.service import Recorded
+from identity.consent.policy import Catalog
 from identity.crypto import derive_key
 from identity.db import Database, rfc3339, utcnow
 from identity.errors import InvalidInput, NotFound
+from identity.oidc.bearer import Caller
 from identity.oidc.clients import Client, ClientRegistry
-from identity.oidc.subjects import Subjects
 from identity.outbox.destinations import DestinationRefused
 from identity.outbox.models import OutboxMessage
 from identity.outbox.service import Outbox, Rendered, Undeliverable
+from identity.subjects.service import Subjects
 
 KIND = "webhook"
 SECRET_PREFIX = "whsec_"
@@ -47,9 +50,21 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    id: str
+    url: str
+    purposes: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: WebhookSubscription) -> Subscription:
+        return cls(str(row.id), row.url, list(row.purposes), row.created_at)
+
+
+@dataclass(frozen=True)
 class NewSubscription:
-    subscription: WebhookSubscription
-    secret: str
+    subscription: Subscription
+    secret: str  # shown once
 
 
 @dataclass(frozen=True)
@@ -73,8 +88,10 @@ class Webhooks:
         outbox: Outbox,
         clients: ClientRegistry,
         subjects: Subjects,
+        catalog: Catalog,
     ) -> None:
         self._db = db
+        self._catalog = catalog
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "identity.webhooks")))
         self._outbox = outbox
         self._clients = clients
@@ -83,7 +100,12 @@ class Webhooks:
 
     # -- subscriptions -----------------------------------------------------------------------
 
-    def subscribe(self, client: Client, url: str, purposes: list[str]) -> NewSubscription:
+    def subscribe(self, caller: Caller, url: str, purposes: list[str]) -> NewSubscription:
+        """A subscription of the caller's (``consent:read``) to changes of ``purposes``."""
+        caller.require(READ)
+        client = caller.client
+        for purpose in purposes:
+            self._catalog.require(purpose)
         try:
             self._outbox.destinations.check(url)  # resolved now and again at each delivery
         except DestinationRefused as exc:
@@ -107,20 +129,20 @@ class Webhooks:
                 subject=f"client:{client.client_id}",
                 details={"subscription": str(row.id), "purposes": row.purposes},
             )
-        return NewSubscription(row, secret)
+        return NewSubscription(Subscription.of(row), secret)
 
-    def subscriptions(self, client: Client) -> list[WebhookSubscription]:
+    def subscriptions(self, caller: Caller) -> list[Subscription]:
+        caller.require(READ)
         with self._db.read() as session:
-            return list(
-                session.scalars(
-                    select(WebhookSubscription)
-                    .where(
-                        WebhookSubscription.client_id == client.client_id,
-                        WebhookSubscription.disabled_at.is_(None),
-                    )
-                    .order_by(WebhookSubscription.created_at)
+            rows = session.scalars(
+                select(WebhookSubscription)
+                .where(
+                    WebhookSubscription.client_id == caller.client.client_id,
+                    WebhookSubscription.disabled_at.is_(None),
                 )
+                .order_by(WebhookSubscription.created_at)
             )
+            return [Subscription.of(r) for r in rows]
 
     def _own(self, session: Session, client: Client, subscription_id: str) -> WebhookSubscription:
         try:
@@ -131,7 +153,9 @@ class Webhooks:
             raise NotFound("no such subscription")
         return row
 
-    def unsubscribe(self, client: Client, subscription_id: str) -> None:
+    def unsubscribe(self, caller: Caller, subscription_id: str) -> None:
+        caller.require(READ)
+        client = caller.client
         with self._db.transaction() as session:
             row = self._own(session, client, subscription_id)
             row.disabled_at = utcnow()
@@ -143,9 +167,10 @@ class Webhooks:
                 details={"subscription": subscription_id},
             )
 
-    def deliveries(self, client: Client, subscription_id: str, limit: int = 100) -> list[Delivery]:
+    def deliveries(self, caller: Caller, subscription_id: str, limit: int = 100) -> list[Delivery]:
+        caller.require(READ)
         with self._db.read() as session:
-            self._own(session, client, subscription_id)
+            self._own(session, caller.client, subscription_id)
             rows = session.scalars(
                 select(OutboxMessage)
                 .where(OutboxMessage.kind == KIND, OutboxMessage.ref == subscription_id)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from identity import audit
-from identity.accounts.service import CurrentSession
+from identity.context import CurrentSession
 from identity.crypto import derive_key
 from identity.db import utcnow
 from identity.oidc.clients import Client

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from identity.errors import PermissionDenied, Unauthenticated
 from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.rules import scopes_of
-from identity.oidc.subjects import Subjects
 from identity.oidc.tokens import InvalidToken, Tokens
+from identity.subjects.service import Subjects
 
 CACHE_SIZE = 10_000
 

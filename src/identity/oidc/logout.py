@@ -24,10 +24,10 @@ from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.models import Grant
 from identity.oidc.rules import scopes_of
 from identity.oidc.store import GrantStore
-from identity.oidc.subjects import Subjects
 from identity.oidc.tokens import Tokens
 from identity.outbox.models import OutboxMessage
 from identity.outbox.service import Outbox, Rendered
+from identity.subjects.service import Subjects
 
 BACKCHANNEL = "backchannel_logout"
 

@@ -138,15 +138,3 @@ class UsedClientAssertion(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class SubjectAlias(Base):
-    """Pairwise subject identifiers, so a pairwise ``sub`` can be mapped back to its user."""
-
-    __tablename__ = "subject_alias"
-
-    sector: Mapped[str] = mapped_column(String(255), primary_key=True)
-    sub: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
-    )

@@ -3,6 +3,7 @@ account choice, errors), logout, and "apps with access" in the account."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from identity.context import CurrentSession
 from identity.oidc.authorize import (
     Answer,
     AskConsent,
@@ -28,12 +30,16 @@ from identity.web.deps import (
     CurrentDep,
     OriginDep,
     RuntimeDep,
+    UserDep,
     current_session,
     get_runtime,
     request_origin,
+    signed_in,
     text_field,
 )
 from identity.web.pages import redirect, render
+
+FormUser = Annotated[CurrentSession, signed_in("/account/apps")]
 
 router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
@@ -205,9 +211,7 @@ async def logout(request: Request, oidc: OidcDep) -> Response:
 
 
 @router.get("/account/apps")
-def allowed_apps(request: Request, oidc: OidcDep, current: CurrentDep) -> Response:
-    if current is None:
-        return redirect("/login?next=/account/apps")
+def allowed_apps(request: Request, oidc: OidcDep, current: UserDep) -> Response:
     return render(
         request,
         "oidc/apps.html",
@@ -216,8 +220,6 @@ def allowed_apps(request: Request, oidc: OidcDep, current: CurrentDep) -> Respon
 
 
 @router.post("/account/apps/revoke")
-def revoke_app(form: CsrfFormDep, oidc: OidcDep, current: CurrentDep) -> Response:
-    if current is None:
-        return redirect("/login?next=/account/apps")
+def revoke_app(form: CsrfFormDep, oidc: OidcDep, current: FormUser) -> Response:
     oidc.revoke_app(current, text_field(form, "client_id", 64))
     return redirect("/account/apps?notice=revoked")

@@ -54,12 +54,6 @@ def jwks(oidc: OidcDep) -> JSONResponse:
     return JSONResponse(oidc.provider.keys.jwks(), headers=PUBLIC_CACHE)
 
 
-@router.post("/token", summary="Token endpoint (RFC 6749 §3.2)")
-async def token(request: Request, oidc: OidcDep) -> Response:
-    oauth_request = await provider_request(request)
-    return await run_in_threadpool(oidc.provider.token_response, oauth_request)
-
-
 @router.post("/revoke", summary="Token revocation (RFC 7009)")
 async def revoke(request: Request, oidc: OidcDep) -> Response:
     oauth_request = await provider_request(request)

@@ -5,8 +5,6 @@ Nothing here touches the database, HTTP or Authlib; the grant hooks and services
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -167,12 +165,6 @@ def sector_identifier(redirect_uris: Sequence[str]) -> str:
     if len(hosts) != 1:
         raise ValueError("pairwise clients need redirect URIs on one host (their sector)")
     return hosts.pop()
-
-
-def pairwise_subject(sector: str, local_sub: str, salt: bytes) -> str:
-    """``sub`` as seen by a pairwise client: no two sectors can correlate a customer."""
-    digest = hashlib.sha256(sector.encode() + b"\x00" + local_sub.encode() + b"\x00" + salt)
-    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 # -- authentication freshness ---------------------------------------------------------------

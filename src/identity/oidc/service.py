@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from identity import audit
 from identity.accounts.models import User
-from identity.accounts.service import AccountService, CurrentSession, Origin
+from identity.accounts.service import AccountService
+from identity.context import CurrentSession, Origin
 from identity.db import Database
 from identity.oidc.authorize import AuthorizeFlow, Interactions
 from identity.oidc.clients import AUTH_METHODS, Client
@@ -66,8 +67,6 @@ class OidcService:
         self.interactions = Interactions(provider.settings.secret)
         self.flow = AuthorizeFlow(provider, self.interactions)
         self.end_session = EndSession(provider, self._end_session)
-        provider.register_endpoint(self.end_session)
-        accounts.session_ended_listeners.append(logout.session_ended)
 
     # -- discovery ------------------------------------------------------------------------
 

@@ -27,9 +27,9 @@ from identity.oidc.models import (
     RevokedAccessToken,
 )
 from identity.oidc.rules import ACR_PASSWORD
-from identity.oidc.subjects import Subjects
 from identity.oidc.tokens import Principal
 from identity.settings import Settings
+from identity.subjects.service import Subjects
 
 
 @dataclass(frozen=True)

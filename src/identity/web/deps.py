@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from identity.accounts.service import CurrentSession, Origin
-from identity.runtime import Runtime
+from identity.context import CurrentSession, Origin
 from identity.web.csrf import FIELD as CSRF_FIELD
 from identity.web.i18n import LANG_COOKIE, negotiate, supported
+
+if TYPE_CHECKING:  # the composition root builds everything, this module included
+    from identity.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -26,6 +28,28 @@ def current_session(request: Request) -> CurrentSession | None:
         request.state.current_session = runtime.accounts.current(cookie)
     current: CurrentSession | None = request.state.current_session
     return current
+
+
+class SignInRequired(Exception):
+    """A page needs a signed-in user; the error handler sends the browser to sign in."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def signed_in(next_url: str | None = None) -> Any:
+    """A dependency: the signed-in session, or a sign-in that comes back to ``next_url``
+    (default: the page asked for; forms name the page that holds them)."""
+
+    def required(request: Request) -> CurrentSession:
+        current = current_session(request)
+        if current is None:
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInRequired(next_url or here)
+        return current
+
+    return Depends(required)
 
 
 def honour_gpc(request: Request) -> None:
@@ -65,8 +89,9 @@ def request_origin(request: Request) -> Origin:
     )
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 CurrentDep = Annotated[CurrentSession | None, Depends(current_session)]
+UserDep = Annotated[CurrentSession, signed_in()]
 OriginDep = Annotated[Origin, Depends(request_origin)]
 
 

@@ -57,8 +57,16 @@ class Templates:
         return text % variables if variables else text
 
 
-def _format_datetime(value: datetime | None, locale: str, tz: ZoneInfo) -> str:
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A time as pages get it: a datetime, or an API answer's RFC 3339 text."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+def _format_datetime(value: datetime | str | None, locale: str, tz: ZoneInfo) -> str:
     """Date and time to the minute in the display time zone, with its abbreviation."""
+    value = _moment(value)
     if value is None:
         return ""
     local = value.astimezone(tz)
@@ -66,7 +74,8 @@ def _format_datetime(value: datetime | None, locale: str, tz: ZoneInfo) -> str:
     return f"{day}, {format_time(local, format='short', locale=locale)} {local:%Z}"
 
 
-def _format_date(value: datetime | None, locale: str, tz: ZoneInfo) -> str:
+def _format_date(value: datetime | str | None, locale: str, tz: ZoneInfo) -> str:
+    value = _moment(value)
     if value is None:
         return ""
     return format_date(value.astimezone(tz).date(), format="long", locale=locale)

@@ -7,6 +7,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 
 from identity.consent.models import ConsentRecord
+from tests.support.consent_fixtures import answer_of, answers_of
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import login, page_text, submit
 from tests.support.rp import _field
@@ -45,9 +46,9 @@ def test_choices_are_recorded_and_change_the_answers(
     login(client, customer.email, DEFAULT_PASSWORD)
     response = choose(client, personalization=True, analytics=False)
     assert response.headers["location"] == "/account/privacy?notice=saved"
-    answers = runtime.consent.answers([str(customer.id)], ["personalization", "analytics"])
-    assert answers[(str(customer.id), "personalization")].allowed
-    assert answers[(str(customer.id), "analytics")].reason == "objected"
+    answers = answers_of(runtime, str(customer.id), ["personalization", "analytics"])
+    assert answers["personalization"].allowed
+    assert answers["analytics"].reason == "objected"
     assert audit_actions().count("consent.recorded") == 2
     # Saving the same choices again records nothing.
     assert (
@@ -61,19 +62,19 @@ def test_email_marketing_needs_the_confirmation_link(client, customer, runtime, 
     login(client, customer.email, DEFAULT_PASSWORD)
     response = choose(client, email_marketing=True)
     assert response.headers["location"] == "/account/privacy?notice=saved_pending"
-    assert runtime.consent.answer(str(customer.id), "email_marketing").reason == "pending"
+    assert answer_of(runtime, str(customer.id), "email_marketing").reason == "pending"
     mail = mailbox.last(customer.email)
     assert mail["subject"] == "Confirma, por favor: Ofertas y novedades por correo electrónico"
     link = mailbox.last_link(customer.email, "/privacy/confirm")
     # Opening the link (a mail scanner would) changes nothing; pressing the button does.
     page = client.get(link)
-    assert runtime.consent.answer(str(customer.id), "email_marketing").reason == "pending"
+    assert answer_of(runtime, str(customer.id), "email_marketing").reason == "pending"
     confirmed = client.post(
         "/privacy/confirm",
         data={"csrf_token": _field(page.text, "csrf_token"), "token": _field(page.text, "token")},
     )
     assert confirmed.status_code == 200
-    answer = runtime.consent.answer(str(customer.id), "email_marketing")
+    answer = answer_of(runtime, str(customer.id), "email_marketing")
     assert (answer.allowed, answer.reason) == (True, "granted")
     again = client.post(
         "/privacy/confirm",
@@ -96,7 +97,7 @@ def test_the_confirmation_link_expires_after_seven_days(
     )
     assert response.status_code == 400
     assert "has expired" in page_text(response.text)  # signed out by now: the page is in English
-    assert runtime.consent.answer(str(customer.id), "email_marketing").reason == "pending"
+    assert answer_of(runtime, str(customer.id), "email_marketing").reason == "pending"
 
 
 def test_sms_marketing_sends_the_link_by_sms(client, customer, mailbox):
@@ -120,8 +121,10 @@ def test_withdrawing_everything_is_one_button(client, customer, runtime):
     choose(client, personalization=True, partner_sharing=True)
     response = submit(client, "/account/privacy/withdraw-all", {}, form_page="/account/privacy")
     assert response.headers["location"] == "/account/privacy?notice=withdrawn_all"
-    answers = runtime.consent.answers(
-        [str(customer.id)], ["personalization", "partner_sharing", "analytics", "order_emails"]
+    answers = answers_of(
+        runtime,
+        str(customer.id),
+        ["personalization", "partner_sharing", "analytics", "order_emails"],
     )
     assert [a.allowed for a in answers.values()] == [False, False, False, True]
 
@@ -129,7 +132,7 @@ def test_withdrawing_everything_is_one_button(client, customer, runtime):
 def test_contract_purposes_cannot_be_switched_off_even_by_a_crafted_form(client, customer, runtime):
     login(client, customer.email, DEFAULT_PASSWORD)
     choose(client, order_emails=False)
-    assert runtime.consent.answer(str(customer.id), "order_emails").allowed
+    assert answer_of(runtime, str(customer.id), "order_emails").allowed
     with runtime.db.read() as session:
         assert session.scalars(select(ConsentRecord)).all() == []
 
@@ -200,5 +203,5 @@ def test_sms_without_a_phone_keeps_the_other_choices(client, make_user, runtime)
     response = choose(client, sms_marketing=True, personalization=True)
     assert response.status_code == 400
     assert "Your other choices are saved" in page_text(response.text)
-    assert runtime.consent.answer(str(user.id), "personalization").allowed
-    assert runtime.consent.answer(str(user.id), "sms_marketing").reason == "not_asked"
+    assert answer_of(runtime, str(user.id), "personalization").allowed
+    assert answer_of(runtime, str(user.id), "sms_marketing").reason == "not_asked"

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from identity.consent.models import ConsentRecord
+from tests.support.consent_fixtures import answer_of
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import csrf_token, login, page_text
 
@@ -35,7 +36,7 @@ def test_one_click_unsubscribe_needs_no_login_and_is_idempotent(
         first = mail_client.post(path, data={"List-Unsubscribe": "One-Click"})
         second = mail_client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert (first.status_code, second.status_code) == (200, 200)
-    answer = runtime.consent.answer(str(customer.id), "email_marketing")
+    answer = answer_of(runtime, str(customer.id), "email_marketing")
     assert (answer.allowed, answer.reason) == (False, "withdrawn")
     with runtime.db.read() as session:
         sources = session.scalars(select(ConsentRecord.source).order_by(ConsentRecord.id)).all()
@@ -48,7 +49,7 @@ def test_the_unsubscribe_link_opened_in_a_browser_asks_first(browser, writer, cu
     assert page.status_code == 200
     assert "Unsubscribe?" in page_text(page.text)
     # (The grant waits for double opt-in; opening the page did not withdraw it.)
-    assert runtime.consent.answer(str(customer.id), "email_marketing").reason == "pending"
+    assert answer_of(runtime, str(customer.id), "email_marketing").reason == "pending"
     assert 'name="List-Unsubscribe" value="One-Click"' in page.text
 
 
@@ -59,7 +60,7 @@ def test_bad_unsubscribe_requests_change_nothing(browser, writer, customer, runt
         browser.post(path[:-4] + "abcd", data={"List-Unsubscribe": "One-Click"}).status_code == 400
     )
     assert browser.get("/unsubscribe/garbage").status_code == 400
-    assert runtime.consent.answer(str(customer.id), "email_marketing").reason == "pending"
+    assert answer_of(runtime, str(customer.id), "email_marketing").reason == "pending"
 
 
 def test_gpc_json_declares_support(browser):
@@ -74,7 +75,7 @@ def test_gpc_on_any_page_opts_the_customer_out_of_sharing(
     grant(browser, writer, customer, "partner_sharing")
     login(client, customer.email, DEFAULT_PASSWORD)
     client.get("/account", headers={"sec-gpc": "1"})
-    answer = runtime.consent.answer(str(customer.id), "partner_sharing")
+    answer = answer_of(runtime, str(customer.id), "partner_sharing")
     assert (answer.allowed, answer.reason) == (False, "withdrawn")
     client.get("/account", headers={"sec-gpc": "1"})  # a second signal records nothing new
     with runtime.db.read() as session:
@@ -83,7 +84,7 @@ def test_gpc_on_any_page_opts_the_customer_out_of_sharing(
         ("partner_sharing", "withdrawn", {"signal": "Sec-GPC: 1"})
     ]
     # Only sale/share purposes are affected.
-    assert runtime.consent.answer(str(customer.id), "analytics").allowed
+    assert answer_of(runtime, str(customer.id), "analytics").allowed
 
 
 def test_without_gpc_nothing_is_recorded(client, customer, runtime):
@@ -97,7 +98,7 @@ def test_an_explicit_grant_after_the_gpc_signal_wins(client, customer, runtime):
     login(client, customer.email, DEFAULT_PASSWORD)
     gpc = {"sec-gpc": "1"}
     client.get("/account", headers=gpc)
-    assert runtime.consent.answer(str(customer.id), "partner_sharing").reason == "denied"
+    assert answer_of(runtime, str(customer.id), "partner_sharing").reason == "denied"
     token = csrf_token(client, "/account/privacy")
     client.post(
         "/account/privacy",
@@ -105,4 +106,4 @@ def test_an_explicit_grant_after_the_gpc_signal_wins(client, customer, runtime):
         headers=gpc,
     )
     client.get("/account/privacy", headers=gpc)
-    assert runtime.consent.answer(str(customer.id), "partner_sharing").allowed
+    assert answer_of(runtime, str(customer.id), "partner_sharing").allowed

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from identity.app import create_app
 from identity.resources import resource_dir
+from tests.support.consent_fixtures import answer_of
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import login, page_text, submit
 
@@ -21,9 +22,9 @@ def test_a_grant_expires_after_its_lifetime(browser, writer, customer, runtime, 
     )
     days = runtime.consent.purpose("partner_sharing").expires_after_days
     clock.tick(timedelta(days=days) - timedelta(minutes=1))
-    assert runtime.consent.answer(str(customer.id), "partner_sharing").allowed
+    assert answer_of(runtime, str(customer.id), "partner_sharing").allowed
     clock.tick(timedelta(minutes=2))
-    answer = runtime.consent.answer(str(customer.id), "partner_sharing")
+    answer = answer_of(runtime, str(customer.id), "partner_sharing")
     assert (answer.allowed, answer.reason) == (False, "expired")
 
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from identity.app import create_app
-from identity.oidc.models import SubjectAlias
 from identity.outbox.destinations import Destinations
 from identity.runtime import Runtime
+from identity.subjects.models import SubjectAlias
 from tests.support.oidc_fixtures import MARKET_REDIRECT
 
 INTERNAL = [

@@ -130,20 +130,20 @@ WRITER = textwrap.dedent(
     """
     import os, sys, uuid
     from identity.accounts.models import User
-    from identity.accounts.service import Origin
+    from identity.context import Origin
     from identity.runtime import Runtime
     from identity.settings import Settings
 
     settings = Settings(database_url=sys.argv[1], secret_key="k" * 40, env="test",
                         var_dir=sys.argv[4], outbox_worker=False)
     runtime = Runtime.build(settings)
-    with runtime.db.read() as session:
-        user = session.get(User, uuid.UUID(sys.argv[2]))
     print("ready", flush=True)
     sys.stdin.readline()
     for i in range(int(sys.argv[3])):
         purpose = ["personalization", "partner_sharing"][i % 2]
-        runtime.consent.set_choices(user, {purpose: i % 4 < 2}, origin=Origin(ip="127.0.0.1"))
+        runtime.consent.set_choices(
+            sys.argv[2], {purpose: i % 4 < 2}, origin=Origin(ip="127.0.0.1")
+        )
     runtime.close()
     """
 )

@@ -21,8 +21,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from identity.accounts.models import UsedLink
 from identity.crypto import derive_key, new_token, token_digest
+from identity.errors import InvalidInput
+from identity.links.models import UsedLink
 
 
 class LinkPurpose(StrEnum):
@@ -31,11 +32,14 @@ class LinkPurpose(StrEnum):
     confirm_consent = "confirm_consent"
 
 
-class LinkError(Exception):
+class LinkError(InvalidInput):
     """The link is unusable; ``reason`` is one of ``invalid``, ``expired``, ``used``."""
 
+    slug = "bad-link"
+    title = "This link cannot be used"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(reason, reason=reason)
         self.reason = reason
 
 

@@ -1,0 +1,246 @@
+"""The consent ledger's one write path: append a record, project it, audit it, tell listeners.
+
+Every decision, whoever makes it (the customer, a service, a confirmation link, GPC), is one
+:class:`NewRecord` appended inside a :meth:`Ledger.writing` block: the record (never updated),
+the current-state row for (subject, purpose), the audit entry and whatever the listeners add
+(webhook messages) are written in one transaction, and what must wait for the commit (double
+opt-in messages) runs only after it.
+
+The change feed is gap-free: each record takes ``feed_seq`` from a one-row counter that writers
+lock until they commit, so commits happen in ``feed_seq`` order and a reader resuming after N
+never misses N+1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity import audit
+from identity.consent.models import FEED_HEAD_ID, ConsentFeedHead, ConsentRecord, ConsentState
+from identity.consent.policy import Purpose
+from identity.consent.rules import DECISIONS, State, expiry, status_after
+from identity.context import Origin
+from identity.crypto import Pseudonyms
+from identity.db import Database, utcnow
+from identity.errors import Conflict, InvalidInput
+
+
+class NotSwitchable(Conflict):
+    slug = "purpose-not-switchable"
+    title = "This purpose cannot be refused"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """One decision to append, with its evidence."""
+
+    subject: str
+    purpose: Purpose
+    decision: str  # granted | denied | withdrawn
+    source: str  # preference_center, api:<client>, gpc, unsubscribe, double_opt_in, ...
+    actor: str  # who made it, as the audit names actors
+    origin: Origin | None = None  # the customer's own request (IP and user agent), if known
+    locale: str | None = None  # the language the text was shown in
+    collected_at: datetime | None = None  # default: now
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    confirmed: bool = False  # a double opt-in link was used
+    text_hash: str | None = None  # default: the purpose text in ``locale``
+    via: str | None = None  # the client the customer acted through
+
+
+@dataclass(frozen=True)
+class Recorded:
+    record: ConsentRecord
+    status: str
+    purpose: Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A ledger record as readers outside the ledger see it (never the row itself)."""
+
+    id: int
+    cursor: int  # the change feed position
+    subject: str
+    purpose: str
+    purpose_version: str
+    decision: str
+    pending: bool
+    source: str
+    collected_at: datetime
+    recorded_at: datetime
+    expires_at: datetime | None
+    language: str | None
+    text_hash: str | None
+
+    @classmethod
+    def of(cls, row: ConsentRecord) -> RecordView:
+        return cls(
+            row.id,
+            row.feed_seq,
+            row.subject,
+            row.purpose,
+            row.purpose_version,
+            row.decision,
+            row.pending,
+            row.source,
+            row.collected_at,
+            row.recorded_at,
+            row.expires_at,
+            row.language,
+            row.text_hash,
+        )
+
+
+@dataclass
+class ConfirmationRequest:
+    """A double opt-in message to send once the transaction has committed."""
+
+    subject: str
+    purpose: Purpose
+    record_id: int
+    locale: str
+
+
+class RecordListener(Protocol):
+    def __call__(self, session: Session, recorded: Recorded) -> None:
+        """Called inside the recording transaction (e.g. to queue webhooks)."""
+
+
+ConfirmationSender = Callable[[ConfirmationRequest], None]
+
+
+@dataclass
+class Writes:
+    """What one write transaction appends, and what it leaves for after the commit."""
+
+    session: Session
+    _ledger: Ledger
+    recorded: list[Recorded] = field(default_factory=list)
+    confirmations: list[ConfirmationRequest] = field(default_factory=list)
+
+    def append(self, new: NewRecord) -> Recorded:
+        recorded = self._ledger.append(self.session, new)
+        self.recorded.append(recorded)
+        if recorded.status == "pending":
+            locale = recorded.record.language or "en"
+            self.confirmations.append(
+                ConfirmationRequest(new.subject, new.purpose, recorded.record.id, locale)
+            )
+        return recorded
+
+    def states(self, subject: str) -> dict[str, State]:
+        """The subject's current states, as this transaction sees them."""
+        rows = self.session.scalars(select(ConsentState).where(ConsentState.subject == subject))
+        return {r.purpose: state_of(r) for r in rows}
+
+
+class Ledger:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        pseudonyms: Pseudonyms,
+        listeners: Sequence[RecordListener] = (),
+        send_confirmation: ConfirmationSender | None = None,
+    ) -> None:
+        self._db = db
+        self._pseudonyms = pseudonyms
+        self._listeners = tuple(listeners)
+        self._send_confirmation = send_confirmation
+
+    @contextmanager
+    def writing(self) -> Iterator[Writes]:
+        """A write transaction for appends; confirmations go out after it commits."""
+        with self._db.transaction() as session:
+            writes = Writes(session, self)
+            yield writes
+        if self._send_confirmation is not None:
+            for request in writes.confirmations:
+                self._send_confirmation(request)
+
+    def append(self, session: Session, new: NewRecord) -> Recorded:
+        purpose = new.purpose
+        if new.decision not in DECISIONS:
+            raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}")
+        if new.decision != "granted" and not purpose.switchable:
+            raise NotSwitchable(f"{purpose.id} is necessary for your purchases")
+        head = session.execute(
+            select(ConsentFeedHead).where(ConsentFeedHead.id == FEED_HEAD_ID).with_for_update()
+        ).scalar_one()
+        head.seq += 1
+        record = self._record(new, head.seq)
+        session.add(record)
+        session.flush()
+        _project(session, record)
+        status = "pending" if record.pending else new.decision
+        audit.record(
+            session,
+            "consent.recorded",
+            actor=new.actor,
+            subject=f"user:{new.subject}",
+            details={
+                "purpose": purpose.id,
+                "version": purpose.version,
+                "decision": new.decision,
+                "status": status,
+                "source": new.source,
+                "record_id": record.id,
+                **({"via_client": new.via} if new.via else {}),
+            },
+        )
+        recorded = Recorded(record, status, purpose)
+        for listener in self._listeners:
+            listener(session, recorded)
+        return recorded
+
+    def _record(self, new: NewRecord, feed_seq: int) -> ConsentRecord:
+        now = utcnow()
+        collected = new.collected_at or now
+        status = status_after(new.purpose, new.decision, confirmed=new.confirmed)
+        locale = new.locale if new.locale in ("en", "es") else None
+        origin = new.origin
+        return ConsentRecord(
+            feed_seq=feed_seq,
+            subject=new.subject,
+            purpose=new.purpose.id,
+            purpose_version=new.purpose.version,
+            decision=new.decision,
+            pending=status == "pending",
+            source=new.source,
+            collected_at=collected,
+            recorded_at=now,
+            expires_at=expiry(new.purpose, new.decision, collected),
+            language=locale,
+            text_hash=new.text_hash or (new.purpose.text_hash(locale) if locale else None),
+            ip_hash=self._pseudonyms.ip(origin.ip) if origin and origin.ip else None,
+            user_agent=origin.user_agent[:200] if origin and origin.user_agent else None,
+            evidence=dict(new.evidence),
+        )
+
+
+def _project(session: Session, record: ConsentRecord) -> None:
+    """The current-state row follows the newest record."""
+    state = session.get(ConsentState, (record.subject, record.purpose))
+    if state is None:
+        state = ConsentState(subject=record.subject, purpose=record.purpose)
+        session.add(state)
+    state.status = "pending" if record.pending else record.decision
+    state.purpose_version = record.purpose_version
+    state.decided_at = record.collected_at
+    state.expires_at = record.expires_at
+    state.source = record.source
+    state.record_id = record.id
+
+
+def state_of(row: ConsentState) -> State:
+    return State(
+        row.status, row.purpose_version, row.decided_at, row.expires_at, row.record_id, row.source
+    )

@@ -3,8 +3,9 @@
 Rotation (``identity keys rotate``) publishes the next key at once and lets it sign only after
 ``key_activation_delay``, so relying parties that cache ``/jwks`` see the new key before any
 token carries its ``kid``. The superseded key stays published until every token it may have
-signed has expired. Private keys are encrypted with Fernet under a key derived from the
-secret key; the secret key must therefore stay the same for the lifetime of the keys.
+signed has expired. The key created last signs once active, whatever the delays of earlier
+rotations (``rules.signing_kid``). Private keys are encrypted with Fernet under a key derived
+from the secret key; the secret key must therefore stay the same for the lifetime of the keys.
 
 Keys are cached per process for ``keys_cache_ttl`` (the hot path signs a token per request);
 rotation never needs the cache to be fresh because keys are published ahead of use.
@@ -139,12 +140,12 @@ class KeyStore:
         if loaded is not None and time.monotonic() - loaded.at < self._cache_ttl:
             return loaded
         with self._db.read() as session:
-            rows = session.scalars(select(SigningKey).order_by(SigningKey.activates_at)).all()
+            rows = session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
         private = {
             r.kid: import_jwk(json.loads(self._fernet.decrypt(r.private_jwk_encrypted.encode())))
             for r in rows
         }
-        times = [KeyTimes(r.kid, r.alg, r.activates_at, r.retired_at) for r in rows]
+        times = [KeyTimes(r.kid, r.alg, r.created_at, r.activates_at, r.retired_at) for r in rows]
         public = {r.kid: {**r.public_jwk, "kid": r.kid} for r in rows}
         jwks = {"keys": [public[k] for k in published_kids(times, utcnow(), self._longest_ttl)]}
         loaded = _Loaded(

@@ -54,6 +54,10 @@ class InvalidToken(Exception):
     pass
 
 
+class NotAnIdToken(InvalidToken):
+    """Signed by us, but another kind of token (access or logout token): never a hint."""
+
+
 class Tokens:
     def __init__(self, settings: Settings, keys: KeyStore) -> None:
         self._settings = settings
@@ -108,12 +112,18 @@ class Tokens:
         return claims
 
     def verify_id_token(self, token: str, *, allow_expired: bool = True) -> dict[str, Any]:
-        """Claims of an ID token we issued (``id_token_hint``: expiry is tolerated)."""
+        """Claims of an ID token we issued (``id_token_hint``: expiry is tolerated).
+
+        Our access tokens (``at+jwt``) and logout tokens (``logout+jwt``) are signed with the
+        same keys, so the signature alone does not make an ID token: they raise
+        :class:`NotAnIdToken`. ID tokens are the only tokens we sign with a ``JWT`` type."""
         claims, header = self._decode(token)
-        if header.get("typ") not in (None, "JWT"):
-            raise InvalidToken("not an ID token")
+        if header.get("typ") not in (None, "JWT") or "events" in claims:
+            raise NotAnIdToken("not an ID token")
         if claims.get("iss") != self.issuer:
             raise InvalidToken("issued by someone else")
+        if not isinstance(claims.get("sub"), str) or "aud" not in claims:
+            raise NotAnIdToken("not an ID token")
         if not allow_expired and int(claims.get("exp", 0)) < time.time():
             raise InvalidToken("expired")
         return claims

@@ -74,6 +74,7 @@ class _Loaded:
     private: dict[str, Key]
     jwks: dict[str, Any]
     keyset: KeySet
+    held_keyset: KeySet
     private_keyset: KeySet
 
 
@@ -196,6 +197,7 @@ class KeyStore:
             private=private,
             jwks=jwks,
             keyset=KeySet([import_jwk(k) for k in jwks["keys"]]),
+            held_keyset=KeySet([import_jwk(k) for k in public.values()]),
             private_keyset=KeySet(list(private.values())),
         )
         with self._lock:
@@ -230,6 +232,15 @@ class KeyStore:
     def public_keyset(self) -> KeySet:
         """The published keys, for verifying our own tokens."""
         return self._load().keyset
+
+    def held_keyset(self) -> KeySet:
+        """Every key we still hold, published or not, for ``id_token_hint``s.
+
+        An ID token comes back as a hint long after it expired (RP-Initiated Logout 1.0 §2:
+        the OP SHOULD accept it), and so long after its key left ``/jwks``. Only our own
+        signature is checked, so any key in ``signing_key`` will do; deleting a key's row is
+        how to stop trusting what it signed."""
+        return self._load().held_keyset
 
     def describe(self) -> list[dict[str, Any]]:
         loaded = self._load()

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -144,15 +145,17 @@ class EndSession(EndSessionEndpoint):
     ``validate_request`` replaces Authlib's, which takes any JWT signed by a published key
     as proof of the RP and of the user's intent, and answers a mismatched ``client_id`` with
     an error rather than a question. ``create_response`` (ending the session, redirecting) is
-    Authlib's.
+    Authlib's. Hints are verified against every token key we hold, not only the published
+    ones (``Tokens.verify_id_token``): an ID token is still a good hint long after it, and
+    its key's time in ``/jwks``, expired.
     """
 
     def __init__(self, server: Any, end: Any) -> None:
         super().__init__(server)
         self._end = end
 
-    def get_server_jwks(self) -> dict[str, Any]:  # pragma: no cover - validate_request is ours
-        return self.server.keys.jwks()  # type: ignore[no-any-return]
+    def get_server_jwks(self) -> KeySet:  # pragma: no cover - validate_request is ours
+        return self.server.keys.held_keyset()  # type: ignore[no-any-return]
 
     def get_algorithms(self) -> list[str]:
         return ["RS256", "ES256"]

@@ -145,9 +145,10 @@ def _end_session(
     try:
         validated = provider.validate_endpoint_request("end_session", oauth_request)
     except OAuth2Error as error:
+        # Sign-out wording: oidc/error.html speaks of signing in, and nothing was signed out.
         return render(
             request,
-            "oidc/error.html",
+            "oidc/logout_error.html",
             {"error": error.error, "description": error.description or ""},
             status=400,
         )

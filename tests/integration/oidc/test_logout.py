@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
@@ -315,3 +316,52 @@ def test_a_genuine_id_token_returns_to_its_page_once_the_session_is_gone(channel
     submit(store.browser, "/logout", {}, form_page="/account")
     response = logout_with(store, tokens["id_token"], state="again")
     assert response.headers["location"] == "https://store.example/bye?state=again"
+
+
+# -- after a key rotation; the wording of logout errors ---------------------------------------
+
+
+def test_logout_with_an_id_token_whose_key_left_jwks_still_signs_out(
+    channels, shopper, runtime, settings, clock
+):
+    """ID tokens come back as hints long after they expired; so does their key's kid."""
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    old_kid = jwt.decode(tokens["id_token"], store.jwks()).header["kid"]
+    runtime.keys.rotate(settings.signing_alg.value)
+    longest_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
+    clock.tick(settings.key_activation_delay + longest_ttl + timedelta(minutes=1))
+    assert old_kid not in {k.kid for k in store.jwks().keys}
+    response = logout_with(store, tokens["id_token"], state="later")
+    assert response.headers["location"] == "https://store.example/bye?state=later"
+    assert store.browser.get("/account").status_code == 303  # signed out
+
+
+def test_a_logout_error_page_speaks_of_signing_out(channels, shopper):
+    store = channels[0]
+    sign_in_everywhere(channels[:1])
+    page = store.browser.get("/logout", params={"id_token_hint": "a.b.c"})
+    assert page.status_code == 400
+    text = page_text(page.text)
+    assert "No hemos podido cerrar tu sesión" in text
+    assert "iniciar tu sesión" not in text
+    assert "Sigues con la sesión iniciada" in text
+    assert 'action="/logout"' in page.text  # signing out properly is one button away
+    english = page_text(store.browser.get("/logout?id_token_hint=a.b.c&lang=en").text)
+    assert "We could not sign you out" in english
+    assert store.browser.get("/account").status_code == 200
+
+
+def test_an_old_hint_still_needs_our_signature(channels, shopper, runtime, settings, clock):
+    from identity.oidc.keys import generate_key
+
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    genuine = jwt.decode(tokens["id_token"], store.jwks())
+    runtime.keys.rotate(settings.signing_alg.value)
+    clock.tick(settings.key_activation_delay + timedelta(hours=1))
+    impostor = generate_key(genuine.header["alg"])
+    forged = jwt.encode({**genuine.header}, dict(genuine.claims), impostor)
+    response = logout_with(store, forged)
+    assert response.status_code == 400
+    assert store.browser.get("/account").status_code == 200

@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             runtime.keys.ensure()
+            runtime.receipt_keys.ensure()
         except SQLAlchemyError:
             # Not migrated yet: /readyz says so; keys are made at the next start.
             log.warning("signing keys not ensured: is the database migrated?")

@@ -257,17 +257,25 @@ def clients_create(jwks_file: object, **options: object) -> None:
 
 @main.group()
 def keys() -> None:
-    """Token signing keys."""
+    """Signing keys: for tokens (/jwks) and for consent receipts (/receipts/jwks)."""
 
 
 @keys.command("rotate")
 @click.option("--alg", default="RS256", show_default=True, type=click.Choice(["RS256", "ES256"]))
 @click.option(
+    "--for",
+    "purpose",
+    default="tokens",
+    show_default=True,
+    type=click.Choice(["tokens", "receipts"]),
+    help="Token keys, or consent-receipt keys (these stay published forever).",
+)
+@click.option(
     "--activate-after",
     default=None,
     help="Seconds (or ISO 8601) before the new key signs; default IDENTITY_KEY_ACTIVATION_DELAY.",
 )
-def keys_rotate(alg: str, activate_after: str | None) -> None:
+def keys_rotate(alg: str, purpose: str, activate_after: str | None) -> None:
     """Publish a new signing key now; it starts signing after the activation delay."""
     from pydantic import TypeAdapter
 
@@ -275,22 +283,32 @@ def keys_rotate(alg: str, activate_after: str | None) -> None:
 
     delay = TypeAdapter(Duration).validate_python(activate_after) if activate_after else None
     runtime = _runtime()
+    store = runtime.receipt_keys if purpose == "receipts" else runtime.keys
     try:
-        row = runtime.keys.rotate(alg, delay=delay)
+        row = store.rotate(alg, delay=delay)
     finally:
         runtime.close()
     click.echo(
-        json.dumps({"kid": row.kid, "alg": row.alg, "activates_at": row.activates_at.isoformat()})
+        json.dumps(
+            {
+                "kid": row.kid,
+                "alg": row.alg,
+                "for": row.purpose,
+                "activates_at": row.activates_at.isoformat(),
+            }
+        )
     )
 
 
 @keys.command("list")
 def keys_list() -> None:
-    """Every key with its activation time and whether it signs and is published."""
+    """Every key with what it is for, its activation time, and whether it signs and is
+    published."""
 
     runtime = _runtime()
     try:
-        click.echo(json.dumps(runtime.keys.describe(), indent=2))
+        listing = [*runtime.keys.describe(), *runtime.receipt_keys.describe()]
+        click.echo(json.dumps(listing, indent=2))
     finally:
         runtime.close()
 

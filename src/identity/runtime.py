@@ -32,7 +32,7 @@ from identity.mail import MailJobs, MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
 from identity.oidc.bearer import BearerVerifier
 from identity.oidc.clients import ClientRegistry
-from identity.oidc.keys import KeyStore
+from identity.oidc.keys import KeyPurpose, KeyStore
 from identity.oidc.logout import Logout
 from identity.oidc.server import Provider
 from identity.oidc.service import OidcService
@@ -58,6 +58,7 @@ class Runtime:
     mail_jobs: MailJobs
     accounts: AccountService
     keys: KeyStore
+    receipt_keys: KeyStore
     clients: ClientRegistry
     outbox: Outbox
     oidc: OidcService
@@ -82,7 +83,16 @@ class Runtime:
             db,
             settings.secret,
             activation_delay=settings.key_activation_delay,
-            longest_token_ttl=max(settings.access_token_ttl, settings.id_token_ttl),
+            published_after_superseded=max(settings.access_token_ttl, settings.id_token_ttl),
+            cache_ttl=settings.keys_cache_ttl,
+        )
+        receipt_keys = KeyStore(
+            db,
+            settings.secret,
+            purpose=KeyPurpose.receipts,
+            algorithms=(settings.signing_alg.value,),
+            activation_delay=settings.key_activation_delay,
+            published_after_superseded=None,  # receipts are checked for as long as kept
             cache_ttl=settings.keys_cache_ttl,
         )
         clients, subjects, outbox = (
@@ -133,6 +143,7 @@ class Runtime:
             mail_jobs=mail_jobs,
             accounts=accounts,
             keys=keys,
+            receipt_keys=receipt_keys,
             clients=clients,
             outbox=outbox,
             oidc=oidc,

@@ -3,10 +3,10 @@ in English, on a phone unless a journey says otherwise.
 
 What a shopper sees and does: every purpose with its text, legal basis and status; granting and
 withdrawing; double opt-in by email and by SMS through ``/dev/mail``; "withdraw all"; a signed
-receipt per record that verifies against the provider's ``/jwks``; one-click unsubscribe from a
-link a service put in a mail; the page without JavaScript; Global Privacy Control. Texts are
-asserted as the shopper reads them (the Spanish ones from ``messages.po`` and
-``policies/*.toml``). Screenshots of every step are in ``artifacts/e2e/<backend>/``.
+receipt per record that verifies against the provider's ``/receipts/jwks``; one-click
+unsubscribe from a link a service put in a mail; the page without JavaScript; Global Privacy
+Control. Texts are asserted as the shopper reads them (the Spanish ones from ``messages.po``
+and ``policies/*.toml``). Screenshots of every step are in ``artifacts/e2e/<backend>/``.
 """
 
 from __future__ import annotations
@@ -555,8 +555,9 @@ def test_allowing_recommendations_and_objecting_to_statistics_is_saved_recorded_
     saved_to = tmp_path / download.suggested_filename
     download.save_as(saved_to)
 
-    # Anyone can check the receipt against the provider's published keys.
-    keys = KeySet.import_key_set(httpx.get(f"{identity_server.url}/jwks", timeout=10).json())
+    # Anyone can check the receipt against the provider's published receipt keys.
+    published = httpx.get(f"{identity_server.url}/receipts/jwks", timeout=10).json()
+    keys = KeySet.import_key_set(published)
     receipt = jwt.decode(saved_to.read_text().strip(), keys)
     assert receipt.header["typ"] == "consent-receipt+jwt"
     claims = receipt.claims

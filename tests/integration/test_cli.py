@@ -186,12 +186,24 @@ def test_clients_create_refuses_unsafe_registrations(run):
 def test_keys_rotate_and_list(run):
     assert json.loads(run("keys", "list").stdout) == []  # a fresh database, server not started
     rotated = json.loads(run("keys", "rotate", "--alg", "ES256", "--activate-after", "3600").stdout)
+    assert rotated["for"] == "tokens"
     listing = json.loads(run("keys", "list").stdout)
     assert {k["alg"] for k in listing} == {"RS256", "ES256"}
     new = next(k for k in listing if k["kid"] == rotated["kid"])
     assert (new["published"], new["signing"]) == (True, False)
     current = [k for k in listing if k["alg"] == "ES256" and k["signing"]]
     assert len(current) == 1
+
+
+def test_keys_rotate_for_receipts_keeps_the_receipt_keys_apart(run):
+    rotated = json.loads(run("keys", "rotate", "--for", "receipts", "--activate-after", "0").stdout)
+    assert rotated["for"] == "receipts"
+    listing = json.loads(run("keys", "list").stdout)
+    receipts = [k for k in listing if k["for"] == "receipts"]
+    assert {k["kid"] for k in receipts if k["signing"]} == {rotated["kid"]}
+    assert all(k["published"] for k in receipts)  # the one it replaced stays published
+    assert len(receipts) == 2
+    assert rotated["kid"] not in {k["kid"] for k in listing if k["for"] == "tokens"}
 
 
 def test_demo_seed_refuses_production(run):

@@ -134,8 +134,9 @@ def test_refresh_tokens_for_third_parties_need_offline_access():
     )
 
 
-def key(kid, activates, alg="RS256"):
-    return KeyTimes(kid, alg, activates, None)
+def key(kid, activates, alg="RS256", *, created=None):
+    """A key created at ``created`` (default: when it activates, as at start-up)."""
+    return KeyTimes(kid, alg, created or activates, activates, None)
 
 
 def test_the_newest_active_key_signs_and_the_next_is_published_early():
@@ -158,3 +159,54 @@ def test_algorithms_rotate_independently():
     assert signing_kid(keys, "ES256", NOW) == "ec"
     assert signing_kid(keys, "RS256", NOW) == "rsa2"
     assert published_kids(keys, NOW, timedelta(minutes=15)) == ["ec", "rsa2"]
+
+
+def test_a_later_rotation_with_a_shorter_delay_signs_first_and_keeps_signing():
+    """Creation order decides: the earlier rotation, activating afterwards, never signs."""
+    ttl = timedelta(minutes=15)
+    keys = [
+        key("start", NOW - timedelta(days=30)),
+        key("slow", NOW + timedelta(hours=1), created=NOW),  # rotate, 1 h delay
+        key("fast", NOW + timedelta(minutes=15), created=NOW + timedelta(minutes=5)),  # 10 min
+    ]
+    assert signing_kid(keys, "RS256", NOW + timedelta(minutes=10)) == "start"
+    assert signing_kid(keys, "RS256", NOW + timedelta(minutes=15)) == "fast"
+    assert signing_kid(keys, "RS256", NOW + timedelta(hours=1)) == "fast"  # "slow" does not
+    assert signing_kid(keys, "RS256", NOW + timedelta(days=2)) == "fast"
+    assert published_kids(keys, NOW + timedelta(minutes=20), ttl) == ["start", "slow", "fast"]
+    # "start" and "slow" were superseded when "fast" took over; "fast" stays published.
+    assert published_kids(keys, NOW + timedelta(minutes=30), ttl) == ["fast"]
+    assert published_kids(keys, NOW + timedelta(hours=2), ttl) == ["fast"]
+
+
+def test_a_retired_key_does_not_supersede_the_one_before_it():
+    ttl = timedelta(minutes=15)
+    retired = KeyTimes("retired", "RS256", NOW, NOW, NOW + timedelta(minutes=1))
+    keys = [key("start", NOW - timedelta(days=1)), retired]
+    assert signing_kid(keys, "RS256", NOW + timedelta(hours=1)) == "start"
+    assert published_kids(keys, NOW + timedelta(hours=1), ttl) == ["start"]
+
+
+@pytest.mark.parametrize(
+    "delays",
+    [
+        [timedelta(hours=1), timedelta(minutes=10)],
+        [timedelta(minutes=10), timedelta(hours=1)],
+        [timedelta(hours=1), timedelta(0), timedelta(minutes=30)],
+        [timedelta(0), timedelta(0)],
+    ],
+)
+def test_every_signing_key_stays_published_for_as_long_as_its_tokens_live(delays):
+    """The two rules agree: a token signed at t verifies until t + the longest lifetime."""
+    ttl = timedelta(minutes=15)
+    keys = [key("start", NOW - timedelta(days=1))]
+    for i, delay in enumerate(delays):
+        created = NOW + timedelta(minutes=5 * i)
+        keys.append(key(f"k{i}", created + delay, created=created))
+    step = timedelta(minutes=1)
+    for minute in range(3 * 60):
+        t = NOW + minute * step
+        signer = signing_kid(keys, "RS256", t)
+        assert signer is not None
+        for later in range(16):
+            assert signer in published_kids(keys, t + later * step, ttl), (t, signer, later)

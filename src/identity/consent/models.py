@@ -53,8 +53,8 @@ class ConsentState(Base):
     """The current answer per (subject, purpose); decisions read only this.
 
     A row exists only for a known subject (it is written with a record for an account, and
-    erasing the account must delete it): the PostgreSQL decision lookups rely on this to skip
-    the account probe (``consent.fastpath.KNOWN``)."""
+    erasing the account must delete it): the read model relies on this to look a subject up
+    among the accounts only when it has no row (``consent.decisions``)."""
 
     __tablename__ = "consent_state"
 

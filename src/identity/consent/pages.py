@@ -119,13 +119,22 @@ def receipt(record_id: int, runtime: RuntimeDep, current: PrivacyFormUser) -> Re
     purpose = consent.purpose(record.purpose)
     token = sign_receipt(
         receipt_claims(record, purpose, runtime.settings),
-        runtime.keys,
+        runtime.receipt_keys,
         runtime.settings.signing_alg.value,
     )
     return Response(
         token,
         media_type="application/jwt",
         headers={"Content-Disposition": f'attachment; filename="consent-receipt-{record.id}.jwt"'},
+    )
+
+
+@router.get("/receipts/jwks")
+def receipt_jwks(runtime: RuntimeDep) -> JSONResponse:
+    """Every key that ever signed a consent receipt (or will): a receipt verifies against
+    this set for as long as it is kept. Listed in discovery as ``consent_receipts_jwks_uri``."""
+    return JSONResponse(
+        runtime.receipt_keys.jwks(), headers={"Cache-Control": "public, max-age=300"}
     )
 
 

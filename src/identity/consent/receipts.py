@@ -1,12 +1,16 @@
-"""Consent receipts: each record as a JWS signed with the provider key, verifiable by anyone
-against ``/jwks``.
+"""Consent receipts: each record as a JWS signed with a receipt key, verifiable by anyone
+against ``/receipts/jwks``.
 
 Fields follow the Kantara Consent Receipt 1.1 specification, on which ISO/IEC TS 27560 builds:
 who the controller is, whose consent, for which purpose and version, on which legal basis,
 when, how it was collected, in which jurisdiction and language, and the hash of the exact
-text shown. The receipt is signed when it is downloaded (``iat``), with whatever key signs
-then, so it always verifies against the currently published keys; the record it describes
-is immutable.
+text shown. The receipt is signed when it is downloaded (``iat``) with the receipt key that
+signs then, and carries its ``kid``; the record it describes is immutable.
+
+Receipt keys are not token keys: a token key leaves ``/jwks`` 15 minutes after it is
+superseded, while a receipt is kept (and checked, by the customer, an authority, a court) for
+as long as its record. Every receipt key ever used therefore stays in ``/receipts/jwks``
+(``identity.oidc.keys``), and a receipt verifies there whatever rotations happened since.
 """
 
 from __future__ import annotations
@@ -71,6 +75,6 @@ def receipt_claims(record: ConsentRecord, purpose: Purpose, settings: Settings) 
     }
 
 
-def sign_receipt(claims: dict[str, Any], keys: KeyStore, alg: str) -> str:
-    key = keys.signing_key(alg)
+def sign_receipt(claims: dict[str, Any], receipt_keys: KeyStore, alg: str) -> str:
+    key = receipt_keys.signing_key(alg)
     return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": RECEIPT_TYPE}, claims, key)

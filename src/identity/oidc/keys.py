@@ -3,11 +3,19 @@
 Rotation (``identity keys rotate``) publishes the next key at once and lets it sign only after
 ``key_activation_delay``, so relying parties that cache ``/jwks`` see the new key before any
 token carries its ``kid``. The superseded key stays published until every token it may have
-signed has expired. Private keys are encrypted with Fernet under a key derived from the
-secret key; the secret key must therefore stay the same for the lifetime of the keys.
+signed has expired. The key created last signs once active, whatever the delays of earlier
+rotations (``rules.signing_kid``). Private keys are encrypted with Fernet under a key derived
+from the secret key; the secret key must therefore stay the same for the lifetime of the keys.
 
 Keys are cached per process for ``keys_cache_ttl`` (the hot path signs a token per request);
 rotation never needs the cache to be fresh because keys are published ahead of use.
+
+Two sets of keys live in ``signing_key``, told apart by ``purpose`` and served by one
+:class:`KeyStore` each: token keys (ID, access and logout tokens, ``/jwks``) and receipt keys
+(consent receipts, ``/receipts/jwks``). A receipt is kept, and checked, for as long as its
+record is, years after the 15 minutes a token key stays published once superseded; so receipt
+keys rotate on their own (``identity keys rotate --for receipts``) and every receipt key ever
+created stays published. No key serves both: a token cannot pass for a receipt or the reverse.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -32,6 +42,13 @@ from identity.oidc.rules import KeyTimes, published_kids, signing_kid
 
 ALGORITHMS = ("RS256", "ES256")
 Key = RSAKey | ECKey
+
+
+class KeyPurpose(StrEnum):
+    """What a key signs (``signing_key.purpose``)."""
+
+    tokens = "tokens"
+    receipts = "receipts"
 
 
 def generate_key(alg: str) -> Key:
@@ -57,23 +74,35 @@ class _Loaded:
     private: dict[str, Key]
     jwks: dict[str, Any]
     keyset: KeySet
+    held_keyset: KeySet
     private_keyset: KeySet
 
 
 class KeyStore:
+    """The keys of one :class:`KeyPurpose`.
+
+    ``published_after_superseded`` is how long a superseded key stays published: the longest
+    token lifetime for token keys, ``None`` (forever) for receipt keys. ``ensure`` creates a
+    key for each of ``algorithms``; ``rotate`` accepts any of :data:`ALGORITHMS`.
+    """
+
     def __init__(
         self,
         db: Database,
         secret: bytes,
         *,
+        purpose: KeyPurpose = KeyPurpose.tokens,
+        algorithms: Sequence[str] = ALGORITHMS,
         activation_delay: timedelta,
-        longest_token_ttl: timedelta,
+        published_after_superseded: timedelta | None,
         cache_ttl: timedelta,
     ) -> None:
         self._db = db
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "identity.signing-keys")))
+        self.purpose = purpose
+        self._algorithms = tuple(algorithms)
         self._activation_delay = activation_delay
-        self._longest_ttl = longest_token_ttl
+        self._published_for = published_after_superseded
         self._cache_ttl = cache_ttl.total_seconds()
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
@@ -83,8 +112,12 @@ class KeyStore:
     def ensure(self) -> None:
         """Create an immediately active key for every algorithm that has none (start-up)."""
         with self._db.transaction() as session:
-            present = set(session.scalars(select(SigningKey.alg)).all())
-            for alg in ALGORITHMS:
+            present = set(
+                session.scalars(
+                    select(SigningKey.alg).where(SigningKey.purpose == self.purpose.value)
+                ).all()
+            )
+            for alg in self._algorithms:
                 if alg not in present:
                     self._add(session, alg, activates_at=utcnow(), actor="system")
         self.invalidate()
@@ -110,6 +143,7 @@ class KeyStore:
         row = SigningKey(
             kid=key.kid,
             alg=alg,
+            purpose=self.purpose.value,
             public_jwk=key.as_dict(private=False),
             private_jwk_encrypted=self._fernet.encrypt(
                 json.dumps(key.as_dict(private=True)).encode()
@@ -124,7 +158,12 @@ class KeyStore:
             session,
             "keys.created",
             actor=actor,
-            details={"kid": row.kid, "alg": alg, "activates_at": activates_at.isoformat()},
+            details={
+                "kid": row.kid,
+                "alg": alg,
+                "for": self.purpose.value,
+                "activates_at": activates_at.isoformat(),
+            },
         )
         return row
 
@@ -139,14 +178,18 @@ class KeyStore:
         if loaded is not None and time.monotonic() - loaded.at < self._cache_ttl:
             return loaded
         with self._db.read() as session:
-            rows = session.scalars(select(SigningKey).order_by(SigningKey.activates_at)).all()
+            rows = session.scalars(
+                select(SigningKey)
+                .where(SigningKey.purpose == self.purpose.value)
+                .order_by(SigningKey.created_at)
+            ).all()
         private = {
             r.kid: import_jwk(json.loads(self._fernet.decrypt(r.private_jwk_encrypted.encode())))
             for r in rows
         }
-        times = [KeyTimes(r.kid, r.alg, r.activates_at, r.retired_at) for r in rows]
+        times = [KeyTimes(r.kid, r.alg, r.created_at, r.activates_at, r.retired_at) for r in rows]
         public = {r.kid: {**r.public_jwk, "kid": r.kid} for r in rows}
-        jwks = {"keys": [public[k] for k in published_kids(times, utcnow(), self._longest_ttl)]}
+        jwks = {"keys": [public[k] for k in self._published(times, utcnow())]}
         loaded = _Loaded(
             at=time.monotonic(),
             times=times,
@@ -154,11 +197,17 @@ class KeyStore:
             private=private,
             jwks=jwks,
             keyset=KeySet([import_jwk(k) for k in jwks["keys"]]),
+            held_keyset=KeySet([import_jwk(k) for k in public.values()]),
             private_keyset=KeySet(list(private.values())),
         )
         with self._lock:
             self._loaded = loaded
         return loaded
+
+    def _published(self, times: list[KeyTimes], now: datetime) -> list[str]:
+        if self._published_for is None:
+            return [t.kid for t in times]  # receipt keys: every one ever used, forever
+        return published_kids(times, now, self._published_for)
 
     def signing_key(self, alg: str) -> Key:
         loaded = self._load()
@@ -167,7 +216,8 @@ class KeyStore:
             # ensure() runs at start-up. Creating keys here could deadlock a caller holding the
             # SQLite write lock, so say what is wrong instead.
             raise RuntimeError(
-                f"no active {alg} signing key: is the server started on a migrated database?"
+                f"no active {alg} {self.purpose.value} key: is the server started on a migrated"
+                " database?"
             )
         return loaded.private[kid]
 
@@ -183,14 +233,24 @@ class KeyStore:
         """The published keys, for verifying our own tokens."""
         return self._load().keyset
 
+    def held_keyset(self) -> KeySet:
+        """Every key we still hold, published or not, for ``id_token_hint``s.
+
+        An ID token comes back as a hint long after it expired (RP-Initiated Logout 1.0 §2:
+        the OP SHOULD accept it), and so long after its key left ``/jwks``. Only our own
+        signature is checked, so any key in ``signing_key`` will do; deleting a key's row is
+        how to stop trusting what it signed."""
+        return self._load().held_keyset
+
     def describe(self) -> list[dict[str, Any]]:
         loaded = self._load()
         now = utcnow()
-        published = set(published_kids(loaded.times, now, self._longest_ttl))
+        published = set(self._published(loaded.times, now))
         return [
             {
                 "kid": k.kid,
                 "alg": k.alg,
+                "for": self.purpose.value,
                 "activates_at": k.activates_at.isoformat(),
                 "signing": signing_kid(loaded.times, k.alg, now) == k.kid,
                 "published": k.kid in published,

@@ -11,20 +11,26 @@ hours later still carry a fresh ``iat``/``exp``.
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from authlib.oidc.rpinitiated import EndSessionEndpoint
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import BrowserSession
+from identity.context import CurrentSession
 from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.models import Grant
 from identity.oidc.rules import scopes_of
 from identity.oidc.store import GrantStore
-from identity.oidc.tokens import Tokens
+from identity.oidc.tokens import InvalidToken, NotAnIdToken, Tokens
 from identity.outbox.models import OutboxMessage
 from identity.outbox.service import Outbox, Rendered
 from identity.subjects.service import Subjects
@@ -100,23 +106,124 @@ class Logout:
         )
 
 
+_UNKNOWN: Any = object()
+
+
+def audiences(claims: Mapping[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
+
+
+def hint_names_session(claims: Mapping[str, Any], *, sub: str, sid: str) -> bool:
+    """Whether an ID token's ``sub`` and ``sid`` are this session's, as its client sees them.
+
+    An ID token of another user, or of an earlier session of the same user, does not
+    vouch for ending this one (RP-Initiated Logout 1.0 §2: such a request is suspect)."""
+    hinted_sub, hinted_sid = claims.get("sub"), claims.get("sid")
+    if not isinstance(hinted_sub, str) or not isinstance(hinted_sid, str):
+        return False
+    return secrets.compare_digest(hinted_sub, sub) and secrets.compare_digest(hinted_sid, sid)
+
+
 class EndSession(EndSessionEndpoint):
     """Authlib's RP-initiated logout endpoint over our keys and sessions.
 
-    Without a valid ``id_token_hint`` the user confirms on a page first; a registered
-    ``post_logout_redirect_uri`` (exact match, with ``client_id``) is then followed, because
-    the user's confirmation and the registration together establish its legitimacy.
+    The browser is signed out without a question only for an ``id_token_hint`` that is an ID
+    token we issued (not an access or logout token; a consent receipt, signed with a receipt
+    key, does not even pass the signature check), whose ``aud``
+    includes ``client_id`` when one is given, and whose ``sub`` and ``sid`` name this
+    browser's session as that client knows it (pairwise clients see their own values). Any
+    other hint we signed is not used (§4: information that fails validation MUST NOT be
+    used): the user confirms on a page, as without a hint. A hint we did not sign is an
+    error. Without a session there is nothing to end, and a genuine ID token for the client
+    still vouches for its registered ``post_logout_redirect_uri``.
+
+    After a confirmation a registered ``post_logout_redirect_uri`` (exact match, with
+    ``client_id``) is followed: the user's confirmation and the registration together
+    establish its legitimacy.
+
+    ``validate_request`` replaces Authlib's, which takes any JWT signed by a published key
+    as proof of the RP and of the user's intent, and answers a mismatched ``client_id`` with
+    an error rather than a question. ``create_response`` (ending the session, redirecting) is
+    Authlib's. Hints are verified against every token key we hold, not only the published
+    ones (``Tokens.verify_id_token``): an ID token is still a good hint long after it, and
+    its key's time in ``/jwks``, expired.
     """
 
     def __init__(self, server: Any, end: Any) -> None:
         super().__init__(server)
         self._end = end
 
-    def get_server_jwks(self) -> dict[str, Any]:
-        return self.server.keys.jwks()  # type: ignore[no-any-return]
+    def get_server_jwks(self) -> KeySet:  # pragma: no cover - validate_request is ours
+        return self.server.keys.held_keyset()  # type: ignore[no-any-return]
 
     def get_algorithms(self) -> list[str]:
         return ["RS256", "ES256"]
+
+    def validate_request(self, request: Any) -> EndSessionRequest:
+        data = request.payload.data
+        client_id = data.get("client_id")
+        hint = data.get("id_token_hint")
+        claims = self._accepted_hint(request, hint, client_id) if hint else None
+        if client_id:
+            client = self.server.query_client(client_id)
+        elif claims is not None:
+            client = self.server.query_client(audiences(claims)[0])
+        else:
+            client = None
+        # §3: only an exactly registered URI, and only when the RP or the user vouched for it.
+        redirect_uri = None
+        asked = data.get("post_logout_redirect_uri")
+        if (
+            asked
+            and client is not None
+            and asked in client.post_logout_redirect_uris
+            and (
+                claims is not None
+                or self.is_post_logout_redirect_uri_legitimate(
+                    request, asked, client, data.get("logout_hint")
+                )
+            )
+        ):
+            state = data.get("state")
+            redirect_uri = add_params_to_uri(asked, {"state": state}) if state else asked
+        return EndSessionRequest(
+            request=request,
+            client=client,
+            id_token_claims=claims,
+            redirect_uri=redirect_uri,
+            logout_hint=data.get("logout_hint"),
+            ui_locales=data.get("ui_locales"),
+        )
+
+    def _accepted_hint(
+        self, request: Any, hint: str, client_id: str | None
+    ) -> dict[str, Any] | None:
+        """The hint's claims when it vouches for signing this browser out, else None."""
+        tokens: Tokens = self.server.tokens
+        try:
+            claims = tokens.verify_id_token(hint)
+        except NotAnIdToken:
+            return None
+        except InvalidToken as exc:
+            raise InvalidRequestError("Invalid 'id_token_hint'.") from exc
+        aud = audiences(claims)
+        client = self.server.query_client(client_id or (aud[0] if len(aud) == 1 else None))
+        if client is None or client.client_id not in aud:
+            return None
+        # The route puts the browser's session on the request; without it, fail closed.
+        current: CurrentSession | None = getattr(request, "current_session", _UNKNOWN)
+        if current is _UNKNOWN:
+            return None
+        if current is None:
+            return claims
+        subjects: Subjects = self.server.subjects
+        named = hint_names_session(
+            claims,
+            sub=subjects.peek(client, current.user.id),
+            sid=subjects.sid_for_client(client, current.session.sid),
+        )
+        return claims if named else None
 
     def is_post_logout_redirect_uri_legitimate(
         self, request: Any, post_logout_redirect_uri: str, client: Any, logout_hint: Any

@@ -117,13 +117,15 @@ class RememberedConsent(Base):
 
 class SigningKey(Base):
     """A provider signing key. The private half is encrypted with a key derived from the
-    secret key; the public half is published in ``/jwks`` from creation until every token
-    it signed has expired."""
+    secret key. Token keys are published in ``/jwks`` from creation until every token they
+    signed has expired; receipt keys in ``/receipts/jwks`` from creation, forever."""
 
     __tablename__ = "signing_key"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     alg: Mapped[str] = mapped_column(String(8))
+    # tokens | receipts (keys.KeyPurpose); rows from before receipt keys existed are tokens.
+    purpose: Mapped[str] = mapped_column(String(16), server_default="tokens")
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
     private_jwk_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

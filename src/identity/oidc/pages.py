@@ -146,18 +146,21 @@ def _clear_cookie(request: Request, response: Response) -> Response:
 def _end_session(
     request: Request, oidc: OidcDep, oauth_request: object, confirmed: bool
 ) -> Response:
-    """RP-initiated logout: validate with Authlib, end the session, redirect if allowed."""
+    """RP-initiated logout: validate (``logout.EndSession``), end the session, redirect if
+    allowed. The hint is checked against the session it would end, so that session goes in."""
     runtime = get_runtime(request)
     oauth_request.browser_cookie = request.cookies.get(runtime.session_cookie.name)  # type: ignore[attr-defined]
+    oauth_request.current_session = current_session(request)  # type: ignore[attr-defined]
     oauth_request.origin = request_origin(request)  # type: ignore[attr-defined]
     oauth_request.confirmed = confirmed  # type: ignore[attr-defined]
     provider = oidc.provider
     try:
         validated = provider.validate_endpoint_request("end_session", oauth_request)
     except OAuth2Error as error:
+        # Sign-out wording: oidc/error.html speaks of signing in, and nothing was signed out.
         return render(
             request,
-            "oidc/error.html",
+            "oidc/logout_error.html",
             {"error": error.error, "description": error.description or ""},
             status=400,
         )

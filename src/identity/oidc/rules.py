@@ -203,27 +203,45 @@ def must_sign_in(auth_time: datetime | None, now: datetime, want: Freshness) -> 
 
 
 # -- signing keys -----------------------------------------------------------------------------
+#
+# Which key signs and which keys are published are two views of one timeline and must agree:
+# a token signed at ``t`` verifies against ``/jwks`` until ``t + longest_token_ttl``.
+#
+# Creation order decides, not activation order: of the keys of an algorithm whose activation
+# time has come, the one created last signs. A rotation made later therefore replaces every
+# earlier one as soon as it activates, even when its delay was shorter, and an earlier
+# rotation whose activation time comes afterwards never takes signing back (it never signs,
+# and leaves ``/jwks`` like any superseded key). Operators read ``identity keys rotate`` as
+# "from now on, this key": activation order would let a forgotten, slower rotation undo a
+# newer (perhaps urgent) one an hour later.
 
 
 @dataclass(frozen=True, slots=True)
 class KeyTimes:
     kid: str
     alg: str
+    created_at: datetime
     activates_at: datetime
     retired_at: datetime | None
 
 
+def _creation_order(key: KeyTimes) -> tuple[datetime, datetime, str]:
+    # Equal creation times happen only under a frozen test clock (start-up and a rotation in
+    # the same instant): the later activation is then the rotation, hence the newer key.
+    return (key.created_at, key.activates_at, key.kid)
+
+
 def signing_kid(keys: Iterable[KeyTimes], alg: str, now: datetime) -> str | None:
-    """The newest key of ``alg`` whose activation time has come."""
+    """The key of ``alg`` created last among those whose activation time has come."""
     active = [k for k in keys if k.alg == alg and k.activates_at <= now and k.retired_at is None]
-    return max(active, key=lambda k: k.activates_at).kid if active else None
+    return max(active, key=_creation_order).kid if active else None
 
 
 def published_kids(
     keys: Iterable[KeyTimes], now: datetime, longest_token_ttl: timedelta
 ) -> list[str]:
     """Keys in ``/jwks``: the next ones (published before they sign), the current one, and
-    retired ones until the last token they may have signed has expired."""
+    superseded ones until the last token they may have signed has expired."""
     keys = list(keys)
     kids = []
     for k in keys:
@@ -234,11 +252,16 @@ def published_kids(
 
 
 def _superseded_at(key: KeyTimes, keys: list[KeyTimes], now: datetime) -> datetime | None:
-    """When a newer key of the same algorithm took over signing from ``key``."""
+    """Since when ``key`` can never sign again: the first activation of a key of the same
+    algorithm created after it (which outranks it from then on, see :func:`signing_kid`), or
+    its own retirement. A retired key never signs, so it supersedes nothing."""
     later = [
         k.activates_at
         for k in keys
-        if k.alg == key.alg and k.activates_at > key.activates_at and k.activates_at <= now
+        if k.alg == key.alg
+        and k.retired_at is None
+        and _creation_order(k) > _creation_order(key)
+        and k.activates_at <= now
     ]
     candidates = [*later, *([key.retired_at] if key.retired_at else [])]
     return min(candidates) if candidates else None

@@ -111,6 +111,9 @@ class OidcService:
             "claims_locales_supported": list(LOCALES),
             "acr_values_supported": [ACR_PASSWORD],
             "access_token_signing_alg_values_supported": algs,
+            # Not a registered name: where consent receipts are verified. Unlike jwks_uri it
+            # keeps every key that ever signed a receipt (consent/receipts.py).
+            "consent_receipts_jwks_uri": f"{issuer}/receipts/jwks",
         }
 
     # -- userinfo -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from identity.crypto import new_token
 from identity.oidc.clients import Client
@@ -54,6 +55,10 @@ class InvalidToken(Exception):
     pass
 
 
+class NotAnIdToken(InvalidToken):
+    """Signed by us, but another kind of token (access or logout token): never a hint."""
+
+
 class Tokens:
     def __init__(self, settings: Settings, keys: KeyStore) -> None:
         self._settings = settings
@@ -90,7 +95,7 @@ class Tokens:
 
     def verify_access_token(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
         """Claims of a valid, unexpired access token issued by us (raises InvalidToken)."""
-        claims, header = self._decode(token)
+        claims, header = self._decode(token, self._keys.public_keyset())
         if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise InvalidToken("not an access token")
         registry = jwt.JWTClaimsRegistry(
@@ -108,12 +113,20 @@ class Tokens:
         return claims
 
     def verify_id_token(self, token: str, *, allow_expired: bool = True) -> dict[str, Any]:
-        """Claims of an ID token we issued (``id_token_hint``: expiry is tolerated)."""
-        claims, header = self._decode(token)
-        if header.get("typ") not in (None, "JWT"):
-            raise InvalidToken("not an ID token")
+        """Claims of an ID token we issued (``id_token_hint``: expiry is tolerated).
+
+        Hints come back long after their key left ``/jwks``, so the signature is checked
+        against every token key we still hold (:meth:`KeyStore.held_keyset`). Our access
+        tokens (``at+jwt``) and logout tokens (``logout+jwt``) are signed with the same keys,
+        so the signature alone does not make an ID token: they raise :class:`NotAnIdToken`.
+        ID tokens are the only tokens we sign with a ``JWT`` type."""
+        claims, header = self._decode(token, self._keys.held_keyset())
+        if header.get("typ") not in (None, "JWT") or "events" in claims:
+            raise NotAnIdToken("not an ID token")
         if claims.get("iss") != self.issuer:
             raise InvalidToken("issued by someone else")
+        if not isinstance(claims.get("sub"), str) or "aud" not in claims:
+            raise NotAnIdToken("not an ID token")
         if not allow_expired and int(claims.get("exp", 0)) < time.time():
             raise InvalidToken("expired")
         return claims
@@ -135,11 +148,11 @@ class Tokens:
         key = self._keys.signing_key(client.id_token_alg)
         return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": LOGOUT_TOKEN_TYPE}, claims, key)
 
-    def _decode(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _decode(self, token: str, keys: KeySet) -> tuple[dict[str, Any], dict[str, Any]]:
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8000:
             raise InvalidToken("malformed")
         try:
-            decoded = jwt.decode(token, self._keys.public_keyset(), algorithms=ALGORITHMS)
+            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
         except (JoseError, ValueError) as exc:
             raise InvalidToken("bad signature or format") from exc
         return dict(decoded.claims), dict(decoded.header)

@@ -137,7 +137,9 @@ def test_contract_purposes_cannot_be_switched_off_even_by_a_crafted_form(client,
         assert session.scalars(select(ConsentRecord)).all() == []
 
 
-def test_receipts_are_signed_and_verify_against_the_published_keys(client, customer, runtime):
+def test_receipts_are_signed_and_verify_against_the_published_receipt_keys(
+    client, customer, runtime
+):
     login(client, customer.email, DEFAULT_PASSWORD)
     choose(client, personalization=True)
     with runtime.db.read() as session:
@@ -145,7 +147,7 @@ def test_receipts_are_signed_and_verify_against_the_published_keys(client, custo
     response = client.get(f"/account/privacy/receipts/{record.id}")
     assert response.headers["content-type"] == "application/jwt"
     assert "attachment" in response.headers["content-disposition"]
-    keys = KeySet.import_key_set(client.get("/jwks").json())
+    keys = KeySet.import_key_set(client.get("/receipts/jwks").json())
     receipt = jwt.decode(response.text, keys, algorithms=["RS256", "ES256"])
     assert receipt.header["typ"] == "consent-receipt+jwt"
     claims = receipt.claims

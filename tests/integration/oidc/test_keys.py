@@ -48,6 +48,27 @@ def test_rotation_publishes_at_once_signs_after_the_delay_and_retires_after_expi
     store.verify(store.refresh(after["refresh_token"]).json()["access_token"])
 
 
+def test_a_later_rotation_with_a_shorter_delay_signs_and_the_earlier_one_never_takes_over(
+    store, shopper, runtime, clock
+):
+    tokens = store.tokens(EMAIL, PASSWORD)
+    slow = runtime.keys.rotate("RS256", delay=timedelta(hours=1))
+    clock.tick(timedelta(minutes=5))
+    fast = runtime.keys.rotate("RS256", delay=timedelta(minutes=10))
+    clock.tick(timedelta(minutes=11))
+    tokens = store.refresh(tokens["refresh_token"]).json()
+    assert header_kid(tokens["access_token"]) == fast.kid
+    clock.tick(timedelta(hours=1))  # the slow key's own activation time has passed
+    tokens = store.refresh(tokens["refresh_token"]).json()
+    assert header_kid(tokens["access_token"]) == header_kid(tokens["id_token"]) == fast.kid
+    published = kids(store.browser)
+    assert fast.kid in published
+    assert slow.kid not in published  # it never signed: gone once the fast key took over
+    store.verify(tokens["access_token"])
+    listing = {k["kid"]: k for k in runtime.keys.describe()}
+    assert (listing[fast.kid]["signing"], listing[slow.kid]["signing"]) == (True, False)
+
+
 def test_every_token_names_its_key(store, shopper):
     tokens = store.tokens(EMAIL, PASSWORD)
     published = kids(store.browser)

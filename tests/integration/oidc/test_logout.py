@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
@@ -201,3 +202,166 @@ def test_ending_other_sessions_from_the_account_notifies_their_channels(
     submit(laptop, "/account/sessions/end-others", {}, form_page="/account")
     attempts = runtime.outbox.deliver_due()
     assert [a.owner for a in attempts] == ["store"]
+
+
+# -- which hints sign out without a question (RP-Initiated Logout 1.0 §2, §4) --------------
+
+
+def asks_before_signing_out(rp, response):
+    """The confirmation page, and nothing done yet: the browser is still signed in."""
+    assert response.status_code == 200, response.text[:300]
+    assert "¿Cerrar sesión?" in page_text(response.text)
+    assert "location" not in response.headers
+    assert rp.browser.get("/account").status_code == 200
+
+
+def logout_with(rp, hint, **params):
+    return rp.browser.get(
+        "/logout",
+        params={"id_token_hint": hint, "post_logout_redirect_uri": "https://store.example/bye"}
+        | params,
+    )
+
+
+def test_an_id_token_of_another_user_does_not_sign_this_browser_out(
+    channels, shopper, make_user, app
+):
+    from starlette.testclient import TestClient
+
+    store = channels[0]
+    sign_in_everywhere(channels[:1])
+    make_user("ben@example.com")
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as bens:
+        ben = type(store)(bens, store.client_id, store.redirect_uri, store.client_secret)
+        bens_id_token = ben.tokens("ben@example.com", PASSWORD)["id_token"]
+    asks_before_signing_out(store, logout_with(store, bens_id_token, client_id="store"))
+    asks_before_signing_out(store, logout_with(store, bens_id_token))
+
+
+def test_an_access_token_as_hint_does_not_sign_out(channels, shopper):
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    asks_before_signing_out(store, logout_with(store, tokens["access_token"]))
+    asks_before_signing_out(store, logout_with(store, tokens["access_token"], client_id="store"))
+
+
+def test_a_logout_token_as_hint_does_not_sign_out(channels, shopper, runtime):
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    claims = store.verify_id_token(tokens["id_token"])
+    logout_token = runtime.oidc.provider.tokens.logout_token(
+        client=runtime.clients.get("store"), sub=claims["sub"], sid=claims["sid"]
+    )
+    asks_before_signing_out(store, logout_with(store, logout_token, client_id="store"))
+
+
+def test_a_consent_receipt_as_hint_does_not_sign_out(channels, shopper, runtime):
+    from identity.consent.models import ConsentRecord
+    from tests.support.forms import submit as post_form
+
+    store = channels[0]
+    sign_in_everywhere(channels[:1])
+    post_form(store.browser, "/account/privacy", {"purpose.personalization": "on"})
+    with runtime.db.read() as session:
+        record_id = session.scalars(select(ConsentRecord.id)).first()
+    receipt = store.browser.get(f"/account/privacy/receipts/{record_id}").text
+    response = logout_with(store, receipt)
+    assert not response.headers.get("location", "").startswith("https://store.example")
+    assert store.browser.get("/account").status_code == 200
+
+
+def test_an_id_token_of_an_earlier_session_does_not_sign_out_the_current_one(channels, shopper):
+    store = channels[0]
+    [earlier] = sign_in_everywhere(channels[:1])
+    submit(store.browser, "/logout", {}, form_page="/account")
+    store.tokens(EMAIL, PASSWORD)  # signed in again: a new session, a new sid
+    asks_before_signing_out(store, logout_with(store, earlier["id_token"], client_id="store"))
+
+
+def test_an_id_token_issued_to_another_client_than_client_id_asks_first(channels, shopper):
+    store, app2 = channels[0], channels[1]
+    tokens = sign_in_everywhere(channels[:2])
+    page = logout_with(app2, tokens[0]["id_token"], client_id="app2")
+    asks_before_signing_out(app2, page)
+    assert "App" in page_text(page.text)  # the client named by client_id asks
+    assert store.browser.get("/account").status_code == 200
+
+
+def test_a_pairwise_clients_id_token_for_this_session_signs_out_at_once(make_rp, shopper):
+    market = make_rp(
+        name="Market",
+        client_id="pairwise-market",
+        subject_type="pairwise",
+        redirect_uris=["https://market.example/cb"],
+        post_logout_redirect_uris=["https://market.example/bye"],
+    )
+    tokens = market.tokens(EMAIL, PASSWORD)
+    claims = market.verify_id_token(tokens["id_token"])
+    response = market.browser.get(
+        "/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://market.example/bye",
+        },
+    )
+    assert claims["sub"] != str(shopper.id)  # the hint carries the pairwise values
+    assert response.headers["location"] == "https://market.example/bye"
+    assert market.browser.get("/account").status_code == 303
+
+
+def test_a_genuine_id_token_returns_to_its_page_once_the_session_is_gone(channels, shopper):
+    """Logout is idempotent: the RP is sent back to its registered page, nothing asked."""
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    submit(store.browser, "/logout", {}, form_page="/account")
+    response = logout_with(store, tokens["id_token"], state="again")
+    assert response.headers["location"] == "https://store.example/bye?state=again"
+
+
+# -- after a key rotation; the wording of logout errors ---------------------------------------
+
+
+def test_logout_with_an_id_token_whose_key_left_jwks_still_signs_out(
+    channels, shopper, runtime, settings, clock
+):
+    """ID tokens come back as hints long after they expired; so does their key's kid."""
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    old_kid = jwt.decode(tokens["id_token"], store.jwks()).header["kid"]
+    runtime.keys.rotate(settings.signing_alg.value)
+    longest_ttl = max(settings.access_token_ttl, settings.id_token_ttl)
+    clock.tick(settings.key_activation_delay + longest_ttl + timedelta(minutes=1))
+    assert old_kid not in {k.kid for k in store.jwks().keys}
+    response = logout_with(store, tokens["id_token"], state="later")
+    assert response.headers["location"] == "https://store.example/bye?state=later"
+    assert store.browser.get("/account").status_code == 303  # signed out
+
+
+def test_a_logout_error_page_speaks_of_signing_out(channels, shopper):
+    store = channels[0]
+    sign_in_everywhere(channels[:1])
+    page = store.browser.get("/logout", params={"id_token_hint": "a.b.c"})
+    assert page.status_code == 400
+    text = page_text(page.text)
+    assert "No hemos podido cerrar tu sesión" in text
+    assert "iniciar tu sesión" not in text
+    assert "Sigues con la sesión iniciada" in text
+    assert 'action="/logout"' in page.text  # signing out properly is one button away
+    english = page_text(store.browser.get("/logout?id_token_hint=a.b.c&lang=en").text)
+    assert "We could not sign you out" in english
+    assert store.browser.get("/account").status_code == 200
+
+
+def test_an_old_hint_still_needs_our_signature(channels, shopper, runtime, settings, clock):
+    from identity.oidc.keys import generate_key
+
+    store = channels[0]
+    [tokens] = sign_in_everywhere(channels[:1])
+    genuine = jwt.decode(tokens["id_token"], store.jwks())
+    runtime.keys.rotate(settings.signing_alg.value)
+    clock.tick(settings.key_activation_delay + timedelta(hours=1))
+    impostor = generate_key(genuine.header["alg"])
+    forged = jwt.encode({**genuine.header}, dict(genuine.claims), impostor)
+    response = logout_with(store, forged)
+    assert response.status_code == 400
+    assert store.browser.get("/account").status_code == 200

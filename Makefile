@@ -41,6 +41,8 @@ test-postgresql: install
 lint: install
 	$(BIN)/ruff check src tests bench migrations tools
 	$(BIN)/ruff format --check src tests bench migrations tools
+	# The architecture contracts in pyproject.toml ([tool.importlinter]).
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format src tests bench migrations tools

@@ -13,6 +13,9 @@ if TYPE_CHECKING:  # annotations only: the context names the account rows, it ne
     from identity.accounts.models import BrowserSession, User
 
 
+LOCALES = ("en", "es")  # every page, mail, purpose text and claim exists in these languages
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Who is asking, as far as the request tells: never stored raw."""

@@ -10,7 +10,9 @@ from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
-SUPPORTED_LOCALES = ("en", "es")
+from identity.context import LOCALES
+
+SUPPORTED_LOCALES = LOCALES
 NAME_MAX = 100
 PASSWORD_MAX = 1024  # bounded so nobody makes us hash megabytes
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from identity import audit
 from identity.accounts.models import User
 from identity.accounts.service import AccountService
-from identity.context import CurrentSession, Origin
+from identity.context import LOCALES, CurrentSession, Origin
 from identity.db import Database
 from identity.oidc.authorize import AuthorizeFlow, Interactions
 from identity.oidc.clients import AUTH_METHODS, Client
@@ -30,7 +30,6 @@ from identity.oidc.rules import (
 from identity.oidc.server import Provider, ProviderRequest
 from identity.oidc.store import user_profile
 from identity.oidc.tokens import InvalidToken
-from identity.web.i18n import LOCALES
 
 
 class BearerError(Exception):

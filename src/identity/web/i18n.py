@@ -20,7 +20,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-LOCALES = ("en", "es")
+from identity.context import LOCALES
+
 DEFAULT_LOCALE = "en"
 LOCALE_DIR = Path(__file__).parent / "locales"
 LANG_COOKIE = "identity_lang"

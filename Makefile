@@ -43,6 +43,8 @@ lint: install
 	$(BIN)/ruff format --check src tests bench migrations tools
 	# The architecture contracts in pyproject.toml ([tool.importlinter]).
 	$(BIN)/lint-imports --no-cache
+	# No module over 450 lines, no function over 60 (tools/sizes.py).
+	$(BIN)/python tools/sizes.py
 
 format: install
 	$(BIN)/ruff format src tests bench migrations tools

@@ -175,6 +175,22 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
     click.echo(json.dumps({"sub": user.sub, "email": user.email, "verified": user.email_verified}))
 
 
+# The client registration's fields, as this command's flags (for its error messages).
+FLAGS = {
+    "name": "--name",
+    "redirect_uris": "--redirect-uri",
+    "post_logout_redirect_uris": "--post-logout-redirect-uri",
+    "grant_types": "--grant-type",
+    "scope": "--scope",
+    "auth_method": "--auth-method",
+    "subject_type": "--subject-type",
+    "backchannel_logout_uri": "--backchannel-logout-uri",
+    "jwks": "--jwks-file",
+    "resource_server_for": "--resource-server-for",
+    "id_token_alg": "--id-token-alg",
+}
+
+
 @main.group()
 def clients() -> None:
     """OAuth / OpenID Connect clients."""
@@ -212,30 +228,23 @@ def clients() -> None:
     help="An audience this client serves: it may introspect tokens issued for it.",
 )
 @click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
-def clients_create(jwks_file: object, **options: object) -> None:
+def clients_create(jwks_file: Any, **options: Any) -> None:
     """Register a client; prints JSON with client_id (and client_secret, shown once)."""
-    from identity.errors import DomainError
+    from identity.errors import Conflict
+    from identity.oidc.registration import InvalidRegistration
 
     runtime = _runtime()
-    jwks = json.load(jwks_file) if jwks_file is not None else None  # type: ignore[arg-type]
+    jwks = json.load(jwks_file) if jwks_file is not None else None
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    fields["grant_types"] = fields["grant_types"] or ["authorization_code", "refresh_token"]
     try:
-        created = runtime.clients.create(
-            name=str(options["name"]),
-            client_id=options["client_id"],  # type: ignore[arg-type]
-            redirect_uris=list(options["redirect_uris"]),  # type: ignore[call-overload]
-            post_logout_redirect_uris=list(options["post_logout_redirect_uris"]),  # type: ignore[call-overload]
-            grant_types=list(options["grant_types"]) or None,  # type: ignore[call-overload]
-            scope=options["scope"],  # type: ignore[arg-type]
-            auth_method=str(options["auth_method"]),
-            first_party=bool(options["first_party"]),
-            subject_type=str(options["subject_type"]),
-            backchannel_logout_uri=options["backchannel_logout_uri"],  # type: ignore[arg-type]
-            jwks=jwks,
-            resources=list(options["resources"]),  # type: ignore[call-overload]
-            resource_server_for=list(options["resource_server_for"]),  # type: ignore[call-overload]
-            id_token_alg=str(options["id_token_alg"]),
-        )
-    except DomainError as exc:
+        created = runtime.clients.create(jwks=jwks, **fields)
+    except InvalidRegistration as exc:
+        raise click.ClickException(
+            "refused:\n  "
+            + "\n  ".join(f"{FLAGS.get(p.field, p.field)}: {p.message}" for p in exc.problems)
+        ) from exc
+    except Conflict as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
         runtime.close()

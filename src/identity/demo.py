@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from identity.audit.refs import Actor
 from identity.runtime import Runtime
 
 DEMO_PASSWORD = "demo-password-1"  # documented in the README; development databases only
@@ -103,7 +104,7 @@ def seed(runtime: Runtime, rp_url: str = DEFAULT_RP_URL) -> Iterator[str]:
             name=name,
             locale=locale,
             verified=True,
-            actor="operator:demo-seed",
+            actor=Actor.operator("demo-seed"),
         )
         yield f"user {email}: created (password {DEMO_PASSWORD})"
     yield from seed_clients(runtime, rp_url)
@@ -124,15 +125,15 @@ def seed_clients(runtime: Runtime, rp_url: str = DEFAULT_RP_URL) -> Iterator[str
                 redirect_uris=spec["redirect_uris"],
                 post_logout_redirect_uris=spec.get("post_logout_redirect_uris", []),
                 backchannel_logout_uri=spec.get("backchannel_logout_uri"),
-                actor="operator:demo-seed",
+                actor=Actor.operator("demo-seed"),
             )
             yield f"client {client_id}: moved to {rp_url}"
         if existing is None:
-            created = runtime.clients.create(actor="operator:demo-seed", **spec)
+            created = runtime.clients.create(actor=Actor.operator("demo-seed"), **spec)
             secret = created.client_secret
             yield f"client {client_id}: created"
         elif confidential and not saved.get(client_id, {}).get("client_secret"):
-            secret = runtime.clients.reset_secret(client_id, actor="operator:demo-seed")
+            secret = runtime.clients.reset_secret(client_id, actor=Actor.operator("demo-seed"))
             yield f"client {client_id}: new secret"
         else:
             secret = saved.get(client_id, {}).get("client_secret")

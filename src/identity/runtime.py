@@ -79,6 +79,76 @@ class Runtime:
         )
         pseudonyms = Pseudonyms(settings.secret)
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
+        p = _Provider.build(settings, db)
+        catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
+        webhooks = Webhooks(
+            db=db,
+            secret=settings.secret,
+            outbox=p.outbox,
+            clients=p.clients,
+            subjects=p.subjects,
+            catalog=catalog,
+        )
+        consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms, webhooks)
+        passwords = Passwords.from_settings(settings)
+        accounts = AccountService(
+            settings=settings,
+            db=db,
+            passwords=passwords,
+            mail=AccountMail(templates, mail),
+            pseudonyms=pseudonyms,
+            jobs=mail_jobs,
+            session_listeners=[p.logout.session_ended],
+            sign_in_steps=[ReviewAtSignIn(consent.decisions)],
+        )
+        oidc = OidcService(provider=p.provider, accounts=accounts, logout=p.logout, db=db)
+        p.provider.register_endpoint(oidc.end_session)
+        return cls(
+            settings=settings,
+            db=db,
+            templates=templates,
+            csrf=Csrf(settings.secret, secure=settings.https, origin=settings.issuer),
+            session_cookie=SessionCookie.for_issuer(settings.https),
+            pseudonyms=pseudonyms,
+            passwords=passwords,
+            mail=mail,
+            mail_jobs=mail_jobs,
+            accounts=accounts,
+            keys=p.provider.keys,
+            receipt_keys=p.receipt_keys,
+            clients=p.clients,
+            outbox=p.outbox,
+            oidc=oidc,
+            bearer=BearerVerifier(p.provider.tokens, p.clients, p.subjects),
+            consent=consent.service,
+            consent_access=ConsentAccess(
+                consents=consent.service, decisions=consent.decisions, resolver=consent.resolver
+            ),
+            decisions=consent.decisions,
+            states=consent.states,
+            webhooks=webhooks,
+        )
+
+    def close(self) -> None:
+        self.mail_jobs.close()
+        self.outbox.stop()
+        self.states.close()
+        self.db.dispose()
+
+
+@dataclass(frozen=True)
+class _Provider:
+    """The OpenID provider's parts: keys, clients, subjects, tokens, logout, the outbox."""
+
+    provider: Provider
+    receipt_keys: KeyStore
+    clients: ClientRegistry
+    subjects: Subjects
+    outbox: Outbox
+    logout: Logout
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database) -> _Provider:
         keys = KeyStore(
             db,
             settings.secret,
@@ -107,61 +177,7 @@ class Runtime:
         logout = Logout(
             clients=clients, store=provider.store, subjects=subjects, tokens=tokens, outbox=outbox
         )
-        catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
-        webhooks = Webhooks(
-            db=db,
-            secret=settings.secret,
-            outbox=outbox,
-            clients=clients,
-            subjects=subjects,
-            catalog=catalog,
-        )
-        consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms, webhooks)
-        passwords = Passwords.from_settings(settings)
-        accounts = AccountService(
-            settings=settings,
-            db=db,
-            passwords=passwords,
-            mail=AccountMail(templates, mail),
-            pseudonyms=pseudonyms,
-            jobs=mail_jobs,
-            session_listeners=[logout.session_ended],
-            sign_in_steps=[ReviewAtSignIn(consent.decisions)],
-        )
-        oidc = OidcService(provider=provider, accounts=accounts, logout=logout, db=db)
-        provider.register_endpoint(oidc.end_session)
-        bearer = BearerVerifier(tokens, clients, subjects)
-        return cls(
-            settings=settings,
-            db=db,
-            templates=templates,
-            csrf=Csrf(settings.secret, secure=settings.https, origin=settings.issuer),
-            session_cookie=SessionCookie.for_issuer(settings.https),
-            pseudonyms=pseudonyms,
-            passwords=passwords,
-            mail=mail,
-            mail_jobs=mail_jobs,
-            accounts=accounts,
-            keys=keys,
-            receipt_keys=receipt_keys,
-            clients=clients,
-            outbox=outbox,
-            oidc=oidc,
-            bearer=bearer,
-            consent=consent.service,
-            consent_access=ConsentAccess(
-                consents=consent.service, decisions=consent.decisions, resolver=consent.resolver
-            ),
-            decisions=consent.decisions,
-            states=consent.states,
-            webhooks=webhooks,
-        )
-
-    def close(self) -> None:
-        self.mail_jobs.close()
-        self.outbox.stop()
-        self.states.close()
-        self.db.dispose()
+        return cls(provider, receipt_keys, clients, subjects, outbox, logout)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+from identity.audit.refs import Actor
 from identity.runtime import Runtime
 from tests.e2e.harness import (
     BROWSER_LOCALES,
@@ -174,7 +175,7 @@ def confirmed_account(server_runtime: Runtime) -> Callable[..., Account]:
             name=account.name,
             locale=lang,
             verified=True,
-            actor="test",
+            actor=Actor.operator("test"),
         )
         return account
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from identity.audit.refs import Actor
 from identity.demo import DEMO_CLIENTS, RP, RP_OTHER_SITE
 from identity.runtime import Runtime
 from identity.settings import Settings
@@ -161,7 +162,7 @@ def register_channels(runtime: Runtime, port: int, suffix: str, path: Path) -> d
     of ``demo-clients.json``; returns each channel's client id."""
     saved: dict[str, dict[str, str | None]] = {}
     for spec in channel_specs(port, suffix):
-        created = runtime.clients.create(actor="operator:e2e", **spec)
+        created = runtime.clients.create(actor=Actor.operator("e2e"), **spec)
         channel = spec["client_id"].removesuffix(suffix)
         saved[channel] = {"client_id": spec["client_id"], "client_secret": created.client_secret}
     path.parent.mkdir(parents=True, exist_ok=True)

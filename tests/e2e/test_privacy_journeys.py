@@ -23,6 +23,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import Locator, Page, expect
 
+from identity.audit.refs import Actor
 from identity.context import Origin
 from identity.runtime import Runtime
 from tests.e2e.conftest import Account
@@ -462,7 +463,7 @@ def email_service(identity_server: Server, server_runtime: Runtime) -> EmailServ
         client_id=f"email-service-{uuid.uuid4().hex[:8]}",
         grant_types=["client_credentials"],
         scope="consent:read",
-        actor="operator:e2e",
+        actor=Actor.operator("e2e"),
     )
     assert created.client_secret is not None
     return EmailService(identity_server, created.client.client_id, created.client_secret)

@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 
 from identity import audit
 from identity.audit.models import AuditEntryRow
+from identity.audit.refs import SYSTEM, Subject
 from identity.db import Database
 
 
@@ -25,7 +26,9 @@ def db(database_url):
 def append(db: Database, n: int, action: str = "test.event") -> None:
     for i in range(n):
         with db.transaction() as session:
-            audit.record(session, action, actor="system", subject=f"user:{i}", details={"i": i})
+            audit.record(
+                session, action, actor=SYSTEM, subject=Subject.user(str(i)), details={"i": i}
+            )
 
 
 def test_an_entry_exists_if_and_only_if_its_transaction_committed(db):
@@ -34,13 +37,13 @@ def test_an_entry_exists_if_and_only_if_its_transaction_committed(db):
 
     def change_then_fail() -> None:
         with db.transaction() as session:
-            audit.record(session, "test.rolled_back", actor="system")
+            audit.record(session, "test.rolled_back", actor=SYSTEM)
             raise Boom
 
     with pytest.raises(Boom):
         change_then_fail()
     with db.transaction() as session:
-        audit.record(session, "test.committed", actor="system")
+        audit.record(session, "test.committed", actor=SYSTEM)
     with db.read() as session:
         rows = session.scalars(select(AuditEntryRow)).all()
     assert [(r.seq, r.action) for r in rows] == [(1, "test.committed")]
@@ -103,7 +106,7 @@ def test_an_inserted_entry_is_detected(db):
                 seq=4,
                 at=last.at,
                 action="forged",
-                actor="attacker",
+                actor="operator:attacker",
                 subject=None,
                 details={},
                 prev_hash=last.hash,

@@ -30,6 +30,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from identity.app import create_app
+from identity.audit.refs import Actor
 from identity.demo import DEMO_CLIENTS, RP, RP_OTHER_SITE
 from identity.demo_rp import CredentialsMissing, create_demo_rp
 from identity.demo_rp.app import BACKCHANNEL_NOTE
@@ -105,7 +106,12 @@ def provider(make_settings: Callable[..., Settings]) -> Iterator[Provider]:
     settings = make_settings(issuer=f"http://127.0.0.1:{port_of(sock)}")
     runtime = Runtime.build(settings)
     runtime.accounts.create(
-        email=EMAIL, password=PASSWORD, name="Ana García", locale="es", verified=True, actor="test"
+        email=EMAIL,
+        password=PASSWORD,
+        name="Ana García",
+        locale="es",
+        verified=True,
+        actor=Actor.operator("test"),
     )
     with serving(create_app(settings, runtime=runtime), sock):  # its lifespan closes runtime
         yield Provider(settings.issuer, runtime)
@@ -120,7 +126,7 @@ def register_channels(runtime: Runtime, store_url: str, market_url: str, path: P
         rewritten = json.loads(
             json.dumps(spec).replace(RP_OTHER_SITE, market_url).replace(RP, store_url)
         )
-        created = runtime.clients.create(actor="test", **rewritten)
+        created = runtime.clients.create(actor=Actor.operator("test"), **rewritten)
         saved[spec["client_id"]] = {
             "client_id": spec["client_id"],
             "client_secret": created.client_secret,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from identity.accounts.models import User
 from identity.audit.models import AuditEntryRow
+from identity.audit.refs import Actor
 from identity.mail import read_mailbox
 from identity.runtime import Runtime
 
@@ -80,7 +81,7 @@ def make_user(runtime: Runtime) -> Callable[..., User]:
             name=name,
             locale=locale,
             verified=verified,
-            actor="test",
+            actor=Actor.operator("test"),
         )
 
     return make

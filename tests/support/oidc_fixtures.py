@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from identity.audit.refs import Actor
 from identity.runtime import Runtime
 from tests.support.rp import RelyingParty
 
@@ -21,7 +22,7 @@ def make_client(runtime: Runtime) -> Callable[..., Any]:
     def make(**options: Any) -> Any:
         options.setdefault("name", "Test client")
         options.setdefault("redirect_uris", [STORE_REDIRECT])
-        created = runtime.clients.create(actor="test", **options)
+        created = runtime.clients.create(actor=Actor.operator("test"), **options)
         runtime.clients.invalidate()
         return created
 

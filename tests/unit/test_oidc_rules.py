@@ -210,3 +210,42 @@ def test_every_signing_key_stays_published_for_as_long_as_its_tokens_live(delays
         assert signer is not None
         for later in range(16):
             assert signer in published_kids(keys, t + later * step, ttl), (t, signer, later)
+
+
+def test_a_registration_names_every_problem_by_its_field():
+    from identity.oidc.registration import ClientSpec, InvalidRegistration, register
+
+    spec = ClientSpec(
+        name=" ",
+        auth_method="none",
+        grant_types=["client_credentials", "password"],
+        redirect_uris=["http://store.example/cb"],
+        scope="openid preferences",
+    )
+    with pytest.raises(InvalidRegistration) as caught:
+        register(spec)
+    fields = [p.field for p in caught.value.problems]
+    assert fields.count("grant_types") == 2
+    assert {"name", "scope"} <= set(fields)
+    assert not any("--" in p.message for p in caught.value.problems)  # no CLI words
+
+
+def test_a_registration_derives_its_type_scope_and_sector():
+    from identity.oidc.registration import ClientSpec, register
+
+    service = register(ClientSpec(name="Svc", grant_types=["client_credentials"]))
+    assert (service.application_type, service.scope) == ("service", "consent:read")
+    app = register(
+        ClientSpec(
+            name="App",
+            auth_method="none",
+            first_party=True,
+            redirect_uris=["http://127.0.0.1/cb"],
+        )
+    )
+    assert app.application_type == "native"
+    assert "preferences" in app.scope.split()
+    market = register(
+        ClientSpec(name="M", subject_type="pairwise", redirect_uris=["https://m.example/cb"])
+    )
+    assert market.sector == "m.example"

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.audit.models import HEAD_ID, AuditEntryRow, AuditHeadRow
+from identity.audit.refs import Actor, Subject
 from identity.audit.rules import GENESIS, Break, Entry, check_details, entry_hash, find_first_break
 from identity.db import utcnow
 
@@ -18,8 +19,8 @@ def record(
     session: Session,
     action: str,
     *,
-    actor: str,
-    subject: str | None = None,
+    actor: Actor,
+    subject: Subject | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntryRow:
     """Append one entry to the chain as part of ``session``'s transaction.
@@ -30,20 +31,21 @@ def record(
     ``details``: use keyed hashes.
     """
     clean = check_details(details or {})
+    ref = str(subject) if subject is not None else None
     head = session.execute(
         select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
     ).scalar_one()
     at = utcnow()
     seq = head.seq + 1
     digest = entry_hash(
-        head.hash, seq=seq, at=at, action=action, actor=actor, subject=subject, details=clean
+        head.hash, seq=seq, at=at, action=action, actor=str(actor), subject=ref, details=clean
     )
     row = AuditEntryRow(
         seq=seq,
         at=at,
         action=action,
-        actor=actor,
-        subject=subject,
+        actor=str(actor),
+        subject=ref,
         details=clean,
         prev_hash=head.hash,
         hash=digest,

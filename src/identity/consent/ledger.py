@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import audit
+from identity.audit.refs import Actor, Subject
 from identity.consent.models import FEED_HEAD_ID, ConsentFeedHead, ConsentRecord, ConsentState
 from identity.consent.policy import Purpose
 from identity.consent.rules import DECISIONS, State, expiry, status_after
@@ -45,7 +46,7 @@ class NewRecord:
     purpose: Purpose
     decision: str  # granted | denied | withdrawn
     source: str  # preference_center, api:<client>, gpc, unsubscribe, double_opt_in, ...
-    actor: str  # who made it, as the audit names actors
+    actor: Actor  # who made it
     origin: Origin | None = None  # the customer's own request (IP and user agent), if known
     locale: str | None = None  # the language the text was shown in
     collected_at: datetime | None = None  # default: now
@@ -185,7 +186,7 @@ class Ledger:
             session,
             "consent.recorded",
             actor=new.actor,
-            subject=f"user:{new.subject}",
+            subject=Subject.user(new.subject),
             details={
                 "purpose": purpose.id,
                 "version": purpose.version,

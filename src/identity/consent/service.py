@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import User
+from identity.audit.refs import Actor
 from identity.consent.decisions import UnknownSubject
 from identity.consent.ledger import Ledger, NewRecord, Recorded, RecordView, state_of
 from identity.consent.links import ConsentLinks
@@ -118,7 +119,7 @@ class ConsentService:
                             purpose=purpose,
                             decision=decision,
                             source=source,
-                            actor=f"user:{subject}",
+                            actor=Actor.user(subject),
                             origin=origin,
                             locale=origin.locale,
                             via=via,
@@ -145,7 +146,7 @@ class ConsentService:
                             purpose=purpose,
                             decision="granted" if keep else "withdrawn",
                             source="reconsent",
-                            actor=f"user:{subject}",
+                            actor=Actor.user(subject),
                             origin=origin,
                             locale=origin.locale,
                         )
@@ -169,7 +170,7 @@ class ConsentService:
                         purpose=purpose,
                         decision=decision,
                         source="gpc",
-                        actor=f"user:{subject}",
+                        actor=Actor.user(subject),
                         origin=origin,
                         locale=origin.locale,
                         evidence={"signal": "Sec-GPC: 1"},
@@ -241,7 +242,7 @@ class ConsentService:
                     purpose=purpose,
                     decision=decision,
                     source=f"api:{client_id}",
-                    actor=f"client:{client_id}",
+                    actor=Actor.client(client_id),
                     origin=origin,
                     locale=locale,
                     collected_at=collected_at,
@@ -268,7 +269,7 @@ class ConsentService:
                     purpose=purpose,
                     decision="granted",
                     source="double_opt_in",
-                    actor=f"user:{confirmation.subject}",
+                    actor=Actor.user(confirmation.subject),
                     origin=origin,
                     locale=origin.locale,
                     confirmed=True,
@@ -307,7 +308,7 @@ class ConsentService:
                     purpose=purpose,
                     decision="withdrawn" if state is not None else "denied",
                     source="unsubscribe",
-                    actor=f"user:{subject}",
+                    actor=Actor.user(subject),
                     origin=origin,
                 )
             )

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import audit
+from identity.audit.refs import Actor, Subject
 from identity.consent.decisions import READ
 from identity.consent.ledger import Recorded
 from identity.consent.models import WebhookSubscription
@@ -125,8 +126,8 @@ class Webhooks:
             audit.record(
                 session,
                 "webhook.subscribed",
-                actor=f"client:{client.client_id}",
-                subject=f"client:{client.client_id}",
+                actor=Actor.client(client.client_id),
+                subject=Subject.client(client.client_id),
                 details={"subscription": str(row.id), "purposes": row.purposes},
             )
         return NewSubscription(Subscription.of(row), secret)
@@ -162,8 +163,8 @@ class Webhooks:
             audit.record(
                 session,
                 "webhook.unsubscribed",
-                actor=f"client:{client.client_id}",
-                subject=f"client:{client.client_id}",
+                actor=Actor.client(client.client_id),
+                subject=Subject.client(client.client_id),
                 details={"subscription": subscription_id},
             )
 

@@ -5,6 +5,7 @@ marketplace signing in, sharing one session, and signing out together.
 ``identity demo rp`` calls). See :mod:`identity.demo_rp.app`.
 """
 
-from identity.demo_rp.app import CredentialsMissing, create_demo_rp, serve
+from identity.demo_rp.app import CredentialsMissing
+from identity.demo_rp.server import create_demo_rp, serve
 
 __all__ = ["CredentialsMissing", "create_demo_rp", "serve"]

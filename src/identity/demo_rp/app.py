@@ -39,13 +39,11 @@ from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from identity.demo_rp.backchannel import InvalidLogoutToken, LogoutTokenVerifier
-from identity.web.middleware import EdgeMiddleware
 
 HERE = Path(__file__).resolve().parent
 
@@ -379,78 +377,3 @@ class ChannelSite:
         elif event.sub:
             self.ended_subs[event.sub] = time.time()
         return Response(status_code=200, headers=headers)
-
-
-def create_demo_rp(
-    issuer: str,
-    credentials_path: Path,
-    *,
-    public_url_store: str = "http://127.0.0.1:8001",
-    public_url_marketplace: str = "http://localhost:8001",
-    secret_key: str | None = None,
-) -> Starlette:
-    """The demo relying party as an ASGI app; reads the client credentials now and raises
-    :class:`CredentialsMissing` when ``identity demo seed`` has not written them."""
-    issuer = issuer.rstrip("/")
-    credentials = load_credentials(credentials_path)
-    secret_key = secret_key or secrets.token_urlsafe(32)
-    specs = (
-        ("store", "Web store", "A confidential web client of the retailer: secret + PKCE.",
-         "openid profile email", public_url_store),
-        ("app", "Shop app", "A public native client of the retailer: no secret, PKCE only.",
-         "openid profile email", public_url_store),
-        ("marketplace", "Marketplace",
-         "A third party on another site: consent, offline access and a pairwise sub.",
-         "openid profile email offline_access", public_url_marketplace),
-    )  # fmt: skip
-    channels = [
-        Channel(
-            key=key,
-            title=title,
-            summary=summary,
-            scope=scope,
-            public_url=url.rstrip("/"),
-            client_id=credentials[key]["client_id"],
-            client_secret=credentials[key].get("client_secret"),
-        )
-        for key, title, summary, scope, url in specs
-    ]
-    templates = Jinja2Templates(
-        directory=HERE / "templates",
-        context_processors=[lambda _request: {"channels": channels, "issuer": issuer}],
-    )
-    oauth = OAuth()
-    sites = [
-        ChannelSite(c, oauth=oauth, issuer=issuer, secret_key=secret_key, templates=templates)
-        for c in channels
-    ]
-
-    async def index(request: Request) -> Response:
-        return templates.TemplateResponse(request, "index.html", {"channel": None})
-
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-            *(Mount(f"/{site.channel.key}", app=site.asgi) for site in sites),
-        ]
-    )
-    # The provider's own headers: a strict CSP (no inline script or style), nosniff, no-store.
-    app.add_middleware(EdgeMiddleware, https=public_url_store.startswith("https:"))
-    return app
-
-
-def serve(host: str, port: int, issuer: str, credentials_path: Path) -> None:
-    """Run the demo relying party with uvicorn (blocks), its channels on ``host`` and the
-    marketplace on the other loopback name (see :func:`identity.demo.other_site`)."""
-    import uvicorn
-
-    from identity.demo import other_site
-
-    public = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    store = f"http://{public}:{port}"
-    app = create_demo_rp(
-        issuer, credentials_path, public_url_store=store, public_url_marketplace=other_site(store)
-    )
-    # No access log: callback URLs carry authorization codes.
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from identity import audit
+from identity.audit.refs import Actor, Subject
 from identity.context import CurrentSession
 from identity.crypto import derive_key
 from identity.db import utcnow
@@ -328,8 +329,8 @@ class AuthorizeFlow:
                 audit.record(
                     session,
                     "oidc.authorized",
-                    actor=f"user:{current.user.id}",
-                    subject=f"user:{current.user.id}",
+                    actor=Actor.user(current.user.id),
+                    subject=Subject.user(current.user.id),
                     details={
                         "client_id": client.client_id,
                         "scope": request.scope,
@@ -341,8 +342,8 @@ class AuthorizeFlow:
                 audit.record(
                     session,
                     "oidc.consent_denied",
-                    actor=f"user:{current.user.id}",
-                    subject=f"user:{current.user.id}",
+                    actor=Actor.user(current.user.id),
+                    subject=Subject.user(current.user.id),
                     details={"client_id": client.client_id, "scope": request.scope},
                 )
         return self._with_issuer(response)
@@ -399,7 +400,7 @@ def _remember_consent(
     audit.record(
         session,
         "oidc.consent_given",
-        actor=f"user:{current.user.id}",
-        subject=f"user:{current.user.id}",
+        actor=Actor.user(current.user.id),
+        subject=Subject.user(current.user.id),
         details={"client_id": client.client_id, "scope": scope},
     )

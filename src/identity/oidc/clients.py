@@ -18,23 +18,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from identity import audit
+from identity.audit.refs import CLI, Actor, Subject
 from identity.crypto import equals, new_token, token_digest
 from identity.db import Database, utcnow
 from identity.errors import Conflict, InvalidInput
 from identity.oidc.models import OAuthClient
+from identity.oidc.registration import ClientSpec, register
 from identity.oidc.rules import (
-    FIRST_PARTY_SCOPES,
-    SERVICE_SCOPES,
-    STANDARD_SCOPES,
     allowed_scope,
     redirect_uri_matches,
     redirect_uri_problem,
-    resource_identifier_problem,
     sector_identifier,
 )
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 CACHE_SECONDS = 2.0
 
 
@@ -165,7 +161,7 @@ class ClientRegistry:
         with self._lock:
             self._cache.clear()
 
-    def reset_secret(self, client_id: str, actor: str = "operator:cli") -> str:
+    def reset_secret(self, client_id: str, actor: Actor = CLI) -> str:
         """Issue a new secret for a confidential client (the old one stops working)."""
         secret = new_token(32)
         with self._db.transaction() as session:
@@ -173,7 +169,9 @@ class ClientRegistry:
             if row is None or row.secret_digest is None:
                 raise InvalidInput(f"{client_id} is not a client with a secret")
             row.secret_digest = token_digest(secret)
-            audit.record(session, "client.secret_reset", actor=actor, subject=f"client:{client_id}")
+            audit.record(
+                session, "client.secret_reset", actor=actor, subject=Subject.client(client_id)
+            )
         self.invalidate()
         return secret
 
@@ -184,7 +182,7 @@ class ClientRegistry:
         redirect_uris: list[str],
         post_logout_redirect_uris: list[str],
         backchannel_logout_uri: str | None,
-        actor: str = "operator:cli",
+        actor: Actor = CLI,
     ) -> Client:
         """Point a client's redirect, post-logout and back-channel URIs somewhere else (the
         same rules as at registration; a pairwise client keeps its sector)."""
@@ -212,122 +210,38 @@ class ClientRegistry:
                 session,
                 "client.updated",
                 actor=actor,
-                subject=f"client:{client_id}",
+                subject=Subject.client(client_id),
                 details={"redirect_uris": list(redirect_uris)},
             )
             client = Client.from_row(row)
         self.invalidate()
         return client
 
-    def create(
-        self,
-        *,
-        name: str,
-        client_id: str | None = None,
-        redirect_uris: list[str] | None = None,
-        post_logout_redirect_uris: list[str] | None = None,
-        grant_types: list[str] | None = None,
-        scope: str | None = None,
-        auth_method: str = "client_secret_basic",
-        first_party: bool = False,
-        subject_type: str = "public",
-        backchannel_logout_uri: str | None = None,
-        jwks: dict[str, Any] | None = None,
-        resources: list[str] | None = None,
-        resource_server_for: list[str] | None = None,
-        id_token_alg: str = "RS256",
-        actor: str = "operator:cli",
-    ) -> NewClient:
-        """Validate and register a client; returns the secret once (only its digest is kept)."""
-        redirect_uris = list(redirect_uris or [])
-        post_logout = list(post_logout_redirect_uris or [])
-        grant_types = list(grant_types or ["authorization_code", "refresh_token"])
-        problems = []
-        if not name.strip():
-            problems.append("name is required")
-        if auth_method not in AUTH_METHODS:
-            problems.append(f"auth method must be one of {', '.join(AUTH_METHODS)}")
-        unknown = [g for g in grant_types if g not in GRANT_TYPES]
-        if unknown:
-            problems.append(
-                f"unsupported grant types {unknown}: only {', '.join(GRANT_TYPES)} "
-                "(no implicit, hybrid or password grants)"
-            )
-        service = grant_types == ["client_credentials"]
-        application_type = "service" if service else "native" if auth_method == "none" else "web"
-        if auth_method == "none" and "client_credentials" in grant_types:
-            problems.append("a public client (auth method none) cannot use client_credentials")
-        if "authorization_code" in grant_types and not redirect_uris:
-            problems.append("authorization_code needs at least one --redirect-uri")
-        for uri in [*redirect_uris, *post_logout]:
-            problem = redirect_uri_problem(uri, application_type=application_type)
-            if problem:
-                problems.append(f"{uri}: {problem}")
-        if backchannel_logout_uri:
-            problem = redirect_uri_problem(backchannel_logout_uri, application_type="web")
-            if problem:
-                problems.append(f"back-channel logout URI {backchannel_logout_uri}: {problem}")
-        if auth_method == "private_key_jwt":
-            try:
-                keys = KeySet.import_key_set(jwks or {})  # type: ignore[arg-type]
-                if not keys.keys:
-                    raise ValueError("empty")
-            except Exception:
-                problems.append("private_key_jwt needs the client's public keys (--jwks-file)")
-        for audience in resource_server_for or []:
-            problem = resource_identifier_problem(audience)
-            if problem:
-                problems.append(f"resource server identifier {audience}: {problem}")
-        if resource_server_for and auth_method == "none":
-            problems.append("a resource server must authenticate (not auth method none)")
-        if id_token_alg not in ("RS256", "ES256"):
-            problems.append("id token algorithm must be RS256 or ES256")
-        sector = None
-        if subject_type not in ("public", "pairwise"):
-            problems.append("subject type must be public or pairwise")
-        elif subject_type == "pairwise":
-            try:
-                sector = sector_identifier(redirect_uris)
-            except ValueError as exc:
-                problems.append(str(exc))
-        default_scope = " ".join(
-            SERVICE_SCOPES[:1]
-            if service
-            else (*STANDARD_SCOPES, *FIRST_PARTY_SCOPES)
-            if first_party
-            else STANDARD_SCOPES
-        )
-        scope = " ".join((scope or default_scope).split())
-        known = set(STANDARD_SCOPES) | set(SERVICE_SCOPES) | set(FIRST_PARTY_SCOPES)
-        if any(s not in known for s in scope.split()):
-            problems.append(f"scopes must be among: {' '.join(sorted(known))}")
-        if not first_party and any(s in FIRST_PARTY_SCOPES for s in scope.split()):
-            problems.append(
-                f"only first-party clients may have the {' '.join(FIRST_PARTY_SCOPES)} scope"
-            )
-        if problems:
-            raise InvalidInput("; ".join(problems))
-
-        client_id = client_id or new_token(12)
-        secret = None if auth_method in ("none", "private_key_jwt") else new_token(32)
+    def create(self, *, actor: Actor = CLI, **fields: Any) -> NewClient:
+        """Register a client (fields of :class:`ClientSpec`; raises InvalidRegistration);
+        returns the secret once (only its digest is kept)."""
+        registration = register(ClientSpec(**fields))
+        spec = registration.spec
+        client_id = spec.client_id or new_token(12)
+        secret = new_token(32) if registration.issues_secret else None
         row = OAuthClient(
             client_id=client_id,
-            name=name.strip(),
+            name=spec.name.strip(),
             secret_digest=token_digest(secret) if secret else None,
-            auth_method=auth_method,
-            redirect_uris=redirect_uris,
-            post_logout_redirect_uris=post_logout,
-            grant_types=grant_types,
-            scope=scope,
-            application_type=application_type,
-            first_party=first_party,
-            subject_type=subject_type,
-            sector_identifier=sector,
-            id_token_alg=id_token_alg,
-            jwks=jwks,
-            backchannel_logout_uri=backchannel_logout_uri,
-            resources=list(resources or []),
-            resource_server_for=list(resource_server_for or []),
+            auth_method=spec.auth_method,
+            redirect_uris=list(spec.redirect_uris),
+            post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
+            grant_types=list(spec.grant_types),
+            scope=registration.scope,
+            application_type=registration.application_type,
+            first_party=spec.first_party,
+            subject_type=spec.subject_type,
+            sector_identifier=registration.sector,
+            id_token_alg=spec.id_token_alg,
+            jwks=spec.jwks,
+            backchannel_logout_uri=spec.backchannel_logout_uri,
+            resources=list(spec.resources),
+            resource_server_for=list(spec.resource_server_for),
             created_at=utcnow(),
             disabled_at=None,
         )
@@ -339,13 +253,13 @@ class ClientRegistry:
                     session,
                     "client.created",
                     actor=actor,
-                    subject=f"client:{client_id}",
+                    subject=Subject.client(client_id),
                     details={
                         "name": row.name,
-                        "auth_method": auth_method,
-                        "grant_types": grant_types,
-                        "first_party": first_party,
-                        "subject_type": subject_type,
+                        "auth_method": spec.auth_method,
+                        "grant_types": list(spec.grant_types),
+                        "first_party": spec.first_party,
+                        "subject_type": spec.subject_type,
                     },
                 )
         except IntegrityError as exc:

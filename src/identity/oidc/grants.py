@@ -25,8 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from identity.crypto import token_digest
 from identity.db import utcnow
-from identity.oidc.clients import AUTH_METHODS, Client
+from identity.oidc.clients import Client
 from identity.oidc.models import UsedClientAssertion
+from identity.oidc.registration import AUTH_METHODS
 from identity.oidc.rules import scopes_of
 from identity.oidc.store import CodeView, RefreshView
 from identity.oidc.tokens import Principal

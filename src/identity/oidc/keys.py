@@ -35,6 +35,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 
 from identity import audit
+from identity.audit.refs import CLI, SYSTEM, Actor
 from identity.crypto import derive_key
 from identity.db import Database, utcnow
 from identity.oidc.models import SigningKey
@@ -119,7 +120,7 @@ class KeyStore:
             )
             for alg in self._algorithms:
                 if alg not in present:
-                    self._add(session, alg, activates_at=utcnow(), actor="system")
+                    self._add(session, alg, activates_at=utcnow(), actor=SYSTEM)
         self.invalidate()
 
     def rotate(self, alg: str, *, delay: timedelta | None = None) -> SigningKey:
@@ -133,12 +134,12 @@ class KeyStore:
                 session,
                 alg,
                 activates_at=now + (self._activation_delay if delay is None else delay),
-                actor="operator:cli",
+                actor=CLI,
             )
         self.invalidate()
         return row
 
-    def _add(self, session: Any, alg: str, *, activates_at: datetime, actor: str) -> SigningKey:
+    def _add(self, session: Any, alg: str, *, activates_at: datetime, actor: Actor) -> SigningKey:
         key = generate_key(alg)
         row = SigningKey(
             kid=key.kid,

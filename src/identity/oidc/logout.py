@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import BrowserSession
+from identity.audit.refs import SYSTEM
 from identity.context import CurrentSession
 from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.models import Grant
@@ -62,7 +63,7 @@ class Logout:
         notified: set[str] = set()
         for grant in grants:
             if "offline_access" not in scopes_of(grant.scope):
-                self._store.revoke_grant(session, grant.id, f"logout:{reason}", actor="system")
+                self._store.revoke_grant(session, grant.id, f"logout:{reason}", actor=SYSTEM)
             client = self._clients.get(grant.client_id)
             if client is None or not client.backchannel_logout_uri or client.client_id in notified:
                 continue

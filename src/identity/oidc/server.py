@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
+from identity.audit.refs import Actor
 from identity.db import Database, utcnow
-from identity.oidc.clients import AUTH_METHODS, Client, ClientRegistry
+from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -38,6 +39,7 @@ from identity.oidc.grants import (
     S256CodeChallenge,
 )
 from identity.oidc.keys import KeyStore
+from identity.oidc.registration import AUTH_METHODS
 from identity.oidc.rules import (
     FIRST_PARTY_SCOPES,
     SERVICE_SCOPES,
@@ -183,7 +185,7 @@ class Revocation(_TokenLookup, RevocationEndpoint):
         return token if token and token.check_client(client) else None
 
     def revoke_token(self, token: TokenRecord, request: ProviderRequest) -> None:
-        self.server.revoke(request.db, token, actor=f"client:{token.client_id}")  # type: ignore[arg-type]
+        self.server.revoke(request.db, token, actor=Actor.client(token.client_id))  # type: ignore[arg-type]
 
 
 class Introspection(_TokenLookup, IntrospectionEndpoint):
@@ -376,7 +378,7 @@ class Provider(AuthorizationServer):
             "refresh_token", refresh.client_id, refresh.scope, claims, False, refresh
         )
 
-    def revoke(self, session: Session, token: TokenRecord, *, actor: str) -> None:
+    def revoke(self, session: Session, token: TokenRecord, *, actor: Actor) -> None:
         if token.refresh is not None:
             self.store.revoke_grant(session, token.refresh.grant_id, "revoked_by_client", actor)
         else:

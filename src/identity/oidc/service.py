@@ -12,12 +12,14 @@ from sqlalchemy import select
 from identity import audit
 from identity.accounts.models import User
 from identity.accounts.service import AccountService
+from identity.audit.refs import Actor, Subject
 from identity.context import LOCALES, CurrentSession, Origin
 from identity.db import Database
 from identity.oidc.authorize import AuthorizeFlow, Interactions
-from identity.oidc.clients import AUTH_METHODS, Client
+from identity.oidc.clients import Client
 from identity.oidc.logout import EndSession, Logout
 from identity.oidc.models import Grant, RememberedConsent
+from identity.oidc.registration import AUTH_METHODS
 from identity.oidc.rules import (
     ACR_PASSWORD,
     CLAIMS_SUPPORTED,
@@ -181,7 +183,7 @@ class OidcService:
             ).all()
             for grant in grants:
                 self.provider.store.revoke_grant(
-                    session, grant.id, "consent_withdrawn", actor=f"user:{current.user.id}"
+                    session, grant.id, "consent_withdrawn", actor=Actor.user(current.user.id)
                 )
             # One back-channel logout per session the client holds (at least one).
             for grant in {g.sid: g for g in grants}.values():
@@ -189,8 +191,8 @@ class OidcService:
             audit.record(
                 session,
                 "oidc.consent_withdrawn",
-                actor=f"user:{current.user.id}",
-                subject=f"user:{current.user.id}",
+                actor=Actor.user(current.user.id),
+                subject=Subject.user(current.user.id),
                 details={"client_id": client_id, "grants_revoked": len(grants)},
             )
         return True

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from identity import audit
 from identity.accounts.models import User
+from identity.audit.refs import Actor, Subject
 from identity.crypto import token_digest
 from identity.db import utcnow
 from identity.oidc.clients import Client
@@ -133,7 +134,9 @@ class GrantStore:
         session.flush()
         return grant
 
-    def revoke_grant(self, session: Session, grant_id: uuid.UUID, reason: str, actor: str) -> bool:
+    def revoke_grant(
+        self, session: Session, grant_id: uuid.UUID, reason: str, actor: Actor
+    ) -> bool:
         grant = session.get(Grant, grant_id, with_for_update=True)
         if grant is None or grant.revoked_at is not None:
             return False
@@ -143,7 +146,7 @@ class GrantStore:
             session,
             "oidc.grant_revoked",
             actor=actor,
-            subject=f"user:{grant.user_id}",
+            subject=Subject.user(grant.user_id),
             details={"client_id": grant.client_id, "grant_id": str(grant.id), "reason": reason},
         )
         return True
@@ -228,7 +231,7 @@ class GrantStore:
             return None
         if row.used_at is not None:
             self.revoke_grant(
-                session, row.grant_id, "code_reuse", actor=f"client:{client.client_id}"
+                session, row.grant_id, "code_reuse", actor=Actor.client(client.client_id)
             )
             return None
         if row.expires_at <= utcnow():
@@ -281,7 +284,7 @@ class GrantStore:
             return None
         if row.rotated_at is not None:
             self.revoke_grant(
-                session, row.grant_id, "refresh_token_reuse", actor=f"client:{row.client_id}"
+                session, row.grant_id, "refresh_token_reuse", actor=Actor.client(row.client_id)
             )
             return None
         grant = session.get(Grant, row.grant_id)

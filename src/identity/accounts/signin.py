@@ -1,0 +1,260 @@
+"""Sign-in ("charge, verify, settle": the password is checked outside any transaction),
+browser sessions, the account page and the profile."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from identity import audit
+from identity.accounts.common import (
+    AccountsBase,
+    AccountView,
+    EmailNotVerified,
+    InvalidForm,
+    LoggedIn,
+    LoginFailed,
+)
+from identity.accounts.models import BrowserSession, User
+from identity.accounts.rules import (
+    Profile,
+    normalize_email,
+    profile_problems,
+)
+from identity.accounts.throttle import ThrottleKey
+from identity.audit.refs import ANONYMOUS, SYSTEM, Actor, Subject
+from identity.context import CurrentSession, Origin
+from identity.db import utcnow
+from identity.errors import (
+    TooManyAttempts,
+)
+from identity.links import LinkError
+
+
+class SignIn(AccountsBase):
+    # -- login and sessions -------------------------------------------------------------
+
+    def login(
+        self, *, email: str, password: str, origin: Origin, previous_cookie: str | None
+    ) -> LoggedIn:
+        """Check the password under throttling; on success start a fresh session.
+
+        Raises :class:`TooManyAttempts`, :class:`LoginFailed` (one error for unknown email
+        and wrong password, equal in timing too) or :class:`EmailNotVerified`. The password
+        is checked outside any transaction so that no database lock is held while hashing.
+        """
+        normalized = normalize_email(email) or email.strip().lower()[:320]
+        keys = (
+            ThrottleKey("acct:" + self._pseudonyms.email(normalized), self._account_policy),
+            ThrottleKey("ip:" + self._pseudonyms.ip(origin.ip), self._ip_policy),
+        )
+        user = self._charge_attempt(normalized, keys, origin)
+        ok = self._passwords.verify(user.password_hash if user else None, password)
+        if not ok or user is None:
+            self._record_failure(user, normalized, origin)
+            raise LoginFailed()
+        new_hash = (
+            self._passwords.hash(password)
+            if self._passwords.needs_rehash(user.password_hash)
+            else None
+        )
+        logged_in = self._complete_login(user.id, keys, new_hash, origin, previous_cookie)
+        step = next((p for p in (s(user.id) for s in self._sign_in_steps) if p), None)
+        return replace(logged_in, next_step=step) if step else logged_in
+
+    def _charge_attempt(
+        self, email: str, keys: tuple[ThrottleKey, ThrottleKey], origin: Origin
+    ) -> User | None:
+        with self._db.transaction() as session:
+            wait = self._throttle.charge(session, list(keys), utcnow())
+            user = self._user_by_email(session, email)
+            if wait:
+                audit.record(
+                    session,
+                    "login.throttled",
+                    actor=ANONYMOUS,
+                    subject=Subject.user(user.id) if user else None,
+                    details=self._details(origin, retry_after=wait),
+                )
+        if wait:
+            raise TooManyAttempts(wait)
+        return user
+
+    def _record_failure(self, user: User | None, email: str, origin: Origin) -> None:
+        unknown = {} if user else {"email": self._pseudonyms.email(email)}
+        with self._db.transaction() as session:
+            audit.record(
+                session,
+                "login.failed",
+                actor=ANONYMOUS,
+                subject=Subject.user(user.id) if user else None,
+                details=self._details(origin, **unknown),
+            )
+
+    def _complete_login(
+        self,
+        user_id: uuid.UUID,
+        keys: tuple[ThrottleKey, ThrottleKey],
+        new_hash: str | None,
+        origin: Origin,
+        previous_cookie: str | None,
+    ) -> LoggedIn:
+        account_key, ip_key = keys
+        now = utcnow()
+        with self._db.transaction() as session:
+            user = session.get(User, user_id)
+            if user is None:  # deleted between the two transactions
+                raise LoginFailed()
+            self._throttle.refund(session, account_key, reset=True)
+            self._throttle.refund(session, ip_key, reset=False)
+            if new_hash is not None:
+                user.password_hash = new_hash
+                audit.record(
+                    session, "password.rehashed", actor=SYSTEM, subject=Subject.user(user.id)
+                )
+            if user.email_verified:
+                # Rotate: the cookie value is never reused. The same user signing in again
+                # keeps the session (and its relying parties); another user's session ends.
+                continued_sid = None
+                previous = (
+                    self.sessions.find(session, previous_cookie, now) if previous_cookie else None
+                )
+                if previous is not None:
+                    self.sessions.end(session, previous.id_hash)
+                    if previous.user_id == user.id:
+                        continued_sid = previous.sid
+                    else:
+                        self._sessions_ended(session, [previous], "switched_account")
+                    session.flush()
+                cookie_value, row = self.sessions.start(
+                    session,
+                    user,
+                    now=now,
+                    amr="pwd",
+                    user_agent=origin.user_agent,
+                    ip_hash=self._pseudonyms.ip(origin.ip),
+                    sid=continued_sid,
+                )
+                audit.record(
+                    session,
+                    "login.succeeded",
+                    actor=Actor.user(user.id),
+                    subject=Subject.user(user.id),
+                    details=self._details(origin, sid=row.sid),
+                )
+        # Right password but an unconfirmed address: no session, yet not a failed guess
+        # either (the refund above is committed).
+        if not user.email_verified:
+            raise EmailNotVerified()
+        return LoggedIn(cookie_value, user, row)
+
+    def current(self, cookie_value: str | None) -> CurrentSession | None:
+        """The signed-in user behind a session cookie, refreshing its idle timer."""
+        if not cookie_value:
+            return None
+        now = utcnow()
+        with self._db.read() as session:
+            row = self.sessions.find(session, cookie_value, now)
+            if row is None:
+                return None
+            current = CurrentSession(row.user, row)
+        if now - row.last_seen_at >= timedelta(minutes=1):
+            with self._db.transaction() as session:
+                self.sessions.touch(session, row.id_hash, now)
+        return current
+
+    def logout(self, cookie_value: str | None, origin: Origin) -> BrowserSession | None:
+        if not cookie_value:
+            return None
+        now = utcnow()
+        with self._db.transaction() as session:
+            row = self.sessions.find(session, cookie_value, now)
+            if row is None:
+                return None
+            self.sessions.end(session, row.id_hash)
+            audit.record(
+                session,
+                "session.ended",
+                actor=Actor.user(row.user_id),
+                subject=Subject.user(row.user_id),
+                details=self._details(origin, sid=row.sid, reason="logout"),
+            )
+            self._sessions_ended(session, [row], "logout")
+            return row
+
+    def account(self, user_id: uuid.UUID) -> AccountView:
+        with self._db.read() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise LinkError("invalid")
+            return AccountView(user, self.sessions.for_user(session, user_id, utcnow()))
+
+    def end_session(self, current: CurrentSession, sid: str, origin: Origin) -> bool:
+        """End one of the user's own sessions by its public id (the sessions list)."""
+        with self._db.transaction() as session:
+            row = session.execute(
+                select(BrowserSession).where(
+                    BrowserSession.sid == sid, BrowserSession.user_id == current.user.id
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return False
+            self.sessions.end(session, row.id_hash)
+            audit.record(
+                session,
+                "session.ended",
+                actor=Actor.user(current.user.id),
+                subject=Subject.user(current.user.id),
+                details=self._details(origin, sid=sid, reason="ended_from_account"),
+            )
+            self._sessions_ended(session, [row], "ended_from_account")
+            return True
+
+    def end_other_sessions(self, current: CurrentSession, origin: Origin) -> int:
+        with self._db.transaction() as session:
+            ended = self.sessions.end_all_for_user(
+                session, current.user.id, keep=current.session.id_hash
+            )
+            if ended:
+                audit.record(
+                    session,
+                    "session.ended_others",
+                    actor=Actor.user(current.user.id),
+                    subject=Subject.user(current.user.id),
+                    details=self._details(origin, count=len(ended)),
+                )
+                self._sessions_ended(session, ended, "ended_others")
+            return len(ended)
+
+    def update_profile(self, current: CurrentSession, profile: Profile, origin: Origin) -> User:
+        problems = profile_problems(profile)
+        if problems:
+            raise InvalidForm(problems)
+        phone = " ".join(profile.phone_number.split()) or None
+        with self._db.transaction() as session:
+            user = session.get(User, current.user.id)
+            assert user is not None
+            wanted = {
+                "name": profile.name.strip(),
+                "locale": profile.locale,
+                "phone_number": phone,
+                "address": profile.address(),
+            }
+            changed = {k: v for k, v in wanted.items() if getattr(user, k) != v}
+            for key, value in changed.items():
+                setattr(user, key, value)
+            if "phone_number" in changed:
+                user.phone_number_verified = False  # a new number is not verified
+            if changed:
+                user.updated_at = utcnow()
+                audit.record(
+                    session,
+                    "account.profile_updated",
+                    actor=Actor.user(user.id),
+                    subject=Subject.user(user.id),
+                    details=self._details(origin, fields=sorted(changed)),
+                )
+            return user

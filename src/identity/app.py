@@ -50,7 +50,9 @@ class IdentityApp(FastAPI):
         """The framework's operations and the front door's, in one document."""
         if self.openapi_schema is None:
             schema = super().openapi()
-            schema.setdefault("paths", {}).update(openapi_paths(self.endpoints))
+            paths = schema.setdefault("paths", {})
+            for path, operations in openapi_paths(self.endpoints).items():
+                paths.setdefault(path, {}).update(operations)
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {}).update(_schemas(DecisionOut, BatchIn, BatchOut))
             components.setdefault("securitySchemes", {})["bearer"] = {

@@ -25,6 +25,7 @@ from identity.consent.policy import Catalog, load_catalog
 from identity.consent.review import ReviewAtSignIn
 from identity.consent.service import ConsentService
 from identity.consent.states import StateStore, state_store
+from identity.consent.webhooks import KIND as WEBHOOK
 from identity.consent.webhooks import Webhooks
 from identity.crypto import Pseudonyms
 from identity.db import Database
@@ -33,7 +34,7 @@ from identity.mail.sms import sms_sender_from_settings
 from identity.oidc.bearer import BearerVerifier
 from identity.oidc.clients import ClientRegistry
 from identity.oidc.keys import KeyPurpose, KeyStore
-from identity.oidc.logout import Logout
+from identity.oidc.logout import BACKCHANNEL, Logout
 from identity.oidc.server import Provider
 from identity.oidc.service import OidcService
 from identity.oidc.tokens import Tokens
@@ -89,6 +90,8 @@ class Runtime:
             subjects=p.subjects,
             catalog=catalog,
         )
+        # Webhook targets are chosen by API clients: every delivery is checked and pinned.
+        p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
         consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms, webhooks)
         passwords = Passwords.from_settings(settings)
         accounts = AccountService(
@@ -177,6 +180,7 @@ class _Provider:
         logout = Logout(
             clients=clients, store=provider.store, subjects=subjects, tokens=tokens, outbox=outbox
         )
+        outbox.register(BACKCHANNEL, logout.render)
         return cls(provider, receipt_keys, clients, subjects, outbox, logout)
 
 

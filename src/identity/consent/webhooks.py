@@ -97,7 +97,6 @@ class Webhooks:
         self._outbox = outbox
         self._clients = clients
         self._subjects = subjects
-        outbox.register(KIND, self._render, public_only=True)
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -240,7 +239,8 @@ class Webhooks:
             return None
         return self._subjects.known_to(session, client, user_id)
 
-    def _render(self, message: OutboxMessage) -> Rendered:
+    def render(self, message: OutboxMessage) -> Rendered:
+        """The outbox renderer of webhook messages: signed at each attempt."""
         with self._db.read() as session:
             subscription = session.get(WebhookSubscription, uuid.UUID(str(message.ref)))
         if subscription is None or subscription.disabled_at is not None:

@@ -54,7 +54,6 @@ class Logout:
         self._subjects = subjects
         self._tokens = tokens
         self._outbox = outbox
-        outbox.register(BACKCHANNEL, self._render)
 
     def session_ended(self, session: Session, ended: BrowserSession, reason: str) -> None:
         grants = session.scalars(
@@ -94,7 +93,8 @@ class Logout:
             content_type="application/x-www-form-urlencoded",
         )
 
-    def _render(self, message: OutboxMessage) -> Rendered:
+    def render(self, message: OutboxMessage) -> Rendered:
+        """The outbox renderer of back-channel logout messages: signed at delivery."""
         payload = json.loads(message.body)
         client = self._clients.get(payload["client_id"])
         if client is None:

@@ -67,7 +67,6 @@ def assert_unregistered_redirect_uri_is_an_error_page(browser, logged_errors, ur
     assert_error_page(response, "invalid_request", "evil.example", logged_errors)
 
 
-@KNOWN_500
 def test_an_unregistered_redirect_uri_with_a_quote_gets_an_error_page_not_a_500(
     browser, store, logged_errors
 ):
@@ -76,7 +75,6 @@ def test_an_unregistered_redirect_uri_with_a_quote_gets_an_error_page_not_a_500(
     )
 
 
-@KNOWN_500
 def test_an_unregistered_redirect_uri_with_a_backslash_gets_an_error_page_not_a_500(
     browser, store, logged_errors
 ):
@@ -85,7 +83,6 @@ def test_an_unregistered_redirect_uri_with_a_backslash_gets_an_error_page_not_a_
     )
 
 
-@KNOWN_500
 def test_an_unregistered_redirect_uri_with_a_non_ascii_character_gets_an_error_page_not_a_500(
     browser, store, logged_errors
 ):
@@ -94,7 +91,6 @@ def test_an_unregistered_redirect_uri_with_a_non_ascii_character_gets_an_error_p
     )
 
 
-@KNOWN_500
 def test_the_error_page_for_an_unregistered_redirect_uri_is_localized(
     browser, store, logged_errors
 ):

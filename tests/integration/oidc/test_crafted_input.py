@@ -102,7 +102,6 @@ def test_the_error_page_for_an_unregistered_redirect_uri_is_localized(
     assert "No hemos podido iniciar tu sesión" in page_text(response.text)
 
 
-@KNOWN_500
 def test_a_response_type_with_a_quote_is_redirected_to_the_client_as_unsupported(
     browser, store, logged_errors
 ):
@@ -118,7 +117,6 @@ def test_a_response_type_with_a_quote_is_redirected_to_the_client_as_unsupported
     assert logged_errors() == []
 
 
-@KNOWN_500
 def test_a_response_type_with_a_quote_from_an_unknown_client_gets_an_error_page_not_a_500(
     browser, logged_errors
 ):

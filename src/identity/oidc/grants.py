@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -243,6 +244,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [issuer, f"{issuer}/token"]
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
+        # Authlib checks the client's method only after the signature, so an assertion naming
+        # a client that uses a secret reached the key lookup for a client without keys (a 500).
+        # RFC 7523 §3.2, RFC 6749 §5.2: that client is simply not authenticated.
+        if client.auth_method != self.CLIENT_AUTH_METHOD:
+            raise InvalidClientError("The client does not authenticate with private_key_jwt.")
         return client.public_keys()
 
     def __call__(self, query_client: Any, request: Any) -> Any:

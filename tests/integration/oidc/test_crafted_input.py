@@ -174,7 +174,6 @@ def assert_invalid_client(response, logged_errors):
     assert logged_errors() == []
 
 
-@KNOWN_500
 def test_a_client_assertion_naming_a_secret_client_is_invalid_client_at_the_token_endpoint(
     browser, store, logged_errors
 ):
@@ -189,7 +188,6 @@ def test_a_client_assertion_naming_a_secret_client_is_invalid_client_at_the_toke
     assert_invalid_client(response, logged_errors)
 
 
-@KNOWN_500
 def test_a_client_assertion_naming_a_secret_client_is_invalid_client_at_introspection(
     browser, store, logged_errors
 ):

@@ -21,6 +21,8 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
+from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
@@ -250,6 +252,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if client.auth_method != self.CLIENT_AUTH_METHOD:
             raise InvalidClientError("The client does not authenticate with private_key_jwt.")
         return client.public_keys()
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        # As Authlib's, but with a fixed error text: Authlib copies joserfc's, which repeats
+        # an unknown ``kid``, and refuses (ValueError, a 500) a text with a quote or non-ASCII.
+        try:
+            token = jwt.decode(assertion, resolve_key)
+        except JoseError as exc:
+            raise InvalidClientError("The client assertion could not be verified.") from exc
+        self.verify_claims(token.claims)
+        return token.claims
 
     def __call__(self, query_client: Any, request: Any) -> Any:
         # validate_jti() gets no request from Authlib; it needs the request's transaction.

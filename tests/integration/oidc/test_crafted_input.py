@@ -202,7 +202,6 @@ def test_a_client_assertion_naming_a_secret_client_is_invalid_client_at_introspe
     assert_invalid_client(response, logged_errors)
 
 
-@KNOWN_500
 def test_a_client_assertion_whose_kid_has_a_quote_is_invalid_client(
     browser, make_client, logged_errors
 ):

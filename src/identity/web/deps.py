@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -64,6 +65,19 @@ def request_origin(request: Request) -> Origin:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CurrentDep = Annotated[CurrentSession | None, Depends(current_session)]
 OriginDep = Annotated[Origin, Depends(request_origin)]
+
+
+async def close_parsed_form(request: Request) -> AsyncIterator[None]:
+    """Close the form a route read, whatever the outcome (an app-wide dependency).
+
+    Starlette keeps each uploaded file of a parsed form in a temporary file that only
+    ``Request.close()`` closes, and nothing calls it for a route that reads
+    ``request.form()`` itself. None of our forms takes a file, but anyone may send one.
+    """
+    try:
+        yield
+    finally:
+        await request.close()
 
 
 async def csrf_checked_form(request: Request) -> FormData:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 # -- scopes and claims ---------------------------------------------------------------------
 
@@ -138,6 +138,23 @@ def pairwise_subject(sector: str, local_sub: str, salt: bytes) -> str:
     """``sub`` as seen by a pairwise client: no two sectors can correlate a customer."""
     digest = hashlib.sha256(sector.encode() + b"\x00" + local_sub.encode() + b"\x00" + salt)
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+# -- client authentication -------------------------------------------------------------------
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Client id and secret of an ``Authorization: Basic`` header (RFC 6749 §2.3.1: each
+    form-urlencoded, joined by a colon, then base64), or None unless it is well-formed."""
+    parts = (header or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(parts[1].encode("ascii")).decode("utf-8")
+    except ValueError:  # not ASCII, not base64 (binascii.Error), not UTF-8
+        return None
+    client_id, colon, secret = decoded.partition(":")
+    return (unquote(client_id), unquote(secret)) if colon else None
 
 
 # -- authentication freshness ---------------------------------------------------------------

@@ -41,6 +41,7 @@ from identity.oidc.grants import (
     PrivateKeyJWT,
     RefreshTokenGrant,
     S256CodeChallenge,
+    client_secret_basic,
 )
 from identity.oidc.keys import KeyStore
 from identity.oidc.rules import SERVICE_SCOPES, STANDARD_SCOPES, issues_refresh_token
@@ -229,6 +230,7 @@ class Provider(AuthorizationServer):
         )
         self.register_grant(RefreshTokenGrant, [OpenIDRefresh(self)])
         self.register_grant(ClientCredentialsGrant)
+        self.register_client_auth_method("client_secret_basic", client_secret_basic)
         self.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(self))
         self.register_endpoint(Revocation(self))
         self.register_endpoint(Introspection(self))

@@ -225,3 +225,23 @@ def test_a_client_assertion_whose_kid_has_a_quote_is_invalid_client(
     )
     assert_invalid_client(response, logged_errors)
     assert 'k"' not in response.text
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Basic ", b"Basic  \t", b"Basic \xc3\xa9t\xc3\xa9", b"Basic //46"],
+    ids=["empty", "blank", "non-ascii", "not-utf-8"],
+)
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+def test_a_malformed_basic_authorization_header_is_invalid_client_not_a_500(
+    browser, store, logged_errors, path, header
+):
+    response = browser.post(
+        path,
+        data={"grant_type": "client_credentials", "token": "anything"},
+        headers={"authorization": header},
+    )
+    assert response.status_code == 401, response.text[:500]
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["www-authenticate"].startswith("Basic ")
+    assert logged_errors() == []

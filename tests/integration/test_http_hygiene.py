@@ -6,9 +6,11 @@ import gc
 import sys
 
 import pytest
+from sqlalchemy import select
 
+from identity.accounts.models import User
 from tests.support.fixtures import DEFAULT_PASSWORD
-from tests.support.forms import csrf_token, login
+from tests.support.forms import csrf_token, login, submit
 
 PAGES = [
     "/login",
@@ -162,3 +164,27 @@ def test_a_file_posted_to_a_form_is_closed_when_the_request_ends(client, monkeyp
     gc.collect()
     assert response.status_code < 500
     assert [repr(u.exc_value) for u in unraisable] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "form_page", "fields"),
+    [
+        ("/login", "/login", {"email": "ana@example.com\x00", "password": DEFAULT_PASSWORD}),
+        ("/signup", "/signup", {"email": "new@example.com", "name": "N\x00", "password": "x" * 12}),
+        ("/account/profile", "/account", {"name": "Ana\x00", "locale": "es"}),
+        ("/account/sessions/end", "/account", {"sid": "unknown\x00"}),
+        ("/account/apps/revoke", "/account/apps", {"client_id": "marketplace\x00"}),
+    ],
+)
+def test_a_nul_in_a_page_form_field_never_reaches_the_database(
+    client, make_user, runtime, path, form_page, fields
+):
+    # PostgreSQL text cannot hold a NUL: comparing or storing one was a 500 there.
+    user = make_user("ana@example.com")
+    login(client, "ana@example.com", DEFAULT_PASSWORD)
+    response = submit(client, path, fields, form_page=form_page)
+    assert response.status_code in (303, 400), response.text[:300]
+    with runtime.db.read() as session:
+        names = session.scalars(select(User.name)).all()
+        assert not any("\x00" in name for name in names)
+        assert session.get(User, user.id).name != "Ana\x00"

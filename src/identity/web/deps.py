@@ -88,9 +88,11 @@ async def csrf_checked_form(request: Request) -> FormData:
 
 
 def text_field(form: FormData, name: str, max_length: int = 1000) -> str:
-    """A form field as text: missing or file fields read as empty, long ones are cut."""
+    """A form field as text: missing or file fields read as empty, long ones are cut, NUL
+    characters are dropped (no text box yields one, and PostgreSQL text cannot hold one:
+    looking up or storing it there fails)."""
     value = form.get(name)
-    return value[:max_length] if isinstance(value, str) else ""
+    return value.replace("\x00", "")[:max_length] if isinstance(value, str) else ""
 
 
 CsrfFormDep = Annotated[FormData, Depends(csrf_checked_form)]

@@ -245,3 +245,26 @@ def test_a_malformed_basic_authorization_header_is_invalid_client_not_a_500(
     assert response.json()["error"] == "invalid_client"
     assert response.headers["www-authenticate"].startswith("Basic ")
     assert logged_errors() == []
+
+
+def test_a_client_id_with_a_nul_is_an_unknown_client_at_every_endpoint(
+    browser, store, logged_errors
+):
+    # PostgreSQL text cannot hold a NUL: looking such a client up was a 500 there.
+    client_id = "store\x00"
+    page = browser.get("/authorize?" + urlencode(authorize_params(client_id=client_id)))
+    assert_error_page(page, "invalid_client", "\x00", logged_errors)
+    logout = browser.get("/logout", params={"client_id": client_id, "state": "s"})
+    assert logout.status_code == 200  # the confirmation page, for no known client
+    for path in ("/token", "/revoke", "/introspect"):
+        response = browser.post(
+            path,
+            data={
+                "grant_type": "client_credentials",
+                "token": "x",
+                "client_id": client_id,
+                "client_secret": "s",
+            },
+        )
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_client")
+    assert logged_errors() == []

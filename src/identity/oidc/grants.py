@@ -171,6 +171,18 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
         authlib = grants.AuthorizationCodeGrant  # the rest (no redirect_uri at all) as it has it
         return str(authlib.validate_authorization_redirect_uri(request, client))
 
+    def validate_authorization_request(self) -> str:
+        redirect_uri: str = super().validate_authorization_request()
+        # Both are kept with the grant and the code, in columns of 255 characters, and
+        # PostgreSQL text cannot hold a NUL: refuse what cannot be kept rather than fail
+        # to keep it (a 500 there; SQLite kept either without complaint).
+        data = self.request.payload.data
+        for name in ("nonce", "acr_values"):
+            value = data.get(name)
+            if value is not None and (len(value) > 255 or "\x00" in value):
+                raise InvalidRequestError(f"Invalid '{name}'.", redirect_uri=redirect_uri)
+        return redirect_uri
+
     def save_authorization_code(self, code: str, request: Any) -> None:
         self.server.save_authorization_code(code, request)
 

@@ -17,7 +17,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support.forms import page_text
+from tests.support.fixtures import DEFAULT_PASSWORD
+from tests.support.forms import login, page_text
 from tests.support.oidc_fixtures import STORE_REDIRECT
 from tests.support.rp import pkce_pair, query_of
 
@@ -267,4 +268,22 @@ def test_a_client_id_with_a_nul_is_an_unknown_client_at_every_endpoint(
             },
         )
         assert (response.status_code, response.json()["error"]) == (400, "invalid_client")
+    assert logged_errors() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("nonce", "n\x00"), ("nonce", "n" * 256), ("acr_values", "a\x00"), ("acr_values", "a" * 256)],
+    ids=["nonce-nul", "nonce-long", "acr-nul", "acr-long"],
+)
+def test_a_nonce_or_acr_values_that_cannot_be_kept_is_invalid_request_not_a_500(
+    browser, store, shopper, logged_errors, name, value
+):
+    # Both are kept with the code and the grant (255 characters; PostgreSQL text has no
+    # NUL): issuing the code was a 500 there.
+    login(browser, "ana@example.com", DEFAULT_PASSWORD)
+    response = browser.get("/authorize?" + urlencode(authorize_params(**{name: value})))
+    assert response.status_code == 303, response.text[:500]
+    result = query_of(response.headers["location"])
+    assert (result["error"], result["state"]) == ("invalid_request", "s1")
     assert logged_errors() == []

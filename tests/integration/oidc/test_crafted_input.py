@@ -24,10 +24,6 @@ from tests.support.rp import pkce_pair, query_of
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-# Each known case answered 500 when these tests were written; the commit that fixes a case
-# drops its marker.
-KNOWN_500 = pytest.mark.xfail(strict=True, reason="answers 500 until fixed")
-
 
 @pytest.fixture
 def logged_errors(caplog):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.staticfiles import StaticFiles
 
@@ -24,6 +24,7 @@ from identity.oidc.token_endpoint import TokenEndpoint
 from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
+from identity.web.deps import close_parsed_form
 from identity.web.errors import install_error_handlers
 from identity.web.lane import Endpoint, FrontDoor, openapi_paths
 from identity.web.middleware import EdgeMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         redoc_url=None,
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        dependencies=[Depends(close_parsed_form)],
     )
     app.state.runtime = runtime
     app.state.settings = settings

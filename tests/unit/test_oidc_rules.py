@@ -10,6 +10,7 @@ from identity.oidc.rules import (
     Freshness,
     KeyTimes,
     allowed_scope,
+    basic_credentials,
     claims_for_scopes,
     issues_refresh_token,
     must_sign_in,
@@ -249,3 +250,22 @@ def test_a_registration_derives_its_type_scope_and_sector():
         ClientSpec(name="M", subject_type="pairwise", redirect_uris=["https://m.example/cb"])
     )
     assert market.sector == "m.example"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Basic c3RvcmU6czNjcjN0", ("store", "s3cr3t")),
+        ("basic\tc3RvcmU6czNjcjN0", ("store", "s3cr3t")),
+        ("Basic YSUzQWI6YyUyMGQ=", ("a:b", "c d")),  # RFC 6749 §2.3.1: form-urlencoded first
+        ("Basic c3RvcmU=", None),  # no colon
+        ("Basic ", None),
+        ("Basic", None),
+        (None, None),
+        ("Bearer c3RvcmU6czNjcjN0", None),
+        ("Basic c3Rv\u00e9", None),  # not ASCII
+        ("Basic //46", None),  # b"\xff\xfe:" is not UTF-8
+    ],
+)
+def test_basic_credentials_are_read_only_from_a_well_formed_header(header, expected):
+    assert basic_credentials(header) == expected

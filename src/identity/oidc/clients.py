@@ -141,6 +141,8 @@ class ClientRegistry:
     def get(self, client_id: str | None) -> Client | None:
         if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
             return None
+        if "\x00" in client_id:  # no client has one, and PostgreSQL cannot compare it
+            return None
         hit = self._cache.get(client_id)
         if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]

@@ -5,12 +5,13 @@ Nothing here touches the database, HTTP or Authlib; the grant hooks and services
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 # -- scopes and claims ---------------------------------------------------------------------
 
@@ -165,6 +166,23 @@ def sector_identifier(redirect_uris: Sequence[str]) -> str:
     if len(hosts) != 1:
         raise ValueError("pairwise clients need redirect URIs on one host (their sector)")
     return hosts.pop()
+
+
+# -- client authentication -------------------------------------------------------------------
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Client id and secret of an ``Authorization: Basic`` header (RFC 6749 §2.3.1: each
+    form-urlencoded, joined by a colon, then base64), or None unless it is well-formed."""
+    parts = (header or "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(parts[1].encode("ascii")).decode("utf-8")
+    except ValueError:  # not ASCII, not base64 (binascii.Error), not UTF-8
+        return None
+    client_id, colon, secret = decoded.partition(":")
+    return (unquote(client_id), unquote(secret)) if colon else None
 
 
 # -- authentication freshness ---------------------------------------------------------------

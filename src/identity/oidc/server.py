@@ -19,7 +19,11 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnsupportedTokenTypeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidRequestError,
+    UnsupportedResponseTypeError,
+    UnsupportedTokenTypeError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sqlalchemy.orm import Session
@@ -37,6 +41,7 @@ from identity.oidc.grants import (
     PrivateKeyJWT,
     RefreshTokenGrant,
     S256CodeChallenge,
+    client_secret_basic,
 )
 from identity.oidc.keys import KeyStore
 from identity.oidc.registration import AUTH_METHODS
@@ -249,6 +254,7 @@ class Provider(AuthorizationServer):
         )
         self.register_grant(RefreshTokenGrant, [OpenIDRefresh(self)])
         self.register_grant(ClientCredentialsGrant)
+        self.register_client_auth_method("client_secret_basic", client_secret_basic)
         self.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT(self))
         self.register_endpoint(Revocation(self))
         self.register_endpoint(Introspection(self))
@@ -257,6 +263,22 @@ class Provider(AuthorizationServer):
 
     def query_client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
+
+    def get_authorization_grant(self, request: ProviderRequest) -> Any:
+        """The code flow is the only one (no implicit or hybrid). Authlib's own refusal of
+        another ``response_type`` repeats it in the error text, which Authlib then refuses
+        (ValueError, a 500) when it holds a quote or non-ASCII; ours says what is supported.
+        As in Authlib, the error goes back to the client only if its ``redirect_uri`` is
+        registered (RFC 6749 §4.1.2.1)."""
+        if not AuthorizationCodeGrant.check_authorization_endpoint(request):
+            client = self.query_client(request.payload.client_id)
+            uri = request.payload.redirect_uri
+            raise UnsupportedResponseTypeError(
+                request.payload.response_type,
+                "Only 'response_type=code' is supported.",
+                redirect_uri=uri if client and uri and client.check_redirect_uri(uri) else None,
+            )
+        return super().get_authorization_grant(request)
 
     def save_token(self, token: dict[str, Any], request: ProviderRequest) -> None:
         refresh = token.get("refresh_token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -95,6 +96,19 @@ UserDep = Annotated[CurrentSession, signed_in()]
 OriginDep = Annotated[Origin, Depends(request_origin)]
 
 
+async def close_parsed_form(request: Request) -> AsyncIterator[None]:
+    """Close the form a route read, whatever the outcome (an app-wide dependency).
+
+    Starlette keeps each uploaded file of a parsed form in a temporary file that only
+    ``Request.close()`` closes, and nothing calls it for a route that reads
+    ``request.form()`` itself. None of our forms takes a file, but anyone may send one.
+    """
+    try:
+        yield
+    finally:
+        await request.close()
+
+
 async def csrf_checked_form(request: Request) -> FormData:
     """The posted form, after the CSRF check (raises :class:`CsrfError`)."""
     form = await request.form()
@@ -103,9 +117,11 @@ async def csrf_checked_form(request: Request) -> FormData:
 
 
 def text_field(form: FormData, name: str, max_length: int = 1000) -> str:
-    """A form field as text: missing or file fields read as empty, long ones are cut."""
+    """A form field as text: missing or file fields read as empty, long ones are cut, NUL
+    characters are dropped (no text box yields one, and PostgreSQL text cannot hold one:
+    looking up or storing it there fails)."""
     value = form.get(name)
-    return value[:max_length] if isinstance(value, str) else ""
+    return value.replace("\x00", "")[:max_length] if isinstance(value, str) else ""
 
 
 CsrfFormDep = Annotated[FormData, Depends(csrf_checked_form)]

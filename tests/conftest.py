@@ -23,10 +23,10 @@ for _name in [
     del os.environ[_name]
 
 from identity.app import create_app  # noqa: E402
-from identity.audit.models import AuditHeadRow  # noqa: E402
-from identity.audit.rules import GENESIS  # noqa: E402
+from identity.audit.merkle import EMPTY_TREE_HASH  # noqa: E402
+from identity.audit.models import AuditTreeRow  # noqa: E402
 from identity.consent.models import ConsentFeedHead  # noqa: E402
-from identity.db import Database  # noqa: E402
+from identity.db import Database, utcnow  # noqa: E402
 from identity.models import metadata  # noqa: E402
 from identity.runtime import Runtime  # noqa: E402
 from identity.schema import upgrade  # noqa: E402
@@ -110,7 +110,11 @@ def _clean(database: Database) -> None:
     with database.transaction() as session:
         for table in reversed(metadata.sorted_tables):
             session.execute(delete(table))
-        session.execute(insert(AuditHeadRow).values(id=1, seq=0, hash=GENESIS))
+        session.execute(
+            insert(AuditTreeRow).values(
+                id=1, size=0, root_hash=EMPTY_TREE_HASH, updated_at=utcnow()
+            )
+        )
         session.execute(insert(ConsentFeedHead).values(id=1, seq=0))
 
 
@@ -143,6 +147,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "keys_cache_ttl": 0,
             # The tests' HTTP receivers listen on loopback (production allows none).
             "webhook_allowed_networks": "127.0.0.1/32",
+            # Tests place entries in the log explicitly (runtime.sequencer.drain()).
+            "audit_sequencer": False,
         }
         values.update(overrides)
         return Settings(**values)
@@ -180,4 +186,5 @@ pytest_plugins = [
     "tests.support.oidc_fixtures",
     "tests.support.consent_fixtures",
     "tests.support.receiver",
+    "tests.support.tlogcheck",
 ]

@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from identity import health
 from identity.accounts import pages as account_pages
+from identity.audit import api as audit_api
 from identity.consent import api as consent_api
 from identity.consent import pages as consent_pages
 from identity.consent.decision_api import DecisionEndpoints
@@ -82,11 +83,14 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         try:
             runtime.keys.ensure()
             runtime.receipt_keys.ensure()
+            runtime.audit_keys.ensure()
         except SQLAlchemyError:
             # Not migrated yet: /readyz says so; keys are made at the next start.
             log.warning("signing keys not ensured: is the database migrated?")
         if settings.outbox_worker:
             runtime.outbox.start()
+        if settings.audit_sequencer:
+            runtime.sequencer.start()
         yield
         runtime.close()
 
@@ -116,6 +120,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(oidc_routes.router)
     app.include_router(oidc_pages.router)
     app.include_router(consent_api.router)
+    app.include_router(audit_api.router)
     app.include_router(consent_pages.router)
     if settings.is_development:
         app.include_router(mail_pages.router)

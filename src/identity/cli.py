@@ -10,27 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
-from identity.settings import Settings, describe_errors
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.load()
-    except ValidationError as exc:
-        raise click.ClickException(describe_errors(exc)) from exc
-
-
-def _runtime() -> Any:
-    """The wired services; a bad purpose file stops here with its file and field named."""
-    from identity.consent.policy import PolicyError
-    from identity.runtime import Runtime
-
-    try:
-        return Runtime.build(_settings())
-    except PolicyError as exc:
-        raise click.ClickException(f"invalid purpose file: {exc}") from exc
+from identity.cli_audit import audit
+from identity.cli_support import runtime as _runtime
+from identity.cli_support import settings as _settings
 
 
 @click.group()
@@ -366,25 +349,4 @@ def policies_check(directory: Path | None) -> None:
     click.echo(f"{len(catalog)} purposes valid")
 
 
-@main.group()
-def audit() -> None:
-    """The tamper-evident audit log."""
-
-
-@audit.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; exit 1 naming the first bad entry."""
-    from identity import audit as audit_log
-    from identity.db import Database
-
-    database = Database(_settings().database_url)
-    try:
-        with database.read() as session:
-            result = audit_log.verify(session)
-    finally:
-        database.dispose()
-    if result.problem is not None:
-        click.echo(f"audit log BROKEN at entry #{result.problem.seq}: {result.problem.message}")
-        click.echo(f"({result.checked} entries verified before it)")
-        sys.exit(1)
-    click.echo(f"audit log intact: {result.checked} entries, head #{result.head_seq}")
+main.add_command(audit)

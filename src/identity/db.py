@@ -16,7 +16,7 @@ SQLite too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -145,6 +145,10 @@ class Database:
         """
         with self._reader() as session:
             yield session
+
+    def after_commit(self, callback: Callable[[Session], None]) -> None:
+        """Run ``callback`` after every write transaction of this database object commits."""
+        event.listen(self._writer, "after_commit", callback)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 from identity.accounts.mail import AccountMail
 from identity.accounts.passwords import Passwords
-from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
+from identity.audit.checkpoints import CheckpointKeys, log_origin
+from identity.audit.sequencer import Sequencer
+from identity.audit.store import AuditLog
 from identity.consent.access import ConsentAccess
 from identity.consent.decisions import Decisions
+from identity.consent.feed import ConsentFeed
 from identity.consent.ledger import Ledger
 from identity.consent.links import ConsentLinks
 from identity.consent.notify import ConsentMessages
@@ -69,15 +72,14 @@ class Runtime:
     decisions: Decisions
     states: StateStore
     webhooks: Webhooks
+    audit_keys: CheckpointKeys
+    audit_log: AuditLog
+    sequencer: Sequencer
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
         db = db or Database(settings.database_url)
-        templates = Templates(
-            resource_dir("templates"),
-            filters={"user_agent_label": describe_user_agent},
-            timezone=settings.display_timezone,
-        )
+        templates = _templates(settings)
         pseudonyms = Pseudonyms(settings.secret)
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
         p = _Provider.build(settings, db)
@@ -92,7 +94,7 @@ class Runtime:
         )
         # Webhook targets are chosen by API clients: every delivery is checked and pinned.
         p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
-        consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms, webhooks)
+        consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms)
         passwords = Passwords.from_settings(settings)
         accounts = AccountService(
             settings=settings,
@@ -106,6 +108,7 @@ class Runtime:
         )
         oidc = OidcService(provider=p.provider, accounts=accounts, logout=p.logout, db=db)
         p.provider.register_endpoint(oidc.end_session)
+        audit_keys, sequencer = _audit(settings, db, webhooks)
         return cls(
             settings=settings,
             db=db,
@@ -130,13 +133,41 @@ class Runtime:
             decisions=consent.decisions,
             states=consent.states,
             webhooks=webhooks,
+            audit_keys=audit_keys,
+            audit_log=AuditLog(db),
+            sequencer=sequencer,
         )
 
     def close(self) -> None:
+        self.sequencer.stop()
         self.mail_jobs.close()
         self.outbox.stop()
         self.states.close()
         self.db.dispose()
+
+
+def _templates(settings: Settings) -> Templates:
+    return Templates(
+        resource_dir("templates"),
+        filters={"user_agent_label": describe_user_agent},
+        timezone=settings.display_timezone,
+    )
+
+
+def _audit(
+    settings: Settings, db: Database, webhooks: Webhooks
+) -> tuple[CheckpointKeys, Sequencer]:
+    keys = CheckpointKeys(db, settings.secret, log_origin(settings.issuer))
+    sequencer = Sequencer(
+        db,
+        keys,
+        batch_size=settings.audit_batch_size,
+        checkpoint_interval=settings.audit_checkpoint_interval,
+        poll_interval=settings.audit_poll_interval,
+        # The consent feed takes its order from the log; webhooks follow the feed.
+        listeners=[ConsentFeed(listeners=[webhooks.on_feed]).on_sequenced],
+    )
+    return keys, sequencer
 
 
 @dataclass(frozen=True)
@@ -202,18 +233,12 @@ class _Consent:
         templates: Templates,
         mail: MailSender,
         pseudonyms: Pseudonyms,
-        webhooks: Webhooks,
     ) -> _Consent:
         links = ConsentLinks(settings.secret, settings.issuer, settings.consent_confirm_ttl)
         messages = ConsentMessages(
             db, templates, mail, sms_sender_from_settings(settings), settings.brand_name, links
         )
-        ledger = Ledger(
-            db=db,
-            pseudonyms=pseudonyms,
-            listeners=[webhooks.on_record],
-            send_confirmation=messages.send_confirmation,
-        )
+        ledger = Ledger(db=db, pseudonyms=pseudonyms, send_confirmation=messages.send_confirmation)
         service = ConsentService(
             settings=settings, db=db, catalog=catalog, ledger=ledger, links=links
         )

@@ -135,6 +135,13 @@ class Settings(BaseSettings):
     outbox_retry_max: Duration = timedelta(hours=1)
     outbox_timeout: float = Field(default=5.0, gt=0)
     outbox_worker: bool = True  # run a delivery thread inside each server process
+    # The audit log's sequencer: a thread in each server process (one of them active at a
+    # time); it places committed entries in the Merkle tree in batches and signs a checkpoint
+    # at most every interval while entries keep coming.
+    audit_sequencer: bool = True
+    audit_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    audit_checkpoint_interval: Duration = timedelta(seconds=5)
+    audit_poll_interval: Duration = timedelta(milliseconds=200)
     # Webhook targets must be https on public addresses. Networks listed here (CIDRs, comma
     # separated, e.g. an internal CRM's "10.20.0.0/16", or "127.0.0.1/32" on a developer's
     # machine) are allowed too, and may use plain http.

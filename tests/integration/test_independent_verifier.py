@@ -10,12 +10,7 @@ tests fail rather than skip, because without them nothing independent vouches fo
 from __future__ import annotations
 
 import base64
-import json
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,43 +30,9 @@ from identity.audit.notes import (
     sign_note,
     vkey,
 )
+from tests.support.tlogcheck import run_tlogcheck as run
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "tlogcheck"
-GO_PACKAGES = "golang-go and golang-golang-x-mod-dev"
-# Where golang-golang-x-mod-dev installs golang.org/x/mod; elsewhere, name another GOPATH.
-GOPATH = os.environ.get("IDENTITY_TEST_GOPATH", "/usr/share/gocode")
 ORIGIN = "identity.example/audit"
-
-
-@pytest.fixture(scope="session")
-def tlogcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail(f"the Go toolchain is missing: apt-get install {GO_PACKAGES}", pytrace=False)
-    if not (Path(GOPATH) / "src/golang.org/x/mod/sumdb/tlog").is_dir():
-        pytest.fail(
-            f"golang.org/x/mod is not under GOPATH={GOPATH}: apt-get install {GO_PACKAGES}",
-            pytrace=False,
-        )
-    binary = tmp_path_factory.mktemp("tlogcheck") / "tlogcheck"
-    # GOPATH mode keeps the build offline: no go.mod, no module proxy. A developer's GOFLAGS
-    # (say -mod=vendor) would be refused in that mode, so it is cleared.
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": GOPATH, "GOFLAGS": "", "CGO_ENABLED": "0"}
-    built = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
-        cwd=TOOL,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if built.returncode != 0:
-        pytest.fail(
-            f"building {TOOL} failed (are {GO_PACKAGES} installed?):\n{built.stderr}",
-            pytrace=False,
-        )
-    return binary
 
 
 @dataclass
@@ -136,13 +97,6 @@ def document(
             "stored_hashes": [b64(h) for h in log.hashes[: stored_hash_count(size)]],
         }
     return doc
-
-
-def run(tool: Path, doc: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [str(tool)], input=json.dumps(doc), capture_output=True, text=True, timeout=30, check=False
-    )
-    return done.returncode, json.loads(done.stdout)
 
 
 SIGNER = NoteSigner.generate(ORIGIN)

@@ -7,12 +7,13 @@ from fastapi.routing import APIRoute
 
 from identity import health
 from identity.accounts import pages as account_pages
+from identity.audit import api as audit_api
 from identity.consent import api as consent_api
 from identity.consent import pages as consent_pages
 from identity.oidc import pages as oidc_pages
 from identity.oidc import routes as oidc_routes
 
-ROUTERS = (health, account_pages, consent_api, consent_pages, oidc_pages, oidc_routes)
+ROUTERS = (health, account_pages, consent_api, consent_pages, oidc_pages, oidc_routes, audit_api)
 
 
 def operations_served(app) -> set[tuple[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -21,8 +23,8 @@ def test_upgrade_from_empty_to_head_gives_the_models_schema_without_drift(new_da
             assert compare_metadata(context, metadata) == []
             tables = set(inspect(connection).get_table_names())
             assert {t.name for t in metadata.sorted_tables} <= tables
-            head = connection.execute(text("SELECT seq, hash FROM audit_head")).one()
-            assert tuple(head) == (0, "0" * 64)
+            tree = connection.execute(text("SELECT size, root_hash FROM audit_tree")).one()
+            assert (tree[0], bytes(tree[1])) == (0, hashlib.sha256(b"").digest())
     finally:
         engine.dispose()
 

@@ -102,7 +102,7 @@ def audit_actions(runtime: Runtime) -> Callable[[], list[str]]:
 
     def actions() -> list[str]:
         with runtime.db.read() as session:
-            rows = session.scalars(select(AuditEntryRow.action).order_by(AuditEntryRow.seq))
-            return [a for a in rows if a != "keys.created"]
+            rows = session.scalars(select(AuditEntryRow.action).order_by(AuditEntryRow.id))
+            return [a for a in rows if a not in ("keys.created", "audit.key_created")]
 
     return actions

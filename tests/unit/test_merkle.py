@@ -487,3 +487,20 @@ def test_a_reader_returning_the_wrong_number_of_hashes_is_refused():
         tree_hash(3, lambda indexes: [LEAVES_64[0]])
     with pytest.raises(BadRead):
         prove_record(4, 0, lambda indexes: [b"short" for _ in indexes])
+
+
+def test_a_frontier_recomputes_every_stored_hash_and_root_of_a_growing_tree():
+    from identity.audit.merkle import Frontier
+
+    stored: list[bytes] = []
+
+    def read(indexes):
+        return [stored[i] for i in indexes]
+
+    frontier = Frontier()
+    for n in range(70):
+        leaf = leaf_hash(f"entry {n}".encode())
+        expected = stored_hashes_for_record(n, leaf, read)
+        assert frontier.append(leaf) == expected
+        stored.extend(expected)
+        assert frontier.root() == tree_hash(n + 1, read)

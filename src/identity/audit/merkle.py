@@ -182,6 +182,37 @@ def _completed_left_indexes(n: int) -> list[int]:
     return [stored_hash_index(level, (n >> level) - 1) for level in reversed(range(count))]
 
 
+class Frontier:
+    """The right edge of a tree grown one leaf at a time, in O(log n) memory: what a verifier
+    streaming a whole log needs to recompute every stored hash and every root without a
+    database. :meth:`append` returns exactly the stored hashes :func:`stored_hashes_for_record`
+    would (their indexes are consecutive from ``stored_hash_index(0, n)``)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._edge: list[bytes] = []  # complete subtrees, largest first (a binary counter)
+
+    def append(self, leaf: bytes) -> list[bytes]:
+        _check_hash(leaf, "leaf hash")
+        new = [leaf]
+        current = leaf
+        for _ in range(_trailing_ones(self.size)):
+            current = node_hash(self._edge.pop(), current)
+            new.append(current)
+        self._edge.append(current)
+        self.size += 1
+        return new
+
+    def root(self) -> bytes:
+        """The root hash of the tree of the leaves appended so far."""
+        if not self._edge:
+            return EMPTY_TREE_HASH
+        current = self._edge[-1]
+        for left in reversed(self._edge[:-1]):
+            current = node_hash(left, current)
+        return current
+
+
 # -- Tree hashes and proofs --------------------------------------------------------------------
 
 

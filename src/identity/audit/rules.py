@@ -1,40 +1,27 @@
-"""The hash chain, as pure functions (no database, no I/O).
+"""The audit log's entries as bytes, and how a verifier names what it finds (pure).
 
-Each entry's hash covers its predecessor's hash and its own content::
+An entry's leaf in the Merkle tree is ``SHA-256(0x00 || entry bytes)`` (RFC 9162 §2.1.1), where
+the entry bytes are its canonical JSON::
 
-    hash = SHA-256( prev_hash || canonical_json({seq, at, action, actor, subject, details}) )
+    {"action":…,"actor":…,"at":"2026-12-01T10:00:00.000000Z","details":{…},"index":N,"subject":…}
 
-``canonical_json`` is JSON with sorted keys, no insignificant whitespace and UTF-8, so the same
-entry hashes the same on SQLite and PostgreSQL. The first entry's ``prev_hash`` is
-:data:`GENESIS`. Editing, deleting, inserting or reordering any entry breaks the chain at that
-entry; :func:`find_first_break` names it.
+UTF-8, keys sorted at every level, no insignificant whitespace, non-ASCII kept as is, times in
+UTC with microseconds and ``Z``, ``index`` the entry's 0-based leaf index. The same entry gives
+the same bytes on SQLite and PostgreSQL, in Python and in any other language, which is what
+lets an outsider recompute a leaf from an exported entry.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-GENESIS = "0" * 64
+from identity.audit.merkle import leaf_hash
 
-JsonScalar = str | int | bool | None
 Details = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    seq: int
-    at: datetime
-    action: str
-    actor: str
-    subject: str | None
-    details: Details
-    prev_hash: str
-    hash: str
 
 
 def canonical_json(value: Any) -> bytes:
@@ -48,19 +35,28 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(
-    prev_hash: str,
-    *,
-    seq: int,
-    at: datetime,
-    action: str,
-    actor: str,
-    subject: str | None,
-    details: Details,
-) -> str:
-    body = canonical_json(
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An entry as the log proves it (its fields, and its place in the tree)."""
+
+    index: int
+    at: datetime
+    action: str
+    actor: str
+    subject: str | None
+    details: Details
+
+    def data(self) -> bytes:
+        """The exact bytes the leaf hashes."""
+        return entry_bytes(self.index, self.at, self.action, self.actor, self.subject, self.details)
+
+
+def entry_bytes(
+    index: int, at: datetime, action: str, actor: str, subject: str | None, details: Details
+) -> bytes:
+    return canonical_json(
         {
-            "seq": seq,
+            "index": index,
             "at": timestamp(at),
             "action": action,
             "actor": actor,
@@ -68,7 +64,6 @@ def entry_hash(
             "details": dict(details),
         }
     )
-    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
 def check_details(details: Details) -> dict[str, Any]:
@@ -89,67 +84,55 @@ def check_details(details: Details) -> dict[str, Any]:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Break:
-    """Where the chain stops being trustworthy, and why."""
+KINDS = ("edited", "deleted", "inserted", "reordered", "truncated", "checkpoint", "hashes")
 
-    seq: int
-    kind: str  # edited | deleted | inserted | reordered
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The first thing found wrong, named: which entry (or checkpoint size) and what."""
+
+    index: int
+    kind: str  # one of KINDS
     message: str
 
 
-def find_first_break(
-    entries: Iterable[Entry], *, head_seq: int, head_hash: str
-) -> tuple[int, Break | None]:
-    """Walk entries in ``seq`` order; return how many were checked and the first break.
+def mismatch_kind(entries: list[Entry], stored: list[bytes]) -> str:
+    """Name what happened at the first entry whose leaf differs from the stored leaf hash.
 
-    ``head_seq``/``head_hash`` are the chain head kept beside the log; they reveal entries
-    removed from, or appended to, the end.
+    ``entries`` are the log's entries from that place on (a few) and ``stored`` the stored
+    leaf hashes of the same indexes. An entry's bytes include its index, so each entry is
+    tried at the neighbouring places: swapped with its neighbour, it was reordered; holding
+    its successor's place, one was deleted before it (and the rest renumbered); with its
+    successor holding its place, it was inserted; found anywhere else, reordered; nowhere,
+    edited.
     """
-    expected_seq = 1
-    prev_hash = GENESIS
-    checked = 0
-    for entry in entries:
-        if entry.seq > expected_seq:
-            return checked, Break(
-                expected_seq, "deleted", f"entry #{expected_seq} is missing (deleted)"
-            )
-        if entry.seq < expected_seq:
-            return checked, Break(
-                entry.seq, "inserted", f"entry #{entry.seq} appears twice (inserted)"
-            )
-        recomputed = entry_hash(
-            entry.prev_hash,
-            seq=entry.seq,
-            at=entry.at,
-            action=entry.action,
-            actor=entry.actor,
-            subject=entry.subject,
-            details=entry.details,
-        )
-        if entry.prev_hash != prev_hash:
-            return checked, Break(
-                entry.seq,
-                "reordered",
-                f"entry #{entry.seq} does not follow entry #{entry.seq - 1} "
-                "(inserted or reordered)",
-            )
-        if recomputed != entry.hash:
-            return checked, Break(
-                entry.seq, "edited", f"entry #{entry.seq} does not match its hash (edited)"
-            )
-        prev_hash = entry.hash
-        expected_seq += 1
-        checked += 1
-    last_seq = expected_seq - 1
-    if last_seq < head_seq:
-        return checked, Break(
-            last_seq + 1, "deleted", f"entries after #{last_seq} are missing (truncated)"
-        )
-    if last_seq > head_seq or prev_hash != head_hash:
-        return checked, Break(
-            head_seq + 1 if last_seq > head_seq else last_seq,
-            "inserted",
-            f"the chain head does not match entry #{last_seq} (inserted or rewritten)",
-        )
-    return checked, None
+
+    def fits(position: int, index: int) -> bool:
+        if position >= len(entries) or index - entries[0].index >= len(stored):
+            return False
+        moved = replace(entries[position], index=index)
+        return stored[index - entries[0].index] == leaf_hash(moved.data())
+
+    start = entries[0].index
+    if fits(0, start + 1) and fits(1, start):
+        return "reordered"
+    if fits(0, start + 1):
+        return "deleted"
+    if fits(1, start):
+        return "inserted"
+    if any(fits(0, start + k) for k in range(2, len(stored))):
+        return "reordered"
+    return "edited"
+
+
+PROBLEMS = {
+    "edited": "entry #{i} does not match its leaf hash (edited)",
+    "deleted": "entry #{i} is missing (deleted)",
+    "inserted": "entry #{i} is not the entry the log holds there (inserted)",
+    "reordered": "entry #{i} is out of its place (reordered)",
+    "truncated": "the log ends before entry #{i} although a checkpoint covers it (truncated)",
+}
+
+
+def problem(kind: str, index: int) -> Problem:
+    return Problem(index, kind, PROBLEMS[kind].format(i=index))

@@ -6,25 +6,24 @@ the current-state row for (subject, purpose), the audit entry and whatever the l
 (webhook messages) are written in one transaction, and what must wait for the commit (double
 opt-in messages) runs only after it.
 
-The change feed is gap-free: each record takes ``feed_seq`` from a one-row counter that writers
-lock until they commit, so commits happen in ``feed_seq`` order and a reader resuming after N
-never misses N+1.
+Appending takes no shared lock: the record's place in the change feed (``feed_seq``) is given
+after it commits, in the audit log's order, by :class:`~identity.consent.feed.ConsentFeed`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import audit
 from identity.audit.refs import Actor, Subject
-from identity.consent.models import FEED_HEAD_ID, ConsentFeedHead, ConsentRecord, ConsentState
+from identity.consent.models import ConsentRecord, ConsentState
 from identity.consent.policy import Purpose
 from identity.consent.rules import DECISIONS, State, expiry, status_after
 from identity.context import Origin
@@ -110,11 +109,6 @@ class ConfirmationRequest:
     locale: str
 
 
-class RecordListener(Protocol):
-    def __call__(self, session: Session, recorded: Recorded) -> None:
-        """Called inside the recording transaction (e.g. to queue webhooks)."""
-
-
 ConfirmationSender = Callable[[ConfirmationRequest], None]
 
 
@@ -149,12 +143,10 @@ class Ledger:
         *,
         db: Database,
         pseudonyms: Pseudonyms,
-        listeners: Sequence[RecordListener] = (),
         send_confirmation: ConfirmationSender | None = None,
     ) -> None:
         self._db = db
         self._pseudonyms = pseudonyms
-        self._listeners = tuple(listeners)
         self._send_confirmation = send_confirmation
 
     @contextmanager
@@ -173,11 +165,7 @@ class Ledger:
             raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}")
         if new.decision != "granted" and not purpose.switchable:
             raise NotSwitchable(f"{purpose.id} is necessary for your purchases")
-        head = session.execute(
-            select(ConsentFeedHead).where(ConsentFeedHead.id == FEED_HEAD_ID).with_for_update()
-        ).scalar_one()
-        head.seq += 1
-        record = self._record(new, head.seq)
+        record = self._record(new)
         session.add(record)
         session.flush()
         _project(session, record)
@@ -197,19 +185,16 @@ class Ledger:
                 **({"via_client": new.via} if new.via else {}),
             },
         )
-        recorded = Recorded(record, status, purpose)
-        for listener in self._listeners:
-            listener(session, recorded)
-        return recorded
+        return Recorded(record, status, purpose)
 
-    def _record(self, new: NewRecord, feed_seq: int) -> ConsentRecord:
+    def _record(self, new: NewRecord) -> ConsentRecord:
         now = utcnow()
         collected = new.collected_at or now
         status = status_after(new.purpose, new.decision, confirmed=new.confirmed)
         locale = new.locale if new.locale in ("en", "es") else None
         origin = new.origin
         return ConsentRecord(
-            feed_seq=feed_seq,
+            feed_seq=None,  # given once committed (consent.feed)
             subject=new.subject,
             purpose=new.purpose.id,
             purpose_version=new.purpose.version,

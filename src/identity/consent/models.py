@@ -32,7 +32,8 @@ class ConsentRecord(Base):
     __tablename__ = "consent_record"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    feed_seq: Mapped[int] = mapped_column(BigId, unique=True)  # gap-free change feed cursor
+    # The change feed's cursor, given once the record's audit entry is sequenced (gap-free).
+    feed_seq: Mapped[int | None] = mapped_column(BigId, unique=True)
     subject: Mapped[str] = mapped_column(String(64), index=True)
     purpose: Mapped[str] = mapped_column(String(64))
     purpose_version: Mapped[str] = mapped_column(String(16))
@@ -69,8 +70,7 @@ class ConsentState(Base):
 
 
 class ConsentFeedHead(Base):
-    """The last feed sequence number. Writers lock this row: commits become visible in
-    sequence order, so a reader resuming after cursor N can never miss N+1."""
+    """The last feed position given. Only the audit sequencer writes it (consent.feed)."""
 
     __tablename__ = "consent_feed_head"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

@@ -78,7 +78,10 @@ class RecordOut(BaseModel):
     expires_at: datetime | None
     language: str | None
     text_hash: str | None
-    cursor: int
+    cursor: int | None = Field(
+        description="the record's position in the change feed; null for the moment between "
+        "its commit and its placement in the audit log (well under a second)"
+    )
 
 
 class SubjectOut(BaseModel):

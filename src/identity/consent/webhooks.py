@@ -16,6 +16,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +27,7 @@ from sqlalchemy.orm import Session
 from identity import audit
 from identity.audit.refs import Actor, Subject
 from identity.consent.decisions import READ
-from identity.consent.ledger import Recorded
-from identity.consent.models import WebhookSubscription
+from identity.consent.models import ConsentRecord, WebhookSubscription
 from identity.consent.policy import Catalog
 from identity.crypto import derive_key
 from identity.db import Database, rfc3339, utcnow
@@ -193,12 +193,19 @@ class Webhooks:
 
     # -- events ------------------------------------------------------------------------------
 
-    def on_record(self, session: Session, recorded: Recorded) -> None:
-        """Queue one message per interested subscription, in the recording transaction."""
+    def on_feed(self, session: Session, records: Sequence[ConsentRecord]) -> None:
+        """Queue one message per interested subscription and record, in feed order, in the
+        transaction that gives the records their feed position (so a webhook's ``cursor`` is
+        always set and deliveries follow the feed)."""
         subscriptions = session.scalars(
             select(WebhookSubscription).where(WebhookSubscription.disabled_at.is_(None))
         ).all()
-        record = recorded.record
+        for record in records:
+            self._enqueue(session, subscriptions, record)
+
+    def _enqueue(
+        self, session: Session, subscriptions: Sequence[WebhookSubscription], record: ConsentRecord
+    ) -> None:
         for subscription in subscriptions:
             if subscription.purposes and record.purpose not in subscription.purposes:
                 continue
@@ -222,7 +229,7 @@ class Webhooks:
                         "purpose": record.purpose,
                         "purpose_version": record.purpose_version,
                         "decision": record.decision,
-                        "status": recorded.status,
+                        "status": "pending" if record.pending else record.decision,
                         "source": record.source,
                         "record_id": record.id,
                         "cursor": record.feed_seq,

@@ -14,6 +14,13 @@ import textwrap
 import pytest
 
 
+def deliver(runtime):
+    """What the server's threads do: place committed records (which queues their webhooks),
+    then deliver what is due."""
+    runtime.sequencer.drain()
+    return runtime.outbox.deliver_due()
+
+
 def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """What a receiver does (https://www.standardwebhooks.com/), written independently."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
@@ -46,14 +53,14 @@ def test_webhooks_are_signed_retried_and_their_deliveries_visible(
     browser.put(
         f"/v1/consents/{customer.id}/analytics", json={"decision": "denied"}, headers=writer
     )  # not subscribed
-    first = runtime.outbox.deliver_due()
+    first = deliver(runtime)
     assert [a.ok for a in first] == [False]
     deliveries = browser.get(f"/v1/webhooks/{subscription['id']}/deliveries", headers=reader).json()
     assert [(d["status"], d["attempts"], d["last_error"]) for d in deliveries] == [
         ("pending", 1, "HTTP 500")
     ]
     clock.tick(settings.outbox_retry_base.total_seconds() + 1)
-    assert [a.ok for a in runtime.outbox.deliver_due()] == [True]
+    assert [a.ok for a in deliver(runtime)] == [True]
     failed, delivered = receiver.calls
     assert (failed.status, delivered.status) == (500, 204)
     assert delivered.headers["webhook-id"] == failed.headers["webhook-id"]  # stable on retry
@@ -88,7 +95,7 @@ def test_subscriptions_are_per_client_and_can_be_removed(
     browser.put(
         f"/v1/consents/{customer.id}/personalization", json={"decision": "granted"}, headers=writer
     )
-    assert runtime.outbox.deliver_due() == []
+    assert deliver(runtime) == []
 
 
 @pytest.mark.parametrize("url", ["http://evil.example/hook", "ftp://x/y", "not a url"])
@@ -109,11 +116,12 @@ def page_all(browser, headers, after=0):
         after = page["next_cursor"]
 
 
-def test_the_change_feed_is_ordered_and_resumable(browser, reader, writer, customer):
+def test_the_change_feed_is_ordered_and_resumable(browser, reader, writer, customer, runtime):
     for purpose in ("personalization", "analytics", "partner_sharing"):
         browser.put(
             f"/v1/consents/{customer.id}/{purpose}", json={"decision": "granted"}, headers=writer
         )
+    runtime.sequencer.drain()
     first = browser.get("/v1/consents/changes", params={"limit": 2}, headers=reader).json()
     assert [i["purpose"] for i in first["items"]] == ["personalization", "analytics"]
     rest = browser.get(
@@ -150,7 +158,7 @@ WRITER = textwrap.dedent(
 
 
 def test_the_change_feed_has_no_gaps_or_duplicates_under_concurrent_writers(
-    browser, reader, make_user, database_url, tmp_path
+    browser, reader, make_user, database_url, tmp_path, runtime
 ):
     users = [make_user(f"w{n}@example.com") for n in range(2)]
     per_writer = 60
@@ -169,7 +177,9 @@ def test_the_change_feed_has_no_gaps_or_duplicates_under_concurrent_writers(
     for w in writers:
         w.stdin.write("go\n")
         w.stdin.flush()
-    # Read the feed while the writers write: every page resumes from the last cursor.
+    # The sequencer places records while they are written, and the feed is read meanwhile:
+    # every page resumes from the last cursor.
+    runtime.sequencer.start()
     seen, cursor = [], 0
     while any(w.poll() is None for w in writers):
         items, cursor = page_all(browser, reader, cursor)
@@ -177,6 +187,8 @@ def test_the_change_feed_has_no_gaps_or_duplicates_under_concurrent_writers(
     for w in writers:
         _, err = w.communicate(timeout=120)
         assert w.returncode == 0, err
+    runtime.sequencer.stop()
+    runtime.sequencer.drain()
     items, cursor = page_all(browser, reader, cursor)
     seen += items
     cursors = [i["cursor"] for i in seen]

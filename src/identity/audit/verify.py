@@ -1,0 +1,178 @@
+"""Verifying the log in the database, naming the first thing wrong.
+
+Everything is recomputed from the entries in one streaming pass with O(log n) memory
+(:class:`~identity.audit.merkle.Frontier`): each entry's leaf against the stored leaf hash,
+every stored subtree hash, the root at every checkpoint size against that checkpoint (whose
+signature must verify with one of the log's keys), and, given a checkpoint kept from
+earlier (``trusted``), that the log still extends it. Successive checkpoints are consistent
+exactly when each matches the one tree recomputed from the entries.
+
+Kinds of problem: ``edited``, ``deleted``, ``inserted``, ``reordered`` (an entry, named),
+``truncated`` (the end), ``checkpoint`` (a signature or a root), ``hashes`` (the stored tree),
+``trusted`` (a rewritten history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity.audit.merkle import Frontier, leaf_hash, stored_hash_index
+from identity.audit.models import AuditCheckpointRow, AuditEntryRow, AuditHashRow
+from identity.audit.notes import Checkpoint, NoteError, NoteVerifier, open_checkpoint
+from identity.audit.rules import Problem, mismatch_kind, problem
+from identity.audit.store import entry_of, reader
+
+PAGE = 2000  # rows per round trip while streaming
+WINDOW = 8  # entries looked at around a mismatch, to name it
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    entries: int  # entries found sound (before the problem, if any)
+    checkpoints: int  # checkpoints found sound
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def stream(session: Session, model: Any, key: Any, *conditions: Any) -> Iterator[Any]:
+    """Rows of ``model`` in ``key`` order, a page at a time (keyset pagination: constant
+    memory, and no long-lived cursor)."""
+    after = -1
+    while True:
+        statement = select(model).where(key > after, *conditions).order_by(key).limit(PAGE)
+        rows = session.scalars(statement).all()
+        if not rows:
+            return
+        yield from rows
+        after = getattr(rows[-1], key.key)
+        session.expunge_all()
+
+
+class _Checkpoints:
+    """The signed checkpoints in size order, each opened with the log's keys as it comes."""
+
+    def __init__(self, session: Session, verifiers: Sequence[NoteVerifier], origin: str) -> None:
+        self._rows = stream(session, AuditCheckpointRow, AuditCheckpointRow.size)
+        self._verifiers = verifiers
+        self._origin = origin
+        self.checked = 0
+        self.next: Checkpoint | None = None
+
+    def advance(self) -> Problem | None:
+        row = next(self._rows, None)
+        self.next = None
+        if row is None:
+            return None
+        try:
+            checkpoint = open_checkpoint(row.note, self._verifiers, origin=self._origin)
+        except NoteError:
+            return Problem(
+                row.size, "checkpoint", f"checkpoint {row.size} is not signed by the log"
+            )
+        if checkpoint.size != row.size or checkpoint.root_hash != bytes(row.root_hash):
+            return Problem(row.size, "checkpoint", f"checkpoint {row.size} was altered")
+        self.next = checkpoint
+        self.checked += 1
+        return None
+
+
+class _Pass:
+    """One walk over the entries, the stored hashes and the checkpoints, side by side."""
+
+    def __init__(
+        self,
+        session: Session,
+        verifiers: Sequence[NoteVerifier],
+        origin: str,
+        trusted: Checkpoint | None,
+    ) -> None:
+        self.session = session
+        self.checkpoints = _Checkpoints(session, verifiers, origin)
+        self.hashes = stream(session, AuditHashRow, AuditHashRow.index)
+        self.trusted = trusted
+        self.frontier = Frontier()
+
+    def run(self) -> Problem | None:
+        if found := self.checkpoints.advance() or self._at_size():
+            return found
+        entries = stream(
+            self.session,
+            AuditEntryRow,
+            AuditEntryRow.leaf_index,
+            AuditEntryRow.leaf_index.is_not(None),
+        )
+        for row in entries:
+            if found := self._entry(row) or self._at_size():
+                return found
+        if self.checkpoints.next is not None or (
+            self.trusted is not None and self.trusted.size > self.frontier.size
+        ):
+            return problem("truncated", self.frontier.size)
+        return None
+
+    def _entry(self, row: AuditEntryRow) -> Problem | None:
+        index = row.leaf_index
+        assert index is not None
+        if index != self.frontier.size:
+            return problem("deleted", self.frontier.size)
+        expected = self.frontier.append(leaf_hash(entry_of(row).data()))
+        stored = [bytes(next(self.hashes).hash) for _ in expected]
+        if stored[0] != expected[0]:
+            return problem(self._name_mismatch(index), index)
+        if stored != expected:
+            return Problem(index, "hashes", f"the stored hashes at entry #{index} are wrong")
+        return None
+
+    def _name_mismatch(self, index: int) -> str:
+        rows = self.session.scalars(
+            select(AuditEntryRow)
+            .where(AuditEntryRow.leaf_index >= index)
+            .order_by(AuditEntryRow.leaf_index)
+            .limit(WINDOW)
+        ).all()
+        stored = reader(self.session)([stored_hash_index(0, index + i) for i in range(WINDOW)])
+        return mismatch_kind([entry_of(r) for r in rows], list(stored))
+
+    def _at_size(self) -> Problem | None:
+        """Every checkpoint of the size just reached must have the recomputed root."""
+        size = self.frontier.size
+        while (checkpoint := self.checkpoints.next) is not None and checkpoint.size == size:
+            if self.frontier.root() != checkpoint.root_hash:
+                return Problem(
+                    size, "checkpoint", f"checkpoint {size} does not match the entries before it"
+                )
+            if found := self.checkpoints.advance():
+                return found
+        trusted = self.trusted
+        if (
+            trusted is not None
+            and trusted.size == size
+            and self.frontier.root() != trusted.root_hash
+        ):
+            return Problem(
+                size, "trusted", f"the log no longer extends the trusted checkpoint {size}"
+            )
+        return None
+
+
+def verify_database(
+    session: Session,
+    verifiers: Sequence[NoteVerifier],
+    origin: str,
+    trusted: Checkpoint | None = None,
+) -> VerifyResult:
+    """Verify the whole log as stored; the first problem found, if any."""
+    walk = _Pass(session, verifiers, origin, trusted)
+    found = walk.run()
+    sound = walk.frontier.size
+    if found is not None and found.kind not in ("deleted", "truncated", "checkpoint", "trusted"):
+        sound -= 1  # the entry named was counted before it was found wrong
+    return VerifyResult(sound, walk.checkpoints.checked, found)

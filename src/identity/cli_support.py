@@ -1,0 +1,28 @@
+"""What every ``identity`` command starts from: the settings and the wired services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from identity.settings import Settings, describe_errors
+
+
+def settings() -> Settings:
+    try:
+        return Settings.load()
+    except ValidationError as exc:
+        raise click.ClickException(describe_errors(exc)) from exc
+
+
+def runtime() -> Any:
+    """The wired services; a bad purpose file stops here with its file and field named."""
+    from identity.consent.policy import PolicyError
+    from identity.runtime import Runtime
+
+    try:
+        return Runtime.build(settings())
+    except PolicyError as exc:
+        raise click.ClickException(f"invalid purpose file: {exc}") from exc

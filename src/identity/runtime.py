@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from identity.accounts.mail import AccountMail
 from identity.accounts.passwords import Passwords
+from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
 from identity.audit.checkpoints import CheckpointKeys, log_origin

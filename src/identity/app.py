@@ -18,6 +18,7 @@ from identity.consent import api as consent_api
 from identity.consent import pages as consent_pages
 from identity.consent.decision_api import DecisionEndpoints
 from identity.consent.schemas import BatchIn, BatchOut, DecisionOut
+from identity.linking import api as linking_api
 from identity.mail import pages as mail_pages
 from identity.oidc import pages as oidc_pages
 from identity.oidc import routes as oidc_routes
@@ -75,6 +76,19 @@ def _schemas(*models: Any) -> dict[str, Any]:
     return dict(top.get("$defs", {}))
 
 
+# Every capability's routes (the mail preview pages only in development).
+ROUTERS = (
+    health,
+    account_pages,
+    oidc_routes,
+    oidc_pages,
+    consent_api,
+    audit_api,
+    linking_api,
+    consent_pages,
+)
+
+
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.build(settings)
 
@@ -115,13 +129,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     install_error_handlers(app)
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
-    app.include_router(health.router)
-    app.include_router(account_pages.router)
-    app.include_router(oidc_routes.router)
-    app.include_router(oidc_pages.router)
-    app.include_router(consent_api.router)
-    app.include_router(audit_api.router)
-    app.include_router(consent_pages.router)
+    for module in ROUTERS:
+        app.include_router(module.router)
     if settings.is_development:
         app.include_router(mail_pages.router)
     return app

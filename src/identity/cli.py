@@ -171,6 +171,7 @@ FLAGS = {
     "jwks": "--jwks-file",
     "resource_server_for": "--resource-server-for",
     "id_token_alg": "--id-token-alg",
+    "resolve_purpose": "--resolve-purpose",
 }
 
 
@@ -209,6 +210,11 @@ def clients() -> None:
     "resource_server_for",
     multiple=True,
     help="An audience this client serves: it may introspect tokens issued for it.",
+)
+@click.option(
+    "--resolve-purpose",
+    default=None,
+    help="With identity:resolve: the purpose it resolves anonymous ids for.",
 )
 @click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
 def clients_create(jwks_file: Any, **options: Any) -> None:
@@ -324,6 +330,25 @@ def outbox_deliver() -> None:
     click.echo(
         f"{sum(a.ok for a in attempts)} delivered, {sum(not a.ok for a in attempts)} to retry"
     )
+
+
+@main.group()
+def anonymous() -> None:
+    """Channels' first-party anonymous ids."""
+
+
+@anonymous.command("expire")
+def anonymous_expire() -> None:
+    """Unlink anonymous ids past their lifetime and drop their consent state (the records stay
+    as proof). Run it daily, e.g. from cron; ids past their lifetime are refused meanwhile."""
+    from identity.db import utcnow
+
+    runtime = _runtime()
+    try:
+        expired = runtime.linking.expire(utcnow())
+    finally:
+        runtime.close()
+    click.echo(f"{expired} anonymous ids expired")
 
 
 @main.group()

@@ -47,6 +47,9 @@ def demo_clients(rp_url: str = DEFAULT_RP_URL) -> tuple[dict[str, Any], ...]:
             "post_logout_redirect_uris": [f"{rp}/store/"],
             "backchannel_logout_uri": f"{rp}/store/backchannel-logout",
             "first_party": True,
+            # Its backend keeps visitors' cookie-banner choices (anonymous ids).
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "scope": "openid profile email preferences consent:read consent:write anonymous:issue",
         },
         {
             "client_id": "app",
@@ -78,7 +81,8 @@ def demo_clients(rp_url: str = DEFAULT_RP_URL) -> tuple[dict[str, Any], ...]:
             "name": "Recommender",
             "grant_types": ["client_credentials"],
             "redirect_uris": [],
-            "scope": "consent:read",
+            "scope": "consent:read identity:resolve",
+            "resolve_purpose": "personalization",
         },
     )
 

@@ -4,6 +4,7 @@ from identity.accounts import models as accounts_models
 from identity.audit import models as audit_models
 from identity.consent import models as consent_models
 from identity.db import Base
+from identity.linking import models as linking_models
 from identity.links import models as links_models
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
@@ -15,6 +16,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "consent_models",
+    "linking_models",
     "links_models",
     "metadata",
     "oidc_models",

@@ -33,6 +33,9 @@ from identity.consent.webhooks import KIND as WEBHOOK
 from identity.consent.webhooks import Webhooks
 from identity.crypto import Pseudonyms
 from identity.db import Database
+from identity.linking.resolve import Resolution
+from identity.linking.service import Linking
+from identity.linking.signin import LinkAtSignIn
 from identity.mail import MailJobs, MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
 from identity.oidc.bearer import BearerVerifier
@@ -45,6 +48,7 @@ from identity.oidc.tokens import Tokens
 from identity.outbox.service import Outbox
 from identity.resources import resource_dir
 from identity.settings import Settings
+from identity.subjects.anonymous import AnonymousIds
 from identity.subjects.service import SubjectResolver, Subjects
 from identity.web.csrf import Csrf
 from identity.web.templating import Templates
@@ -76,6 +80,9 @@ class Runtime:
     audit_keys: CheckpointKeys
     audit_log: AuditLog
     sequencer: Sequencer
+    anonymous_ids: AnonymousIds
+    linking: Linking
+    resolution: Resolution
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -85,16 +92,7 @@ class Runtime:
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
         p = _Provider.build(settings, db)
         catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
-        webhooks = Webhooks(
-            db=db,
-            secret=settings.secret,
-            outbox=p.outbox,
-            clients=p.clients,
-            subjects=p.subjects,
-            catalog=catalog,
-        )
-        # Webhook targets are chosen by API clients: every delivery is checked and pinned.
-        p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
+        webhooks = _webhooks(settings, db, p, catalog)
         consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms)
         passwords = Passwords.from_settings(settings)
         accounts = AccountService(
@@ -104,18 +102,20 @@ class Runtime:
             mail=AccountMail(templates, mail),
             pseudonyms=pseudonyms,
             jobs=mail_jobs,
+            # Ending a session logs its relying parties out; re-consent comes before all else.
             session_listeners=[p.logout.session_ended],
             sign_in_steps=[ReviewAtSignIn(consent.decisions)],
         )
-        oidc = OidcService(provider=p.provider, accounts=accounts, logout=p.logout, db=db)
-        p.provider.register_endpoint(oidc.end_session)
+        oidc = p.service(accounts, db)
+        p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
         audit_keys, sequencer = _audit(settings, db, webhooks)
+        https = settings.https
         return cls(
             settings=settings,
             db=db,
             templates=templates,
-            csrf=Csrf(settings.secret, secure=settings.https, origin=settings.issuer),
-            session_cookie=SessionCookie.for_issuer(settings.https),
+            csrf=Csrf(settings.secret, secure=https, origin=settings.issuer),
+            session_cookie=SessionCookie.for_issuer(https),
             pseudonyms=pseudonyms,
             passwords=passwords,
             mail=mail,
@@ -128,15 +128,18 @@ class Runtime:
             oidc=oidc,
             bearer=BearerVerifier(p.provider.tokens, p.clients, p.subjects),
             consent=consent.service,
-            consent_access=ConsentAccess(
-                consents=consent.service, decisions=consent.decisions, resolver=consent.resolver
-            ),
+            consent_access=consent.access,
             decisions=consent.decisions,
             states=consent.states,
             webhooks=webhooks,
             audit_keys=audit_keys,
             audit_log=AuditLog(db),
             sequencer=sequencer,
+            anonymous_ids=consent.anonymous,
+            linking=consent.linking,
+            resolution=Resolution(
+                db=db, anonymous=consent.anonymous, decisions=consent.decisions, subjects=p.subjects
+            ),
         )
 
     def close(self) -> None:
@@ -145,6 +148,20 @@ class Runtime:
         self.outbox.stop()
         self.states.close()
         self.db.dispose()
+
+
+def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) -> Webhooks:
+    webhooks = Webhooks(
+        db=db,
+        secret=settings.secret,
+        outbox=p.outbox,
+        clients=p.clients,
+        subjects=p.subjects,
+        catalog=catalog,
+    )
+    # Webhook targets are chosen by API clients: every delivery is checked and pinned.
+    p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
+    return webhooks
 
 
 def _templates(settings: Settings) -> Templates:
@@ -181,6 +198,17 @@ class _Provider:
     subjects: Subjects
     outbox: Outbox
     logout: Logout
+
+    def service(self, accounts: AccountService, db: Database) -> OidcService:
+        """The provider's use cases; RP-initiated logout becomes one of its endpoints."""
+        oidc = OidcService(
+            provider=self.provider,
+            accounts=accounts,
+            logout=self.logout,
+            db=db,
+        )
+        self.provider.register_endpoint(oidc.end_session)
+        return oidc
 
     @classmethod
     def build(cls, settings: Settings, db: Database) -> _Provider:
@@ -224,6 +252,14 @@ class _Consent:
     decisions: Decisions
     states: StateStore
     resolver: SubjectResolver
+    anonymous: AnonymousIds
+    linking: Linking
+
+    @property
+    def access(self) -> ConsentAccess:
+        return ConsentAccess(
+            consents=self.service, decisions=self.decisions, resolver=self.resolver
+        )
 
     @classmethod
     def build(
@@ -243,7 +279,8 @@ class _Consent:
         service = ConsentService(
             settings=settings, db=db, catalog=catalog, ledger=ledger, links=links
         )
-        states, resolver = state_store(db), SubjectResolver(db)
+        anonymous = AnonymousIds(settings.secret, settings.anonymous_id_lifetime)
+        states, resolver = state_store(db), SubjectResolver(db, anonymous)
         decisions = Decisions(
             catalog=catalog,
             store=states,
@@ -251,4 +288,11 @@ class _Consent:
             unsubscribe_url=links.unsubscribe_url,
             batch_max=settings.consent_batch_max,
         )
-        return cls(service, decisions, states, resolver)
+        linking = Linking(
+            db=db,
+            anonymous=anonymous,
+            ledger=ledger,
+            catalog=catalog,
+            max_accounts=settings.anonymous_id_max_accounts,
+        )
+        return cls(service, decisions, states, resolver, anonymous, linking)

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # clock skew allowed between our servers and theirs.
     consent_collected_max_age: Duration = timedelta(days=90)
     consent_clock_skew: Duration = timedelta(minutes=5)
+    # Anonymous first-party ids (a visitor's choices before signing in) and their linking.
+    anonymous_id_lifetime: Duration = timedelta(days=395)  # thirteen months
+    anonymous_id_max_accounts: int = Field(default=2, ge=1)  # more accounts: a shared device
     sms_gateway_url: str | None = None  # POST {"to", "text"}; default: development mailbox
     jurisdiction: str = "EU"  # stated in consent receipts
     # Back-channel logout and webhook delivery through the outbox

@@ -212,3 +212,19 @@ def test_demo_seed_refuses_production(run):
     )
     assert result.returncode != 0
     assert "not for production" in result.stderr
+
+
+def test_anonymous_expire_removes_the_state_of_ids_past_their_lifetime(run, runtime, make_client):
+    from datetime import timedelta
+
+    from identity.db import utcnow
+    from identity.subjects.service import remember_anonymous
+
+    channel = make_client(client_id="kiosk").client.client_id
+    issued = runtime.anonymous_ids.issue(channel, utcnow() - timedelta(days=400))
+    with runtime.db.transaction() as session:
+        remember_anonymous(session, issued)
+    result = run("anonymous", "expire")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1 anonymous ids expired"
+    assert run("anonymous", "expire").stdout.strip() == "0 anonymous ids expired"

@@ -31,12 +31,14 @@ from joserfc.jwk import RSAKey
 
 from identity.app import create_app
 from identity.audit.refs import Actor
+from identity.db import utcnow
 from identity.demo import DEMO_CLIENTS, RP, RP_OTHER_SITE
 from identity.demo_rp import CredentialsMissing, create_demo_rp
 from identity.demo_rp.app import BACKCHANNEL_NOTE
 from identity.oidc.tokens import BACKCHANNEL_EVENT
 from identity.runtime import Runtime
 from identity.settings import Settings
+from tests.support.consent_fixtures import answer_of
 from tests.support.forms import page_text
 
 EMAIL = "ana@example.com"
@@ -438,3 +440,49 @@ def _foreign_key() -> RSAKey:
 def test_a_missing_credentials_file_says_to_seed_first(tmp_path: Path) -> None:
     with pytest.raises(CredentialsMissing, match="run `identity demo seed` first"):
         create_demo_rp("http://127.0.0.1:8000", tmp_path / "demo-clients.json")
+
+
+def choose_in_banner(browser: Browser, demo: Demo, **form: str) -> str:
+    chosen = browser.follow(browser.http.post(f"{demo.home('store')}privacy", data=form))
+    assert chosen.status_code == 200, chosen.text
+    return page_text(chosen.text)
+
+
+def test_the_store_banner_is_kept_by_the_provider_and_follows_the_shopper_into_the_account(
+    demo: Demo, browser: Browser
+) -> None:
+    runtime = demo.provider.runtime
+    first = page_text(browser.get(f"{demo.home('store')}?lang=es").text)
+    assert "Tus opciones de privacidad" in first
+    text = choose_in_banner(browser, demo, choice="all")
+    assert "Recomendado para ti" in text
+    assert "Camisa de lino" in text  # the store asked the decision API and honours it
+    visitor = browser.http.cookies["demo_store_visitor"]
+    anonymous = runtime.anonymous_ids.verify(visitor, "store", utcnow())
+    assert answer_of(runtime, anonymous.key, "personalization").allowed
+    # First-party only: the store's own cookies, and nothing from the provider before sign-in.
+    assert {c.name for c in browser.http.cookies.jar} <= {
+        "demo_store_visitor", "demo_store_lang", "demo_rp_store",
+    }  # fmt: skip
+
+    start = browser.http.get(f"{demo.home('store')}login")
+    assert parse_qs(urlsplit(start.headers["location"]).query)["anon_id"] == [visitor]
+    store = page_text(browser.follow(start, password=PASSWORD).text)
+    account = runtime.accounts.find_by_email(EMAIL)
+    assert account is not None
+    assert answer_of(runtime, str(account.id), "personalization").allowed  # merged
+    assert "Recomendado para ti" in store
+    assert "Camisa de lino" in store  # now the account's answer
+
+
+def test_rejecting_in_the_banner_turns_recommendations_and_statistics_off(
+    demo: Demo, browser: Browser
+) -> None:
+    text = choose_in_banner(browser, demo, choice="none")
+    assert "Recommendations are off, as you chose." in text
+    assert "This visit is not counted in the statistics: you objected." in text
+    again = page_text(browser.get(f"{demo.home('store')}?privacy=choices").text)
+    assert "Your privacy choices" in again  # reopened to change
+    text = choose_in_banner(browser, demo, choice="save", personalization="on")
+    assert "Linen shirt, size M" in text
+    assert "This visit is not counted" in text

@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from identity.consent.policy import Localized, Purpose
 from identity.consent.rules import (
-    State,
     change_for,
     decide,
     gpc_decision,
     needs_reconfirmation,
     status_after,
 )
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-TEXT = Localized(en="x", es="x")
-
-
-def purpose(**overrides) -> Purpose:
-    values = dict(
-        id="email_marketing",
-        version="2.1",
-        legal_basis="consent",
-        category="marketing",
-        channel="email",
-        default=False,
-        double_opt_in=False,
-        expires_after_days=365,
-        changelog=["x"],
-        title=TEXT,
-        description=TEXT,
-    )
-    values.update(overrides)
-    return Purpose(**values)
-
-
-def state(status="granted", version="2.1", decided=NOW - timedelta(days=1), expires=None) -> State:
-    return State(status, version, decided, expires, 7, "preference_center")
+from tests.support.rule_factories import NOW, purpose, state
 
 
 def test_never_asked_consent_is_denied_with_the_default():

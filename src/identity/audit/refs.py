@@ -8,8 +8,10 @@ officer console and exports search on::
     operator:<name>          someone at the command line (operator:cli, operator:demo-seed)
     system                   the provider itself (start-up keys, a logout cascade)
     anonymous                a request nobody is signed in to (a failed sign-in)
+    visitor:<a:key>          (subjects) an anonymous first-party id, by its stored key
 
-Subjects use ``user:`` and ``client:``. Emails, names and IP addresses never appear here.
+Subjects use ``user:``, ``client:`` and ``visitor:``. Emails, names and IP addresses never
+appear here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-KINDS = ("user", "client", "operator", "system", "anonymous")
+KINDS = ("user", "client", "operator", "system", "anonymous", "visitor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,16 @@ class Subject(Ref):
     @classmethod
     def client(cls, client_id: str) -> Subject:
         return cls("client", client_id)
+
+    @classmethod
+    def visitor(cls, key: str) -> Subject:
+        """An anonymous first-party id, by its stored key (``a:...``)."""
+        return cls("visitor", key)
+
+    @classmethod
+    def of_consent_subject(cls, key: str) -> Subject:
+        """A consent subject as the log names it: an account or an anonymous visitor."""
+        return cls.visitor(key) if key.startswith("a:") else cls.user(key)
 
 
 CLI = Actor.operator("cli")

@@ -104,12 +104,14 @@ class ConsentAccess:
     ) -> tuple[Recorded, dict[str, Any]]:
         """A decision collected by the calling service, and the answer it leads to."""
         caller.require(WRITE)
-        key = self._resolver.keys(caller.client, [name]).get(name)
+        anonymous = self._resolver.anonymous(caller.client, name)
+        key = anonymous.key if anonymous else self._resolver.keys(caller.client, [name]).get(name)
         if key is None:
             raise UnknownSubject("no customer with that subject id is known to this client")
         recorded = self.consents.record_for_client(
             client_id=caller.client.client_id,
             subject=key,
+            anonymous=anonymous,
             purpose_id=purpose,
             decision=decision,
             collected_at=collected_at,

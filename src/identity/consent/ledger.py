@@ -53,6 +53,19 @@ class NewRecord:
     confirmed: bool = False  # a double opt-in link was used
     text_hash: str | None = None  # default: the purpose text in ``locale``
     via: str | None = None  # the client the customer acted through
+    restores: Restore | None = None  # an undo: the state goes back to what it was
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Put a subject's state for a purpose back as an earlier record left it (``record_id``),
+    or back to "never asked" (None). The undo of a merge (identity.linking) is such a record:
+    appended like any other, pointing to what it reverts, so the ledger shows both ways."""
+
+    record_id: int | None
+
+
+REVERTED = "reverted"  # an undo's decision when the state goes back to "never asked"
 
 
 @dataclass(frozen=True)
@@ -161,20 +174,24 @@ class Ledger:
 
     def append(self, session: Session, new: NewRecord) -> Recorded:
         purpose = new.purpose
-        if new.decision not in DECISIONS:
+        allowed = (*DECISIONS, REVERTED) if new.restores else DECISIONS
+        if new.decision not in allowed:
             raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}")
         if new.decision != "granted" and not purpose.switchable:
             raise NotSwitchable(f"{purpose.id} is necessary for your purchases")
         record = self._record(new)
         session.add(record)
         session.flush()
-        _project(session, record)
+        if new.restores is None:
+            _project(session, record)
+        else:
+            _restore(session, record, new.restores.record_id)
         status = "pending" if record.pending else new.decision
         audit.record(
             session,
             "consent.recorded",
             actor=new.actor,
-            subject=Subject.user(new.subject),
+            subject=Subject.of_consent_subject(new.subject),
             details={
                 "purpose": purpose.id,
                 "version": purpose.version,
@@ -190,7 +207,11 @@ class Ledger:
     def _record(self, new: NewRecord) -> ConsentRecord:
         now = utcnow()
         collected = new.collected_at or now
-        status = status_after(new.purpose, new.decision, confirmed=new.confirmed)
+        status = (
+            new.decision
+            if new.decision == REVERTED
+            else status_after(new.purpose, new.decision, confirmed=new.confirmed)
+        )
         locale = new.locale if new.locale in ("en", "es") else None
         origin = new.origin
         return ConsentRecord(
@@ -203,7 +224,7 @@ class Ledger:
             source=new.source,
             collected_at=collected,
             recorded_at=now,
-            expires_at=expiry(new.purpose, new.decision, collected),
+            expires_at=None if new.restores else expiry(new.purpose, new.decision, collected),
             language=locale,
             text_hash=new.text_hash or (new.purpose.text_hash(locale) if locale else None),
             ip_hash=self._pseudonyms.ip(origin.ip) if origin and origin.ip else None,
@@ -224,6 +245,17 @@ def _project(session: Session, record: ConsentRecord) -> None:
     state.expires_at = record.expires_at
     state.source = record.source
     state.record_id = record.id
+
+
+def _restore(session: Session, undo: ConsentRecord, record_id: int | None) -> None:
+    """The state as record ``record_id`` left it (kept pointing to that record), or gone."""
+    state = session.get(ConsentState, (undo.subject, undo.purpose))
+    earlier = session.get(ConsentRecord, record_id) if record_id is not None else None
+    if earlier is None:
+        if state is not None:
+            session.delete(state)
+        return
+    _project(session, earlier)
 
 
 def state_of(row: ConsentState) -> State:

@@ -3,13 +3,15 @@ the re-consent interstitial, and the Global Privacy Control declaration."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from identity.audit.refs import Actor
 from identity.consent.policy import LegalBasis, Purpose
 from identity.consent.receipts import receipt_claims, sign_receipt
 from identity.consent.service import subject_key
@@ -30,7 +32,7 @@ from identity.web.pages import redirect, render, safe_next
 router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 GPC_DECLARED = date(2026, 11, 23)
-NOTICES = frozenset({"saved", "saved_pending", "withdrawn_all", "nothing_changed"})
+NOTICES = frozenset({"saved", "saved_pending", "withdrawn_all", "nothing_changed", "undone"})
 
 
 @router.get("/.well-known/gpc.json")
@@ -53,6 +55,7 @@ def _privacy_page(
     subject = subject_key(current.user.id)
     answers = runtime.decisions.answers_for(subject)
     notice = request.query_params.get("notice")
+    links = _links(runtime, current)
     return render(
         request,
         "consent/privacy.html",
@@ -64,6 +67,12 @@ def _privacy_page(
             "problem": problem,
             "gpc": request.headers.get("sec-gpc", "").strip() == "1",
             "has_phone": bool(current.user.phone_number),
+            "links": links,
+            "merged": {
+                r.id: MergedFrom(link.channel, r.collected_at)
+                for link in links
+                for r in link.merged
+            },
             "LegalBasis": LegalBasis,
         },
         status=status,
@@ -71,6 +80,38 @@ def _privacy_page(
 
 
 PrivacyFormUser = Annotated[CurrentSession, signed_in("/account/privacy")]
+
+
+@dataclass(frozen=True)
+class LinkView:
+    key: str
+    channel: str
+    linked_at: datetime
+    merged: list[Any]
+
+
+@dataclass(frozen=True)
+class MergedFrom:
+    channel: str
+    at: datetime
+
+
+def _links(runtime: Any, current: CurrentSession) -> list[LinkView]:
+    """The anonymous ids linked to this account, with the channel's name and what merged."""
+    views = []
+    for link in runtime.linking.links_of(current.user.id):
+        client = runtime.clients.get(link.client_id)
+        channel = client.name if client else link.client_id
+        views.append(LinkView(link.key, channel, link.linked_at, link.merged))
+    return views
+
+
+@router.post("/account/privacy/links/undo")
+def undo_link(form: CsrfFormDep, runtime: RuntimeDep, current: PrivacyFormUser) -> Response:
+    """Undo what signing in with a visitor's choices did (a shared device, a mistake)."""
+    user_id = current.user.id
+    runtime.linking.undo(text_field(form, "key", 64), user_id=user_id, actor=Actor.user(user_id))
+    return redirect("/account/privacy?notice=undone")
 
 
 @router.get("/account/privacy")

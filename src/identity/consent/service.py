@@ -34,6 +34,8 @@ from identity.db import Database, utcnow
 from identity.errors import Conflict, InvalidInput, NotFound
 from identity.links import LinkError
 from identity.settings import Settings
+from identity.subjects.anonymous import AnonymousId
+from identity.subjects.service import remember_anonymous
 
 HISTORY_LIMIT = 500
 
@@ -212,8 +214,10 @@ class ConsentService:
         locale: str | None,
         text_hash: str | None,
         evidence: Mapping[str, Any],
+        anonymous: AnonymousId | None = None,
     ) -> Recorded:
-        """A service that collected consent elsewhere (in-store POS, call centre) records it.
+        """A service that collected consent elsewhere (in-store POS, call centre, a channel's
+        cookie banner for an anonymous visitor) records it.
 
         The service is the collector (``source api:<client>``, the audit's actor). The
         customer's own origin comes only from what the service reports (see
@@ -234,7 +238,9 @@ class ConsentService:
                 )
         origin, kept = _reported_origin(evidence, client_id)
         with self._ledger.writing() as writes:
-            if writes.session.get(User, uuid.UUID(subject)) is None:
+            if anonymous is not None:
+                remember_anonymous(writes.session, anonymous)
+            elif writes.session.get(User, uuid.UUID(subject)) is None:
                 raise UnknownSubject("no customer with that subject id is known to this client")
             return writes.append(
                 NewRecord(

@@ -44,6 +44,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from identity.demo_rp.backchannel import InvalidLogoutToken, LogoutTokenVerifier
+from identity.demo_rp.banner import LANG_COOKIE, TEXTS, StoreBanner
 
 HERE = Path(__file__).resolve().parent
 
@@ -114,8 +115,10 @@ class ChannelSite:
         issuer: str,
         secret_key: str,
         templates: Jinja2Templates,
+        banner: StoreBanner | None = None,
     ) -> None:
         self.channel = channel
+        self.banner = banner
         self.issuer = issuer
         self.templates = templates
         self.client: StarletteOAuth2App = oauth.register(
@@ -148,6 +151,8 @@ class ChannelSite:
             Route("/logout", self.sign_out, methods=["POST"]),
             Route("/backchannel-logout", self.backchannel_logout, methods=["POST"]),
         ]
+        if banner is not None:
+            routes.append(Route("/privacy", self.choose_privacy, methods=["POST"]))
         self.asgi: ASGIApp = SessionMiddleware(
             Starlette(routes=routes, exception_handlers={Exception: self.failed}),
             secret_key=f"{secret_key}/{channel.key}",
@@ -217,7 +222,8 @@ class ChannelSite:
             login, userinfo = None, None
         claims = login.claims if login else {}
         token = login.token if login else {}
-        return self.templates.TemplateResponse(
+        privacy = await self.banner.privacy(request, claims.get("sub")) if self.banner else None
+        response = self.templates.TemplateResponse(
             request,
             "channel.html",
             {
@@ -236,8 +242,20 @@ class ChannelSite:
                 "expires_at": _time(token.get("expires_at")),
                 "has_refresh_token": bool(token.get("refresh_token")),
                 "granted_scope": token.get("scope", ""),
+                "privacy": privacy,
             },
         )
+        if self.banner and request.query_params.get("lang") in TEXTS:
+            self.banner.set_cookies(response, {LANG_COOKIE: privacy.lang}, f"/{self.channel.key}")
+        return response
+
+    async def choose_privacy(self, request: Request) -> Response:
+        """The cookie banner's answer, written through the consent API by this backend."""
+        assert self.banner is not None
+        _, cookies = await self.banner.choose(request, self.channel.home)
+        response = self.home()
+        self.banner.set_cookies(response, cookies, f"/{self.channel.key}")
+        return response
 
     async def userinfo(self, login: Login) -> dict[str, Any]:
         """Ask the provider's userinfo endpoint with the access token (OIDC Core §5.3)."""
@@ -274,7 +292,9 @@ class ChannelSite:
         if moved := self.elsewhere(request):
             return moved
         redirect_uri = f"{self.channel.home}callback"
-        response: Response = await self.client.authorize_redirect(request, redirect_uri)
+        visitor = self.banner.visitor(request) if self.banner else None
+        extra = {"anon_id": visitor} if visitor else {}  # linked to the account at redemption
+        response: Response = await self.client.authorize_redirect(request, redirect_uri, **extra)
         return response
 
     async def callback(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from identity.demo_rp.app import HERE, Channel, ChannelSite, load_credentials
+from identity.demo_rp.banner import ConsentBackend, StoreBanner
 from identity.web.middleware import EdgeMiddleware
 
 
@@ -55,11 +56,7 @@ def create_demo_rp(
         directory=HERE / "templates",
         context_processors=[lambda _request: {"channels": channels, "issuer": issuer}],
     )
-    oauth = OAuth()
-    sites = [
-        ChannelSite(c, oauth=oauth, issuer=issuer, secret_key=secret_key, templates=templates)
-        for c in channels
-    ]
+    sites = _sites(channels, issuer, secret_key, templates)
 
     async def index(request: Request) -> Response:
         return templates.TemplateResponse(request, "index.html", {"channel": None})
@@ -74,6 +71,29 @@ def create_demo_rp(
     # The provider's own headers: a strict CSP (no inline script or style), nosniff, no-store.
     app.add_middleware(EdgeMiddleware, https=public_url_store.startswith("https:"))
     return app
+
+
+def _sites(
+    channels: list[Channel], issuer: str, secret_key: str, templates: Jinja2Templates
+) -> list[ChannelSite]:
+    """One site per channel; the web store also has the cookie banner."""
+    oauth = OAuth()
+    store = channels[0]
+    banner = StoreBanner(
+        ConsentBackend(issuer, store.client_id, store.client_secret or ""),
+        secure=store.public_url.startswith("https:"),
+    )
+    return [
+        ChannelSite(
+            c,
+            oauth=oauth,
+            issuer=issuer,
+            secret_key=secret_key,
+            templates=templates,
+            banner=banner if c is store else None,
+        )
+        for c in channels
+    ]
 
 
 def serve(host: str, port: int, issuer: str, credentials_path: Path) -> None:

@@ -53,6 +53,7 @@ class Client:
     backchannel_logout_uri: str | None
     resources: tuple[str, ...]
     resource_server_for: tuple[str, ...] = ()
+    resolve_purpose: str | None = None
     client_metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -75,6 +76,7 @@ class Client:
             backchannel_logout_uri=row.backchannel_logout_uri,
             resources=tuple(row.resources),
             resource_server_for=tuple(row.resource_server_for or ()),
+            resolve_purpose=row.resolve_purpose,
             client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
         )
 
@@ -244,6 +246,7 @@ class ClientRegistry:
             backchannel_logout_uri=spec.backchannel_logout_uri,
             resources=list(spec.resources),
             resource_server_for=list(spec.resource_server_for),
+            resolve_purpose=spec.resolve_purpose,
             created_at=utcnow(),
             disabled_at=None,
         )

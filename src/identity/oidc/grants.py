@@ -30,6 +30,7 @@ from identity.crypto import token_digest
 from identity.db import utcnow
 from identity.oidc.clients import Client
 from identity.oidc.models import UsedClientAssertion
+from identity.oidc.redemption import Redeemed
 from identity.oidc.registration import AUTH_METHODS
 from identity.oidc.rules import basic_credentials, scopes_of
 from identity.oidc.store import CodeView, RefreshView
@@ -191,7 +192,12 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
         return self.server.store.redeemable_code(self.request.db, code, client)
 
     def delete_authorization_code(self, authorization_code: CodeView) -> None:
+        # Authlib's last step of a redemption that issued tokens (PKCE verified before).
         self.server.store.mark_code_used(self.request.db, authorization_code.digest)
+        if authorization_code.anon_id:
+            self.request.redeemed = Redeemed(
+                self.request.client, self.request.user.user_id, authorization_code.anon_id
+            )
 
     def authenticate_user(self, authorization_code: CodeView) -> Principal | None:
         principal = self.server.store.principal(

@@ -33,6 +33,8 @@ class OAuthClient(Base):
     resources: Mapped[list[str]] = mapped_column(JSON)  # RFC 8707 audiences it may request
     # Audiences this client serves as a resource server: it may introspect tokens for them.
     resource_server_for: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # The purpose a service resolves anonymous ids for (identity:resolve), e.g. personalization.
+    resolve_purpose: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -74,6 +76,8 @@ class AuthorizationCode(Base):
     nonce: Mapped[str | None] = mapped_column(String(255))
     code_challenge: Mapped[str] = mapped_column(String(128))
     code_challenge_method: Mapped[str] = mapped_column(String(8))
+    # The channel's anonymous id sent with the authorization request, linked at redemption.
+    anon_id: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -64,6 +64,7 @@ class ClientSpec:
     jwks: dict[str, Any] | None = None
     resources: list[str] = field(default_factory=list)
     resource_server_for: list[str] = field(default_factory=list)
+    resolve_purpose: str | None = None  # with identity:resolve: what it resolves ids for
     id_token_alg: str = "RS256"
 
 
@@ -187,6 +188,8 @@ def _scope_problems(spec: ClientSpec, scope: str) -> list[Problem]:
     known = {*STANDARD_SCOPES, *SERVICE_SCOPES, *FIRST_PARTY_SCOPES}
     if any(s not in known for s in scope.split()):
         problems.append(Problem("scope", f"must be among: {' '.join(sorted(known))}"))
+    if "identity:resolve" in scope.split() and not spec.resolve_purpose:
+        problems.append(Problem("resolve_purpose", "identity:resolve needs the purpose it serves"))
     if not spec.first_party and any(s in FIRST_PARTY_SCOPES for s in scope.split()):
         problems.append(
             Problem("scope", f"only first-party clients may have {' '.join(FIRST_PARTY_SCOPES)}")

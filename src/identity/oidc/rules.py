@@ -16,7 +16,13 @@ from urllib.parse import unquote, urlsplit
 # -- scopes and claims ---------------------------------------------------------------------
 
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access")
-SERVICE_SCOPES = ("consent:read", "consent:write", "audit:read")
+SERVICE_SCOPES = (
+    "consent:read",
+    "consent:write",
+    "audit:read",
+    "anonymous:issue",
+    "identity:resolve",
+)
 # Delegated by the customer, but only to the retailer's own channels: reading and changing
 # their consent choices through ``/v1/me``. A third party can never be registered for it.
 FIRST_PARTY_SCOPES = ("preferences",)

@@ -44,6 +44,7 @@ from identity.oidc.grants import (
     client_secret_basic,
 )
 from identity.oidc.keys import KeyStore
+from identity.oidc.redemption import ANON_ID, RedeemedListener, kept_anon_id, tell
 from identity.oidc.registration import AUTH_METHODS
 from identity.oidc.rules import (
     FIRST_PARTY_SCOPES,
@@ -101,6 +102,7 @@ class ProviderRequest(OAuth2Request):
         self.auth_method = None
         self.user = None
         self.authorization_code = None
+        self.redeemed = None
         self.refresh_token = None
         self.credential = None
         self._scope = None
@@ -249,6 +251,7 @@ class Provider(AuthorizationServer):
         self.tokens = tokens
         self.subjects = subjects
         self.store = GrantStore(settings, subjects)
+        self._redeemed_listeners: list[RedeemedListener] = []
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(self)]
         )
@@ -355,6 +358,7 @@ class Provider(AuthorizationServer):
             nonce=data.get("nonce"),
             code_challenge=data["code_challenge"],
             code_challenge_method=data.get("code_challenge_method", "S256"),
+            anon_id=kept_anon_id(data.get(ANON_ID)),
         )
 
     # -- token endpoint, revocation, introspection ----------------------------------------
@@ -368,7 +372,13 @@ class Provider(AuthorizationServer):
         )
         with self.db.transaction() if writes else self.db.read() as session:
             request.db = session
-            return self.create_token_response(request)  # type: ignore[no-any-return]
+            response: Response = self.create_token_response(request)
+        tell(self._redeemed_listeners, request.redeemed)
+        return response
+
+    def on_code_redeemed(self, listener: RedeemedListener) -> None:
+        """Composition root: ``listener`` hears of each code redeemed with an ``anon_id``."""
+        self._redeemed_listeners.append(listener)
 
     def endpoint_response(self, name: str, request: ProviderRequest) -> Response:
         # Introspection only reads (unless a private_key_jwt assertion's jti must be

@@ -45,6 +45,7 @@ class CodeView:
     nonce: str | None
     code_challenge: str
     code_challenge_method: str
+    anon_id: str | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -192,6 +193,7 @@ class GrantStore:
         nonce: str | None,
         code_challenge: str,
         code_challenge_method: str,
+        anon_id: str | None = None,
     ) -> None:
         now = utcnow()
         # Codes are kept a little past their lifetime so a late replay is still recognised
@@ -211,6 +213,7 @@ class GrantStore:
                 nonce=nonce,
                 code_challenge=code_challenge,
                 code_challenge_method=code_challenge_method,
+                anon_id=anon_id,
                 expires_at=now + self._settings.code_ttl,
                 used_at=None,
             )
@@ -245,6 +248,7 @@ class GrantStore:
             row.nonce,
             row.code_challenge,
             row.code_challenge_method,
+            row.anon_id,
         )
 
     def mark_code_used(self, session: Session, digest: str) -> None:

@@ -15,6 +15,9 @@ class Audience(Protocol):
     """What decides how a client names subjects (an OAuth client satisfies it)."""
 
     @property
+    def client_id(self) -> str: ...
+
+    @property
     def pairwise(self) -> bool: ...
 
     @property

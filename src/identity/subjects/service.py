@@ -15,8 +15,15 @@ from sqlalchemy.orm import Session
 
 from identity.accounts.models import User
 from identity.crypto import derive_key
-from identity.db import Database, insert_ignoring_conflict
-from identity.subjects.models import SubjectAlias
+from identity.db import Database, insert_ignoring_conflict, utcnow
+from identity.subjects.anonymous import (
+    AnonymousId,
+    AnonymousIds,
+    InvalidAnonymousId,
+    is_anonymous_key,
+    is_anonymous_name,
+)
+from identity.subjects.models import AnonymousSubject, SubjectAlias
 from identity.subjects.rules import Audience, account_key, is_pairwise, pairwise_subject
 
 
@@ -75,19 +82,57 @@ class Subjects:
         )
 
 
+def remember_anonymous(session: Session, anonymous: AnonymousId) -> AnonymousSubject:
+    """The anonymous subject's row, made at its first use; a renewed id extends it."""
+    insert_ignoring_conflict(
+        session,
+        AnonymousSubject,
+        {
+            "key": anonymous.key,
+            "client_id": anonymous.client_id,
+            "created_at": utcnow(),
+            "expires_at": anonymous.expires_at,
+            "shared": False,
+        },
+    )
+    row = session.get(AnonymousSubject, anonymous.key)
+    assert row is not None
+    if row.expires_at < anonymous.expires_at:
+        row.expires_at = anonymous.expires_at
+    return row
+
+
 class SubjectResolver:
     """Names as a client uses them <-> stored subjects, in one query per batch.
 
-    ``keys`` maps names to stored subjects without checking that they exist (a state row
-    already proves it, so readers ask :meth:`existing` only for the rest); ``names`` maps
-    stored subjects back, only for those the client may know.
+    Two kinds of subject: accounts (named by their public ``sub``, or the pairwise one a
+    pairwise client was given) and anonymous first-party ids (named by the id itself, and only
+    by the client it was issued to). ``keys`` maps names to stored subjects without checking
+    that accounts exist (a state row already proves it, so readers ask :meth:`existing` only
+    for the rest); ``names`` maps stored subjects back, only for those the client may know.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, anonymous: AnonymousIds) -> None:
         self._db = db
+        self._anonymous = anonymous
+
+    def anonymous(self, client: Audience, name: str) -> AnonymousId | None:
+        """The verified anonymous id ``name``, if it is one of this client's and still valid."""
+        try:
+            return self._anonymous.verify(name, client.client_id, utcnow())
+        except InvalidAnonymousId:
+            return None
 
     def keys(self, client: Audience, names: Sequence[str]) -> dict[str, str]:
         """Name -> stored subject, for the names that can stand for one."""
+        keys = {}
+        for name in names:
+            if is_anonymous_name(name) and (found := self.anonymous(client, name)):
+                keys[name] = found.key
+        accounts = [n for n in names if not is_anonymous_name(n)]
+        return {**keys, **self._account_keys(client, accounts)} if accounts else keys
+
+    def _account_keys(self, client: Audience, names: Sequence[str]) -> dict[str, str]:
         if is_pairwise(client):
             with self._db.engine.connect() as connection:
                 rows = connection.execute(
@@ -105,13 +150,17 @@ class SubjectResolver:
         return keys
 
     def names(self, client: Audience, keys: Iterable[str]) -> dict[str, str]:
-        """Stored subject -> the client's name for it, only for subjects it may know."""
+        """Stored subject -> the client's name for it, only for subjects it may know: an
+        anonymous subject only to the client it belongs to (by its stored key, which that
+        client was given with the id)."""
         keys = list(keys)
+        anonymous = self._owned(client, [k for k in keys if is_anonymous_key(k)])
+        accounts = [k for k in keys if not is_anonymous_key(k)]
         if not is_pairwise(client):
-            return {k: k for k in keys}
-        ids = [uuid.UUID(k) for k in keys if account_key(k) is not None]
+            return {**anonymous, **{k: k for k in accounts}}
+        ids = [uuid.UUID(k) for k in accounts if account_key(k) is not None]
         if not ids:
-            return {}
+            return anonymous
         with self._db.read() as session:
             rows = session.execute(
                 select(SubjectAlias.user_id, SubjectAlias.sub).where(
@@ -119,12 +168,27 @@ class SubjectResolver:
                     SubjectAlias.user_id.in_(ids),
                 )
             ).all()
-        return {str(user_id): sub for user_id, sub in rows}
+        return {**anonymous, **{str(user_id): sub for user_id, sub in rows}}
+
+    def _owned(self, client: Audience, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        with self._db.read() as session:
+            owned = session.scalars(
+                select(AnonymousSubject.key).where(
+                    AnonymousSubject.key.in_(keys), AnonymousSubject.client_id == client.client_id
+                )
+            )
+            return {k: k for k in owned}
 
     def existing(self, keys: Iterable[str]) -> set[str]:
-        """The stored subjects among ``keys`` that exist (an account that was not erased)."""
-        ids = [uuid.UUID(k) for k in set(keys) if account_key(k) == k]
+        """The stored subjects among ``keys`` that exist: an account that was not erased, or
+        an anonymous id (it was verified when it was named)."""
+        keys = set(keys)
+        anonymous = {k for k in keys if is_anonymous_key(k)}
+        ids = [uuid.UUID(k) for k in keys if account_key(k) == k]
         if not ids:
-            return set()
+            return anonymous
         with self._db.read() as session:
-            return {str(i) for i in session.scalars(select(User.id).where(User.id.in_(ids)))}
+            found = session.scalars(select(User.id).where(User.id.in_(ids)))
+            return anonymous | {str(i) for i in found}

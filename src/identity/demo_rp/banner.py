@@ -1,0 +1,205 @@
+"""The web store's cookie banner, answered through the provider's consent API from the store's
+backend: no third-party cookie anywhere.
+
+A visitor gets an anonymous id from the provider (``POST /v1/anonymous`` with the store's own
+client credentials), kept in the store's first-party cookie. The banner's choice is written
+with ``PUT /v1/consents/{id}/{purpose}``; before it shows recommendations or counts a visit
+the store asks the decision API, as every downstream system must. At sign-in the id goes on
+the authorization request (``anon_id``) and the provider links it to the account, merging the
+choice. The banner speaks Spanish and English (``?lang=``, then the browser's languages).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+
+log = logging.getLogger(__name__)
+
+VISITOR_COOKIE = "demo_store_visitor"
+LANG_COOKIE = "demo_store_lang"
+VISITOR_MAX_AGE = 395 * 24 * 3600  # the provider's default lifetime of an anonymous id
+BACKEND_SCOPE = "consent:read consent:write anonymous:issue"
+PURPOSES = ("personalization", "analytics")  # what the banner asks about
+CHOICES = {  # button -> decision per purpose ("denied" on analytics is an objection)
+    "all": {"personalization": "granted", "analytics": "granted"},
+    "none": {"personalization": "denied", "analytics": "denied"},
+}
+
+TEXTS = {
+    "en": {
+        "title": "Your privacy choices",
+        "intro": "This store remembers your choices in its own cookie, never a third party's. "
+        "When you sign in, your choices go with you to your account.",
+        "personalization": "Personalised recommendations from what you look at here",
+        "analytics": "Aggregated statistics to improve the store",
+        "all": "Accept all",
+        "none": "Reject all",
+        "save": "Save my choices",
+        "change": "Privacy choices",
+        "recommended": "Recommended for you",
+        "products": ["Linen shirt, size M", "Trail running shoes", "Recycled wool scarf"],
+        "no_recommendations": "Recommendations are off, as you chose.",
+        "counted": "This visit is counted in the store's aggregated statistics.",
+        "not_counted": "This visit is not counted in the statistics: you objected.",
+        "account": "Your account's privacy choices are in the",
+        "center": "preference center",
+        "unavailable": "The privacy choices cannot be loaded right now "
+        "(is the store registered for anonymous:issue? run `identity demo seed`).",
+    },
+    "es": {
+        "title": "Tus opciones de privacidad",
+        "intro": "Esta tienda recuerda tus opciones en su propia cookie, nunca en la de "
+        "un tercero. "
+        "Cuando inicies sesión, tus opciones pasan a tu cuenta.",
+        "personalization": "Recomendaciones personalizadas según lo que miras aquí",
+        "analytics": "Estadísticas agregadas para mejorar la tienda",
+        "all": "Aceptar todo",
+        "none": "Rechazar todo",
+        "save": "Guardar mis opciones",
+        "change": "Opciones de privacidad",
+        "recommended": "Recomendado para ti",
+        "products": ["Camisa de lino, talla M", "Zapatillas de trail", "Bufanda de lana reciclada"],
+        "no_recommendations": "Las recomendaciones están desactivadas, como elegiste.",
+        "counted": "Esta visita cuenta en las estadísticas agregadas de la tienda.",
+        "not_counted": "Esta visita no cuenta en las estadísticas: te opusiste.",
+        "account": "Las opciones de privacidad de tu cuenta están en el",
+        "center": "centro de preferencias",
+        "unavailable": "Ahora no se pueden cargar las opciones de privacidad "
+        "(¿está la tienda registrada con anonymous:issue? ejecuta `identity demo seed`).",
+    },
+}
+
+
+def language(request: Request) -> str:
+    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if asked in TEXTS:
+        return asked
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in TEXTS:
+            return tag
+    return "en"
+
+
+@dataclass
+class Privacy:
+    """What the store page shows about privacy, in the visitor's language."""
+
+    lang: str
+    text: dict[str, Any]
+    show_banner: bool
+    allowed: dict[str, bool]
+    unavailable: bool = False
+
+
+class ConsentBackend:
+    """The store's backend as a client of the consent API (client credentials)."""
+
+    def __init__(self, issuer: str, client_id: str, client_secret: str) -> None:
+        self._issuer = issuer
+        self._auth = (client_id, client_secret)
+        self._token: tuple[str, float] | None = None
+
+    async def _headers(self, http: httpx.AsyncClient) -> dict[str, str]:
+        if self._token is None or self._token[1] < time.time() + 30:
+            response = await http.post(
+                f"{self._issuer}/token",
+                data={"grant_type": "client_credentials", "scope": BACKEND_SCOPE},
+                auth=self._auth,
+            )
+            response.raise_for_status()
+            body = response.json()
+            self._token = (body["access_token"], time.time() + body["expires_in"])
+        return {"authorization": f"Bearer {self._token[0]}"}
+
+    async def new_visitor(self) -> str:
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.post(
+                f"{self._issuer}/v1/anonymous", json={}, headers=await self._headers(http)
+            )
+        response.raise_for_status()
+        return str(response.json()["anonymous_id"])
+
+    async def answers(self, subject: str) -> dict[str, dict[str, Any]]:
+        """The decision API's answer for each banner purpose."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            headers = await self._headers(http)
+            answers = {}
+            for purpose in PURPOSES:
+                response = await http.get(
+                    f"{self._issuer}/v1/consents/{subject}/{purpose}", headers=headers
+                )
+                response.raise_for_status()
+                answers[purpose] = response.json()
+        return answers
+
+    async def record(self, subject: str, decisions: dict[str, str], lang: str) -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            headers = await self._headers(http)
+            for purpose, decision in decisions.items():
+                response = await http.put(
+                    f"{self._issuer}/v1/consents/{subject}/{purpose}",
+                    json={"decision": decision, "language": lang},
+                    headers=headers,
+                )
+                response.raise_for_status()
+
+
+class StoreBanner:
+    def __init__(self, backend: ConsentBackend, *, secure: bool) -> None:
+        self._backend = backend
+        self._secure = secure
+
+    def visitor(self, request: Request) -> str | None:
+        value = request.cookies.get(VISITOR_COOKIE)
+        return value if value and len(value) <= 64 else None
+
+    async def privacy(self, request: Request, sub: str | None) -> Privacy:
+        """Asked for the signed-in customer (their ``sub``) or else for this visitor."""
+        lang = language(request)
+        subject = sub or self.visitor(request)
+        if subject is None:
+            return Privacy(lang, TEXTS[lang], show_banner=sub is None, allowed={})
+        try:
+            answers = await self._backend.answers(subject)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.warning("consent API unavailable: %s", exc)
+            return Privacy(lang, TEXTS[lang], False, {}, unavailable=True)
+        undecided = all(a.get("decided_at") is None for a in answers.values())
+        asked = request.query_params.get("privacy") == "choices"
+        return Privacy(
+            lang,
+            TEXTS[lang],
+            show_banner=sub is None and (undecided or asked),
+            allowed={p: bool(a.get("allowed")) for p, a in answers.items()},
+        )
+
+    async def choose(self, request: Request, home: str) -> tuple[str, dict[str, str]]:
+        """The banner's POST: the visitor's id (made now if new) and the cookies to set."""
+        form = await request.form()
+        button = form.get("choice")
+        decisions = CHOICES.get(button) if isinstance(button, str) else None
+        if decisions is None:  # "save": what the boxes say
+            decisions = {p: "granted" if form.get(p) == "on" else "denied" for p in PURPOSES}
+        visitor = self.visitor(request) or await self._backend.new_visitor()
+        lang = language(request)
+        await self._backend.record(visitor, decisions, lang)
+        return visitor, {VISITOR_COOKIE: visitor, LANG_COOKIE: lang}
+
+    def set_cookies(self, response: Any, cookies: dict[str, str], path: str) -> None:
+        for name, value in cookies.items():
+            response.set_cookie(
+                name,
+                value,
+                max_age=VISITOR_MAX_AGE,
+                path=path,
+                httponly=True,
+                samesite="lax",
+                secure=self._secure,
+            )

@@ -1,0 +1,403 @@
+"""Anonymous to known: a visitor's choices at the store follow them into their account when
+they sign in, by the rules, never joining two people, and undoably."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from identity.accounts.models import User
+from identity.audit.models import AuditEntryRow
+from identity.audit.refs import Actor
+from identity.consent.models import ConsentRecord, ConsentState
+from identity.db import utcnow
+from identity.subjects.models import AnonymousSubject
+from tests.support.consent_fixtures import answer_of
+from tests.support.fixtures import DEFAULT_PASSWORD
+from tests.support.forms import csrf_token, login, page_text
+from tests.support.oidc_fixtures import MARKET_REDIRECT, STORE_REDIRECT
+from tests.support.rp import RelyingParty
+
+ANA = "ana@example.com"
+CHANNEL_SCOPE = "openid profile email preferences consent:read consent:write anonymous:issue"
+
+
+@pytest.fixture
+def channel(make_rp: Any) -> RelyingParty:
+    """The web store: signs customers in and, from its backend, keeps visitors' choices."""
+    return make_rp(
+        name="Web store",
+        client_id="store",
+        redirect_uris=[STORE_REDIRECT],
+        first_party=True,
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        scope=CHANNEL_SCOPE,
+    )
+
+
+def backend(rp: RelyingParty) -> dict[str, str]:
+    """The channel's backend token (client credentials)."""
+    response = rp.token_request(
+        {"grant_type": "client_credentials", "scope": "consent:read consent:write anonymous:issue"}
+    )
+    assert response.status_code == 200, response.text
+    return {"authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def new_visitor(rp: RelyingParty) -> dict[str, Any]:
+    response = rp.browser.post("/v1/anonymous", json={}, headers=backend(rp))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def banner(rp: RelyingParty, visitor: dict[str, Any], **choices: str) -> None:
+    """The cookie banner's choice, recorded by the channel's backend."""
+    for purpose, decision in choices.items():
+        response = rp.browser.put(
+            f"/v1/consents/{visitor['anonymous_id']}/{purpose}",
+            json={"decision": decision},
+            headers=backend(rp),
+        )
+        assert response.status_code == 200, response.text
+
+
+def sign_in(rp: RelyingParty, visitor: dict[str, Any] | None, email: str = ANA) -> dict[str, Any]:
+    extra = {"anon_id": visitor["anonymous_id"]} if visitor else {}
+    return rp.tokens(email, DEFAULT_PASSWORD, **extra)
+
+
+def actions(runtime: Any, prefix: str = "link.") -> list[tuple[str, dict[str, Any]]]:
+    with runtime.db.read() as session:
+        rows = session.execute(
+            select(AuditEntryRow.action, AuditEntryRow.details)
+            .where(AuditEntryRow.action.startswith(prefix))
+            .order_by(AuditEntryRow.id)
+        ).all()
+    return [(a, d) for a, d in rows]
+
+
+def test_a_visitors_banner_choice_follows_them_into_their_account_with_its_origin(
+    channel, shopper, runtime, client
+):
+    visitor = new_visitor(channel)
+    assert visitor["anonymous_id"].startswith("a_")
+    assert len(visitor["anonymous_id"]) <= 64
+    banner(channel, visitor, personalization="granted", analytics="denied")
+    assert answer_of(runtime, visitor["subject"], "personalization").allowed  # before sign-in
+    sign_in(channel, visitor)
+    assert answer_of(runtime, str(shopper.id), "personalization").allowed
+    assert answer_of(runtime, str(shopper.id), "analytics").reason == "objected"
+    with runtime.db.read() as session:
+        merged = session.scalars(select(ConsentRecord).where(ConsentRecord.source == "link_merge"))
+        evidence = [r.evidence for r in merged]
+    assert all(e["anonymous"] == visitor["subject"] and e["from_records"] for e in evidence)
+    login(client, ANA, DEFAULT_PASSWORD)
+    page = page_text(client.get("/account/privacy").text)
+    assert "Elecciones de antes de iniciar sesión" in page
+    assert "De tu elección antes de iniciar sesión, en Web store" in page
+    assert [a for a, _ in actions(runtime)] == ["link.created"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["a_" + "A" * 48, "a_notbase64!!", "a_" + "A" * 10, "not-an-anonymous-id", "a_\x00" * 90],
+    ids=["forged", "garbage", "short", "other", "nul_and_too_long"],
+)
+def test_a_forged_id_is_refused_and_audited_and_the_sign_in_goes_on(
+    channel, shopper, runtime, token
+):
+    tokens = channel.tokens(ANA, DEFAULT_PASSWORD, anon_id=token)
+    assert tokens["access_token"]
+    [(action, details)] = actions(runtime)
+    assert action == "link.refused"
+    assert details["reason"] in ("forged", "malformed")
+
+
+def test_an_expired_id_is_refused_and_fills_nothing(channel, shopper, runtime, clock):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    clock.tick(timedelta(days=400))  # past thirteen months
+    sign_in(channel, visitor)
+    assert answer_of(runtime, str(shopper.id), "personalization").reason == "not_asked"
+    assert actions(runtime)[-1][1]["reason"] == "expired"
+
+
+def test_another_clients_id_is_refused(channel, make_rp, shopper, runtime):
+    app_channel = make_rp(
+        name="Shop app",
+        client_id="app",
+        redirect_uris=["http://127.0.0.1/callback"],
+        first_party=True,
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        scope=CHANNEL_SCOPE,
+    )
+    visitor = new_visitor(app_channel)
+    banner(app_channel, visitor, personalization="granted")
+    sign_in(channel, visitor)  # the store presents the app's id
+    assert answer_of(runtime, str(shopper.id), "personalization").reason == "not_asked"
+    assert actions(runtime)[-1][1]["reason"] == "forged"
+
+
+def test_an_id_is_never_used_by_another_client_for_decisions(channel, make_rp, service_headers):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    other = service_headers("consent:read")
+    answer = channel.browser.get(
+        f"/v1/consents/{visitor['anonymous_id']}/personalization", headers=other
+    )
+    assert answer.status_code == 404
+
+
+def test_a_third_party_cannot_link_its_ids_to_a_customers_account(make_rp, shopper, runtime):
+    market = make_rp(
+        name="Marketplace",
+        client_id="marketplace",
+        redirect_uris=[MARKET_REDIRECT],
+        subject_type="pairwise",
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        scope="openid profile email consent:read consent:write anonymous:issue",
+    )
+    visitor = new_visitor(market)
+    banner(market, visitor, partner_sharing="granted")
+    market.tokens(ANA, DEFAULT_PASSWORD, anon_id=visitor["anonymous_id"])
+    assert answer_of(runtime, str(shopper.id), "partner_sharing").reason == "not_asked"
+    assert actions(runtime)[-1][1]["reason"] == "third_party"
+
+
+def test_a_crafted_sign_in_link_carrying_someone_elses_id_merges_nothing(channel, shopper, runtime):
+    """The attacker's own visitor id, granted, in a store sign-in link the victim follows: the
+    code reaches the store, which never started that flow and cannot redeem it (PKCE)."""
+    attacker = new_visitor(channel)
+    banner(channel, attacker, personalization="granted")
+    channel.code(ANA, DEFAULT_PASSWORD, anon_id=attacker["anonymous_id"])
+    assert answer_of(runtime, str(shopper.id), "personalization").reason == "not_asked"
+    assert actions(runtime) == []
+
+
+def test_a_second_account_with_a_linked_id_gets_no_merge(channel, shopper, make_user, runtime):
+    other = make_user("ben@example.com")
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    sign_in(channel, visitor)
+    channel.browser.cookies.clear()
+    sign_in(channel, visitor, email="ben@example.com")
+    assert answer_of(runtime, str(other.id), "personalization").reason == "not_asked"
+    assert actions(runtime)[-1] == (
+        "link.refused",
+        {"anonymous": visitor["subject"], "client_id": "store", "reason": "linked_elsewhere"},
+    )
+
+
+def test_a_shared_device_stops_merging_once_too_many_accounts_present_it(
+    channel, shopper, make_user, runtime
+):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    for n in range(3):  # the limit is two accounts per id
+        make_user(f"kiosk{n}@example.com")
+        channel.browser.cookies.clear()
+        sign_in(channel, visitor, email=f"kiosk{n}@example.com")
+    assert [a for a, _ in actions(runtime)] == [
+        "link.created",
+        "link.refused",
+        "link.shared",
+        "link.refused",
+    ]
+
+
+def test_two_accounts_are_never_joined_through_anonymous_ids(channel, shopper, make_user, runtime):
+    """No transitive merge: ids link to one account each, never onwards to another."""
+    ben = make_user("ben@example.com")
+    first, second = new_visitor(channel), new_visitor(channel)
+    banner(channel, first, personalization="granted")
+    banner(channel, second, partner_sharing="granted")
+    sign_in(channel, first)  # Ana: first
+    channel.browser.cookies.clear()
+    sign_in(channel, second, email="ben@example.com")  # Ben: second
+    channel.browser.cookies.clear()
+    sign_in(channel, first, email="ben@example.com")  # Ben presents Ana's id: refused
+    channel.browser.cookies.clear()
+    sign_in(channel, second)  # Ana presents Ben's id: refused
+    assert answer_of(runtime, str(ben.id), "personalization").reason == "not_asked"
+    assert answer_of(runtime, str(shopper.id), "partner_sharing").reason == "not_asked"
+
+
+def _state(runtime: Any, subject: str, purpose: str) -> tuple[Any, ...] | None:
+    with runtime.db.read() as session:
+        row = session.get(ConsentState, (subject, purpose))
+        if row is None:
+            return None
+        return (row.status, row.purpose_version, row.decided_at, row.expires_at, row.record_id)
+
+
+def test_undo_restores_the_previous_state_exactly_and_the_ledger_shows_both_ways(
+    channel, shopper, runtime, client, writer
+):
+    account = str(shopper.id)
+    channel.browser.put(
+        f"/v1/consents/{account}/partner_sharing", json={"decision": "granted"}, headers=writer
+    )
+    before = {p: _state(runtime, account, p) for p in ("partner_sharing", "personalization")}
+    visitor = new_visitor(channel)
+    banner(channel, visitor, partner_sharing="denied", personalization="granted")
+    sign_in(channel, visitor)
+    assert answer_of(runtime, account, "partner_sharing").reason == "withdrawn"
+    assert answer_of(runtime, account, "personalization").allowed
+    login(client, ANA, DEFAULT_PASSWORD)
+    token = csrf_token(client, "/account/privacy")
+    undone = client.post(
+        "/account/privacy/links/undo", data={"csrf_token": token, "key": visitor["subject"]}
+    )
+    assert undone.headers["location"] == "/account/privacy?notice=undone"
+    after = {p: _state(runtime, account, p) for p in before}
+    assert after == before  # the granted sharing is back, personalization never asked
+    with runtime.db.read() as session:
+        sources = session.scalars(
+            select(ConsentRecord.source).where(ConsentRecord.subject == account)
+        ).all()
+    assert sorted(sources).count("link_merge") == 2
+    assert sorted(sources).count("link_undo") == 2
+    assert "link.undone" in [a for a, _ in actions(runtime)]
+    # The id links to nobody again: signing in with it once more merges nothing.
+    sign_in(channel, visitor)
+    assert answer_of(runtime, account, "personalization").reason == "not_asked"
+
+
+def test_an_undo_keeps_what_the_customer_decided_since(channel, shopper, runtime, writer):
+    account = str(shopper.id)
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted", analytics="denied")
+    sign_in(channel, visitor)
+    channel.browser.put(
+        f"/v1/consents/{account}/personalization", json={"decision": "withdrawn"}, headers=writer
+    )
+    reverted = runtime.linking.undo(
+        visitor["subject"], user_id=shopper.id, actor=Actor.user(shopper.id)
+    )
+    assert reverted == ["analytics"]
+    assert answer_of(runtime, account, "personalization").reason == "withdrawn"
+    assert answer_of(runtime, account, "analytics").reason == "legitimate_interest"
+
+
+@pytest.fixture
+def recommender(make_client: Any, browser: Any) -> dict[str, str]:
+    created = make_client(
+        name="Recommender",
+        client_id="recommender",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="identity:resolve",
+        resolve_purpose="personalization",
+    )
+    token = browser.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(created.client.client_id, created.client_secret),
+    )
+    return {"authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def test_resolution_names_the_account_only_when_its_consent_allows(
+    channel, shopper, runtime, recommender, writer
+):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    url = f"/v1/links/{visitor['anonymous_id']}"
+    assert channel.browser.get(url, headers=recommender).status_code == 404  # not linked yet
+    sign_in(channel, visitor)
+    found = channel.browser.get(url, headers=recommender)
+    assert (found.status_code, found.json()) == (200, {"subject": str(shopper.id)})
+    channel.browser.put(
+        f"/v1/consents/{shopper.id}/personalization", json={"decision": "withdrawn"}, headers=writer
+    )
+    refused = channel.browser.get(url, headers=recommender)
+    assert refused.status_code == 404
+    assert refused.json()["title"] == found_title(channel, recommender)
+    resolved = [a for a, _ in actions(runtime, "link.resol")]
+    assert resolved == [
+        "link.resolve_refused",
+        "link.resolved",
+        "link.resolve_refused",
+        "link.resolve_refused",
+    ]
+
+
+def found_title(channel: RelyingParty, headers: dict[str, str]) -> str:
+    """The answer for a garbage id: a refusal must look the same."""
+    return channel.browser.get("/v1/links/a_garbage", headers=headers).json()["title"]
+
+
+def test_a_pairwise_client_resolves_to_its_own_pairwise_subject(
+    channel, make_rp, make_client, shopper, runtime
+):
+    market = make_rp(
+        name="Marketplace",
+        client_id="marketplace",
+        redirect_uris=[MARKET_REDIRECT],
+        subject_type="pairwise",
+        grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        scope="openid profile email identity:resolve",
+        resolve_purpose="personalization",
+    )
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    sign_in(channel, visitor)
+    token = market.token_request({"grant_type": "client_credentials", "scope": "identity:resolve"})
+    headers = {"authorization": f"Bearer {token.json()['access_token']}"}
+    url = f"/v1/links/{visitor['anonymous_id']}"
+    assert market.browser.get(url, headers=headers).status_code == 404  # never signed in there
+    market_tokens = market.tokens(ANA, DEFAULT_PASSWORD)
+    pairwise_sub = market.verify_id_token(market_tokens["id_token"])["sub"]
+    found = market.browser.get(url, headers=headers)
+    assert found.json() == {"subject": pairwise_sub}
+    assert pairwise_sub != str(shopper.id)
+
+
+def test_anonymous_state_is_removed_when_the_id_expires_and_the_records_stay(
+    channel, runtime, clock
+):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    clock.tick(timedelta(days=396))
+    assert runtime.linking.expire(utcnow()) == 1
+    assert _state(runtime, visitor["subject"], "personalization") is None
+    with runtime.db.read() as session:
+        kept = session.scalars(
+            select(ConsentRecord).where(ConsentRecord.subject == visitor["subject"])
+        ).all()
+    assert len(kept) == 1
+
+
+def test_an_anonymous_id_is_renewed_keeping_the_visitors_choices(channel, runtime, clock):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    clock.tick(timedelta(days=300))
+    renewed = channel.browser.post(
+        "/v1/anonymous", json={"renew": visitor["anonymous_id"]}, headers=backend(channel)
+    ).json()
+    assert renewed["subject"] == visitor["subject"]
+    assert renewed["expires_at"] > visitor["expires_at"]
+    clock.tick(timedelta(days=200))  # the first id has expired, the renewed one has not
+    answer = channel.browser.get(
+        f"/v1/consents/{renewed['anonymous_id']}/personalization", headers=backend(channel)
+    ).json()
+    assert answer["allowed"] is True
+
+
+def test_issuing_ids_needs_the_anonymous_issue_scope(browser, reader):
+    response = browser.post("/v1/anonymous", json={}, headers=reader)
+    assert response.status_code == 403
+
+
+def test_an_erased_account_leaves_its_anonymous_ids_unlinked(channel, shopper, runtime):
+    visitor = new_visitor(channel)
+    sign_in(channel, visitor)
+    with runtime.db.transaction() as session:
+        session.delete(session.get(User, shopper.id))
+    with runtime.db.read() as session:
+        row = session.get(AnonymousSubject, visitor["subject"])
+        assert row is not None
+        assert row.user_id is None

@@ -382,6 +382,52 @@ def measure(
     }
 
 
+# -- pgbench -----------------------------------------------------------------------------------
+
+
+def measure_pgbench(
+    postgres: Postgres, database_url: str, script: Path, *options: str, duration: float,
+    connections: int, threads: int, log_dir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """``pgbench -M prepared`` running ``script`` (and ``options``) on the server's core: a
+    database floor, with :func:`measure`'s figures (latencies from its per-transaction log in
+    ``log_dir``; no warm-up: run it once before)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    argv = [
+        os.path.join(os.environ.get("PGBIN", postgres.bin_dir), "pgbench"), "-h", str(url.host),
+        "-p", str(url.port), "-U", str(url.username), "-n", "-M", "prepared", "-f", str(script),
+        "-c", str(connections), "-j", str(threads), "-T", str(max(1, round(duration))),
+        "-l", "--log-prefix", str(log_dir / "tx"), *options, str(url.database),
+    ]  # fmt: skip
+    log_dir.mkdir(parents=True)
+    db_before, ticks, load = postgres.cpu_seconds(), core_times(SERVER_CORE), core_times(LOAD_CORE)
+    done = run_measured(argv)
+    db_s, window = postgres.cpu_seconds() - db_before, done.seconds
+    busy = core_busy(ticks, core_times(SERVER_CORE))
+    load_busy = core_busy(load, core_times(LOAD_CORE))
+    tps = re.search(r"^tps = ([\d.]+)", done.output, re.M)
+    failed = re.search(r"^number of failed transactions: (\d+)", done.output, re.M)
+    if tps is None or (failed and int(failed[1])):
+        raise BenchError(f"pgbench failed:\n{done.output}")
+    # Log lines: client, transaction, latency (µs), script, epoch s, µs.
+    latencies = [int(ln.split()[2]) / 1000 for f in log_dir.iterdir() for ln in f.open()]
+    n = len(latencies)
+    return {
+        "per_s": float(tps[1]),  # pgbench's own, without connection set-up
+        "units": n,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "cpu_ms": done.cpu_s * 1000 / n,
+        "db_cpu_ms": db_s * 1000 / n,
+        "server_core_pct": 100 * done.cpu_s / window,
+        "others_pct": 100 * max(0.0, busy - done.cpu_s / window),
+        "load_core_pct": 100 * load_busy,
+        "peak_mib": done.peak_mib,
+    }
+
+
 # -- the argon2 baseline -----------------------------------------------------------------------
 
 

@@ -276,8 +276,9 @@ def report(args: argparse.Namespace, rounds: list[Any], setup: dict[str, Any]) -
     w, pg = m["writes"], m["pgbench"]
     print(f"CPU per write: server {w['cpu_ms']:.2f} ms + database {w['db_cpu_ms']:.2f} ms; per "
           f"pgbench transaction: client {pg['cpu_ms']:.2f} ms + database {pg['db_cpu_ms']:.2f} "
-          f"ms. Writes: core 0 {harness.core_used(w):.0f}% busy, core 1 (PostgreSQL + wrk) "
-          f"{w['load_core_pct']:.0f}%\n\nThe sequencer, per writes phase:")  # fmt: skip
+          f"ms. Cores 0/1 busy (1: PostgreSQL, and wrk): writes {harness.core_used(w):.0f}%/"
+          f"{w['load_core_pct']:.0f}%, pgbench {harness.core_used(pg):.0f}%/"
+          f"{pg['load_core_pct']:.0f}%\n\nThe sequencer, per writes phase:")  # fmt: skip
     keys = ("entries", "waiting_at_end", "lag_p50_ms", "lag_p99_ms", "drained_after_s")
     heads = ("round", "entries", "waiting at the end", "lag p50 ms", "lag p99 ms", "done after s")
     harness.print_table(heads, [[r["round"], *(r["writes"][k] for k in keys)] for r in rounds])

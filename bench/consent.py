@@ -45,7 +45,6 @@ Every answer must be 200 with the expected body; anything else stops the benchma
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import json
 import random
@@ -114,10 +113,7 @@ def prepare(args: argparse.Namespace, work: Path, postgres: harness.Postgres | N
     port = harness.free_port()
     env = harness.identity_env(port=port, var_dir=work, database_url=database_url)
     harness.identity_cli(env, "db", "upgrade")  # a no-op at head: checks the copy is current
-    client = ["--name", "bench-consent", "--grant-type", "client_credentials", "--scope", SCOPE]
-    created = json.loads(harness.identity_cli(env, "clients", "create", *client))
-    credentials = f"{created['client_id']}:{created['client_secret']}".encode()
-    basic = "Basic " + base64.b64encode(credentials).decode()
+    basic = harness.service_client(env, "bench-consent", SCOPE)
     subjects = seed_consent.sample_subjects(database_url, args.sample)
     if len(subjects) < args.sample:
         raise BenchError(f"sampled only {len(subjects)} subjects")
@@ -130,18 +126,6 @@ def prepare(args: argparse.Namespace, work: Path, postgres: harness.Postgres | N
         ]
         batch_files[name] = harness.write_lines(work / f"{name}.txt", bodies)
     return Setup(env, database_url, port, basic, subjects, batch_files, work, seeding)
-
-
-def access_token(base_url: str, setup: Setup) -> str:
-    response = httpx.post(
-        base_url + "/token",
-        data={"grant_type": "client_credentials", "scope": SCOPE},
-        headers={"Authorization": setup.basic},
-        timeout=30,
-    )
-    if response.status_code != 200:
-        raise BenchError(f"client_credentials answered {response.status_code}: {response.text}")
-    return "Bearer " + str(response.json()["access_token"])
 
 
 def seeded_state(database_url: str, subject: str, purpose: str) -> str | None:
@@ -180,7 +164,7 @@ class Round:
         db_on_core = args.pg_core == harness.SERVER_CORE
         self.target = harness.Target("identity", server, args.db_cpu, db_on_core)
         self.floor_target = harness.Target("floor", floor)
-        self.bearer = access_token(server.url, setup)
+        self.bearer = harness.access_token(server.url, setup.basic, SCOPE)
         self.purposes = ",".join(seed_consent.PURPOSES)
 
     def subject_files(self, threads: int) -> str:

@@ -18,6 +18,7 @@ PostgreSQL cluster comes from ``tests/support/postgres.py``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -28,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -60,6 +62,7 @@ LUA_DIR = BENCH_DIR / "lua"
 BASELINES_DIR = BENCH_DIR / "baselines"
 SERVER_CORE = "0"
 LOAD_CORE = "1"
+GNU_TIME = "/usr/bin/time"
 NOISY_PCT = 10.0  # other processes taking more of the server's core than this: flagged
 
 
@@ -143,6 +146,41 @@ def run_baseline(
     if result.returncode != 0 or not result.stdout.strip():
         raise BenchError(f"{name} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A command run to completion, with the figures of that process alone."""
+
+    seconds: float  # wall time
+    cpu_s: float
+    peak_mib: float  # its peak resident set
+    output: str
+
+
+def run_measured(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cores: str | None = SERVER_CORE
+) -> Finished:
+    """``argv`` pinned to ``cores``, to completion (raises on a non-zero exit). The peak RSS is
+    GNU time's (``apt-get install -y time``), not ``wait4()``'s or ``RUSAGE_CHILDREN``'s: Linux
+    carries a process's high-water mark across ``exec``, so a child forked from this (large)
+    process reports this process's RSS as its own peak; GNU time's own child starts small."""
+    if not os.path.exists(GNU_TIME):
+        raise BenchError(f"{GNU_TIME} not found (apt-get install -y time)")
+    with tempfile.TemporaryFile("w+") as out, tempfile.NamedTemporaryFile("r") as rss:
+        started = time.monotonic()
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name, *argv]
+        proc = subprocess.Popen(
+            pinned(cores, wrapped), env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output, peak_kib = out.read(), rss.read().split()[-1]
+    if proc.returncode:
+        raise BenchError(f"{' '.join(argv)} exited with {proc.returncode}:\n{output[-3000:]}")
+    return Finished(seconds, usage.ru_utime + usage.ru_stime, int(peak_kib) / 1024, output)
 
 
 # -- wrk ---------------------------------------------------------------------------------------
@@ -303,19 +341,21 @@ def measure(
     after: Callable[[], None] | None = None,
 ) -> tuple[WrkResult, dict[str, Any]]:
     """One measured wrk run and its figures: per second, p50/p99, CPU per request (server,
-    database), the server's and others' shares of its core, peak memory. Then, once the
-    server is idle again, ``after`` and the CPU used until then (``settled_*``)."""
+    database), the server's and others' shares of its core, how busy wrk's core was, peak
+    memory. Then, once the server is idle again, ``after`` and the CPU used until then
+    (``settled_*``)."""
     server = target.server
     db_cpu = target.db_cpu or (lambda: float("nan"))
     wait_idle(server)
     server.reset_peak_rss()
     db_before, cpu_before = db_cpu(), server.cpu_seconds()
-    ticks_before = core_times(SERVER_CORE)
+    ticks_before, load_before = core_times(SERVER_CORE), core_times(LOAD_CORE)
     result = run_wrk(
         server.url, script, *args, duration=duration, connections=connections, threads=threads
     )
     cpu_s, db_s = server.cpu_seconds() - cpu_before, db_cpu() - db_before
     busy = core_busy(ticks_before, core_times(SERVER_CORE))
+    load_busy = core_busy(load_before, core_times(LOAD_CORE))
     peak_kib = server.peak_rss_kib()
     wait_idle(server)
     if after is not None:
@@ -334,10 +374,57 @@ def measure(
         "db_cpu_ms": db_s * 1000 / n if n else float("nan"),
         "server_core_pct": 100 * cpu_s / window,
         "others_pct": 100 * max(0.0, busy - on_core / window),
+        "load_core_pct": 100 * load_busy,  # wrk's core (and the database's, if it is there)
         "peak_mib": peak_kib / 1024,
         "settled_cpu_s": server.cpu_seconds() - cpu_before,
         "settled_db_cpu_s": db_cpu() - db_before,
         "wrk": result.summary(),
+    }
+
+
+# -- pgbench -----------------------------------------------------------------------------------
+
+
+def measure_pgbench(
+    postgres: Postgres, database_url: str, script: Path, *options: str, duration: float,
+    connections: int, threads: int, log_dir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """``pgbench -M prepared`` running ``script`` (and ``options``) on the server's core: a
+    database floor, with :func:`measure`'s figures (latencies from its per-transaction log in
+    ``log_dir``; no warm-up: run it once before)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    argv = [
+        os.path.join(os.environ.get("PGBIN", postgres.bin_dir), "pgbench"), "-h", str(url.host),
+        "-p", str(url.port), "-U", str(url.username), "-n", "-M", "prepared", "-f", str(script),
+        "-c", str(connections), "-j", str(threads), "-T", str(max(1, round(duration))),
+        "-l", "--log-prefix", str(log_dir / "tx"), *options, str(url.database),
+    ]  # fmt: skip
+    log_dir.mkdir(parents=True)
+    db_before, ticks, load = postgres.cpu_seconds(), core_times(SERVER_CORE), core_times(LOAD_CORE)
+    done = run_measured(argv)
+    db_s, window = postgres.cpu_seconds() - db_before, done.seconds
+    busy = core_busy(ticks, core_times(SERVER_CORE))
+    load_busy = core_busy(load, core_times(LOAD_CORE))
+    tps = re.search(r"^tps = ([\d.]+)", done.output, re.M)
+    failed = re.search(r"^number of failed transactions: (\d+)", done.output, re.M)
+    if tps is None or (failed and int(failed[1])):
+        raise BenchError(f"pgbench failed:\n{done.output}")
+    # Log lines: client, transaction, latency (µs), script, epoch s, µs.
+    latencies = [int(ln.split()[2]) / 1000 for f in log_dir.iterdir() for ln in f.open()]
+    n = len(latencies)
+    return {
+        "per_s": float(tps[1]),  # pgbench's own, without connection set-up
+        "units": n,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "cpu_ms": done.cpu_s * 1000 / n,
+        "db_cpu_ms": db_s * 1000 / n,
+        "server_core_pct": 100 * done.cpu_s / window,
+        "others_pct": 100 * max(0.0, busy - done.cpu_s / window),
+        "load_core_pct": 100 * load_busy,
+        "peak_mib": done.peak_mib,
     }
 
 
@@ -573,6 +660,27 @@ def identity_server(
     return ServerProcess(argv, url=url, env=env, cwd=REPO_ROOT, cores=cores)
 
 
+def service_client(env: Mapping[str, str], name: str, scope: str) -> str:
+    """A new ``client_credentials`` client allowed ``scope``: its Authorization header."""
+    options = ("--name", name, "--grant-type", "client_credentials", "--scope", scope)
+    created = json.loads(identity_cli(env, "clients", "create", *options))
+    credentials = f"{created['client_id']}:{created['client_secret']}".encode()
+    return "Basic " + base64.b64encode(credentials).decode()
+
+
+def access_token(base_url: str, basic: str, scope: str) -> str:
+    """A client_credentials access token as an Authorization header (``Bearer ...``)."""
+    response = httpx.post(
+        base_url + "/token",
+        data={"grant_type": "client_credentials", "scope": scope},
+        headers={"Authorization": basic},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise BenchError(f"client_credentials answered {response.status_code}: {response.text}")
+    return "Bearer " + str(response.json()["access_token"])
+
+
 def fetch_csrf(base_url: str, path: str = "/login") -> tuple[str, str]:
     """GET a form page once; returns ("cookie name=value", csrf_token) for reuse."""
     response = httpx.get(base_url + path, timeout=30)
@@ -599,6 +707,7 @@ def count_sessions(database_url: str) -> int:
 class Postgres:
     url: str  # the server's URL (database "postgres"); see postgres_database()
     pid: int  # the postmaster
+    bin_dir: Path  # its binaries (pgbench, psql)
 
     def cpu_seconds(self) -> float:
         """CPU time of the whole cluster (postmaster, backends, background workers)."""
@@ -619,7 +728,7 @@ def postgres_server(
         pid = int((cluster.directory / "data" / "postmaster.pid").read_text().split()[0])
         if cores is not None:
             pin_tree(pid, cores)
-        yield Postgres(cluster.url, pid)
+        yield Postgres(cluster.url, pid, cluster.bin_dir)
     finally:
         cluster.stop()
 
@@ -635,12 +744,18 @@ def new_database(postgres: Postgres | None, var_dir: Path, name: str) -> str:
 
 def sql_scalar(database_url: str, sql: str, **params: Any) -> Any:
     """One value from the benchmark's database (outside the server; for checks and counts)."""
+    row = sql_row(database_url, sql, **params)
+    return None if row is None else row[0]
+
+
+def sql_row(database_url: str, sql: str, **params: Any) -> Any:
+    """The first row of ``sql`` (or None) on the benchmark's database."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(database_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return connection.execute(text(sql), params).scalar()
+            return connection.execute(text(sql), params).first()
     finally:
         engine.dispose()

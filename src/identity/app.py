@@ -17,7 +17,8 @@ from identity.audit import api as audit_api
 from identity.consent import api as consent_api
 from identity.consent import pages as consent_pages
 from identity.consent.decision_api import DecisionEndpoints
-from identity.consent.schemas import BatchIn, BatchOut, DecisionOut
+from identity.consent.record_api import RecordEndpoint
+from identity.consent.schemas import BatchIn, BatchOut, DecisionOut, RecordedOut, RecordIn
 from identity.linking import api as linking_api
 from identity.mail import pages as mail_pages
 from identity.oidc import pages as oidc_pages
@@ -57,7 +58,9 @@ class IdentityApp(FastAPI):
             for path, operations in openapi_paths(self.endpoints).items():
                 paths.setdefault(path, {}).update(operations)
             components = schema.setdefault("components", {})
-            components.setdefault("schemas", {}).update(_schemas(DecisionOut, BatchIn, BatchOut))
+            components.setdefault("schemas", {}).update(
+                _schemas(DecisionOut, BatchIn, BatchOut, RecordIn, RecordedOut)
+            )
             components.setdefault("securitySchemes", {})["bearer"] = {
                 "type": "http",
                 "scheme": "bearer",
@@ -124,7 +127,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.add_middleware(EdgeMiddleware, https=settings.https)
     # The machine endpoints skip the framework's layers altogether, but get the edge headers.
     decisions = DecisionEndpoints(runtime.decisions, runtime.bearer)
-    app.endpoints = (TokenEndpoint(runtime.oidc.provider).endpoint(), *decisions.endpoints())
+    app.endpoints = (
+        TokenEndpoint(runtime.oidc.provider).endpoint(),
+        *decisions.endpoints(),
+        RecordEndpoint(runtime.consent_access, runtime.bearer).endpoint(),
+    )
     app.front_door = EdgeMiddleware(FrontDoor(app.endpoints, app.framework), https=settings.https)
     install_error_handlers(app)
 

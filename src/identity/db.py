@@ -15,7 +15,9 @@ SQLite too.
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -72,6 +75,10 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may sit unused before it is pinged
+_IDLE_SINCE = "identity.idle_since"
+
+
 def create_db_engine(url: str, *, pool: bool = True) -> Engine:
     """Create an engine with the pragmas and transaction behaviour described above."""
     parsed = make_url(url)
@@ -84,11 +91,36 @@ def create_db_engine(url: str, *, pool: bool = True) -> Engine:
         _configure_sqlite(engine)
         return engine
     pooling: dict[str, Any] = (
-        {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
-        if pool
-        else {"poolclass": NullPool}
+        {"pool_size": 10, "max_overflow": 20} if pool else {"poolclass": NullPool}
     )
-    return create_engine(url, **pooling)
+    engine = create_engine(url, **pooling)
+    if pool:
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle: float = IDLE_BEFORE_PING) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, but only for a connection that sat in the pool a while.
+
+    A busy server checks connections out thousands of times a second, and a ping per checkout
+    is a round trip per transaction. A connection the database dropped (a restart, a failover,
+    an idle timeout) has almost always sat unused first; it is pinged, and replaced if dead,
+    before a request gets it. A connection dropped while in use fails that request, as it would
+    with the pre-ping too."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -154,10 +186,55 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_conflict(session: Session, table: Any, values: dict[str, Any]) -> None:
-    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL."""
-    if session.get_bind().dialect.name == "postgresql":
+def _dialect_insert(dialect: str, table: Any) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    return dialect_insert(table)
+
+
+def insert_ignoring_conflict(session: Session, table: Any, values: dict[str, Any]) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL."""
+    statement = _dialect_insert(session.get_bind().dialect.name, table)
+    session.execute(statement.values(**values).on_conflict_do_nothing())
+
+
+def upsert(
+    session: Session,
+    table: Any,
+    values: dict[str, Any],
+    *,
+    keys: tuple[str, ...],
+    update: tuple[str, ...] | None = None,
+    only_if: Callable[[Any, Any], Any] | None = None,
+) -> None:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` the other columns, in one statement (no
+    read first, so concurrent writers of one new row cannot both insert it). ``update``: the
+    columns a conflict updates (default: all but the keys); ``only_if(table, excluded)``: a
+    condition for the update, e.g. only a newer row replaces the stored one (a module-level
+    function: the statement is built once per shape)."""
+    names = tuple(values)
+    statement = _upsert_statement(
+        session.get_bind().dialect.name, table, names, keys, update, only_if
+    )
+    session.execute(statement, values)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(
+    dialect: str,
+    table: Any,
+    names: tuple[str, ...],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] | None,
+    only_if: Callable[[Any, Any], Any] | None,
+) -> Any:
+    statement = _dialect_insert(dialect, table)
+    excluded = statement.excluded
+    changes = {n: excluded[n] for n in (update or [n for n in names if n not in keys])}
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_=changes,
+        where=only_if(statement.table, excluded) if only_if else None,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from identity.audit.models import AuditEntryRow
@@ -18,6 +19,7 @@ from identity.audit.rules import check_details
 from identity.db import utcnow
 
 WROTE_ENTRIES = "identity.audit.wrote_entries"  # in ``session.info``: wake the sequencer
+INSERT_ENTRY = insert(AuditEntryRow.__table__)  # built once; values come per call
 
 
 def record(
@@ -27,17 +29,21 @@ def record(
     actor: Actor,
     subject: Subject | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditEntryRow:
+) -> None:
     """Append one entry as part of ``session``'s transaction. Never put secrets, tokens,
-    emails, names or raw IP addresses in ``details``: use ids and keyed hashes."""
-    row = AuditEntryRow(
-        at=utcnow(),
-        action=action,
-        actor=str(actor),
-        subject=str(subject) if subject is not None else None,
-        details=check_details(details or {}),
+    emails, names or raw IP addresses in ``details``: use ids and keyed hashes.
+
+    One plain ``INSERT`` (no ORM unit of work: every write of the product comes here)."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # what the transaction wrote so far goes first, as it happened
+    session.execute(
+        INSERT_ENTRY,
+        {
+            "at": utcnow(),
+            "action": action,
+            "actor": str(actor),
+            "subject": str(subject) if subject is not None else None,
+            "details": check_details(details or {}),
+        },
     )
-    session.add(row)
-    session.flush()
     session.info[WROTE_ENTRIES] = True
-    return row

@@ -1,6 +1,6 @@
-"""The consent API (``/v1``) besides the two decision endpoints (front-door endpoints, in
-:mod:`identity.consent.decision_api`): purposes, the overview, the change feed, recording,
-``/v1/me``, webhooks.
+"""The consent API (``/v1``) besides the decision and recording endpoints (front-door endpoints,
+in :mod:`identity.consent.decision_api` and :mod:`identity.consent.record_api`): purposes, the
+overview, the change feed, ``/v1/me``, webhooks.
 
 Paths are stable; services depend on them. Errors are RFC 9457 problem documents. Reads need
 ``consent:read``, recording on a customer's behalf ``consent:write``; ``/v1/me/...`` takes the
@@ -26,8 +26,6 @@ from identity.consent.schemas import (
     LocalizedText,
     MyChoiceIn,
     PurposeOut,
-    RecordedOut,
-    RecordIn,
     RecordOut,
     SubjectOut,
     WebhookIn,
@@ -126,30 +124,6 @@ def changes(
 @router.get("/consents/{subject}", summary="A customer's answers and history", responses=ERRORS)
 def subject_overview(subject: str, access: AccessDep, caller: CallerDep) -> SubjectOut:
     return subject_out(access.overview(caller, subject))
-
-
-@router.put(
-    "/consents/{subject}/{purpose}",
-    summary="Record a decision collected elsewhere (needs consent:write)",
-    responses={**ERRORS, 409: PROBLEM},
-)
-def record_decision(
-    subject: str, purpose: str, body: RecordIn, access: AccessDep, caller: CallerDep
-) -> RecordedOut:
-    recorded, answer = access.record(
-        caller,
-        subject,
-        purpose,
-        decision=body.decision,
-        collected_at=body.collected_at,
-        language=body.language,
-        text_hash=body.text_hash,
-        evidence=body.evidence,
-    )
-    return RecordedOut(
-        record=record_out(subject, RecordView.of(recorded.record)),
-        decision=DecisionOut(**answer),
-    )
 
 
 @router.get("/me/consents", summary="The signed-in customer's own answers", responses=ERRORS)

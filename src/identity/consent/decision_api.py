@@ -22,7 +22,7 @@ PROBLEM = {"description": "RFC 9457 problem", "content": {"application/problem+j
 ERRORS = {"401": PROBLEM, "403": PROBLEM, "404": PROBLEM, "422": PROBLEM}
 
 
-def _json(schema: str) -> dict[str, Any]:
+def json_content(schema: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
@@ -35,15 +35,15 @@ ONE = {
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
         for n in ("subject", "purpose")
     ],
-    "responses": {"200": {"description": "The answer", **_json("DecisionOut")}, **ERRORS},
+    "responses": {"200": {"description": "The answer", **json_content("DecisionOut")}, **ERRORS},
 }
 MANY = {
     "tags": ["consent"],
     "summary": "Many decisions at once",
     "operationId": "decide_batch",
     "security": [{"bearer": []}],
-    "requestBody": {"required": True, **_json("BatchIn")},
-    "responses": {"200": {"description": "Every answer", **_json("BatchOut")}, **ERRORS},
+    "requestBody": {"required": True, **json_content("BatchIn")},
+    "responses": {"200": {"description": "Every answer", **json_content("BatchOut")}, **ERRORS},
 }
 
 

@@ -11,19 +11,38 @@ that committed late: it simply gets a later position. Webhooks are queued here t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from identity.audit.sequencer import Sequenced
+from identity.consent.ledger import RecordView
 from identity.consent.models import FEED_HEAD_ID, ConsentFeedHead, ConsentRecord
 
 RECORDED = "consent.recorded"
+RECORD = ConsentRecord.__table__
+HEAD = ConsentFeedHead.__table__
+VIEW_COLUMNS = [RECORD.c[name] for name in (
+    "id", "feed_seq", "subject", "purpose", "purpose_version", "decision", "pending", "source",
+    "collected_at", "recorded_at", "expires_at", "language", "text_hash",
+)]  # fmt: skip
+# Built once (Core: no unit of work); each batch is one SELECT and two UPDATEs.
+UNPLACED = select(*VIEW_COLUMNS).where(
+    RECORD.c.id.in_(bindparam("ids", expanding=True)), RECORD.c.feed_seq.is_(None)
+)
+ADVANCE = (
+    update(HEAD)
+    .where(HEAD.c.id == FEED_HEAD_ID)
+    .values(seq=HEAD.c.seq + bindparam("n"))
+    .returning(HEAD.c.seq)
+)
+PLACE = update(RECORD).where(RECORD.c.id == bindparam("record")).values(feed_seq=bindparam("seq"))
 
 
 class FeedListener(Protocol):
-    def __call__(self, session: Session, records: Sequence[ConsentRecord]) -> None:
+    def __call__(self, session: Session, records: Sequence[RecordView]) -> None:
         """Called with records in feed order, in the transaction that placed them."""
 
 
@@ -40,23 +59,14 @@ class ConsentFeed:
         ]
         if not ids:
             return
-        rows = {
-            r.id: r
-            for r in session.scalars(
-                select(ConsentRecord).where(
-                    ConsentRecord.id.in_(ids), ConsentRecord.feed_seq.is_(None)
-                )
-            )
-        }
-        placed = [rows[i] for i in ids if i in rows]
-        if not placed:
+        rows = {r.id: r for r in session.execute(UNPLACED, {"ids": ids})}
+        unplaced = [rows[i] for i in ids if i in rows]
+        if not unplaced:
             return
-        head = session.execute(
-            select(ConsentFeedHead).where(ConsentFeedHead.id == FEED_HEAD_ID).with_for_update()
-        ).scalar_one()
-        for record in placed:
-            head.seq += 1
-            record.feed_seq = head.seq
-        session.flush()
+        # The head row's lock: only the sequencer moves it, one batch at a time.
+        last = session.execute(ADVANCE, {"n": len(unplaced)}).scalar_one()
+        first = last - len(unplaced) + 1
+        placed = [replace(RecordView.of(row), cursor=first + n) for n, row in enumerate(unplaced)]
+        session.execute(PLACE, [{"record": r.id, "seq": r.cursor} for r in placed])
         for listener in self._listeners:
             listener(session, placed)

@@ -8,6 +8,11 @@ opt-in messages) runs only after it.
 
 Appending takes no shared lock: the record's place in the change feed (``feed_seq``) is given
 after it commits, in the audit log's order, by :class:`~identity.consent.feed.ConsentFeed`.
+
+Every write is a few plain statements (SQLAlchemy Core, no ORM unit of work: a banner choice
+per visitor makes this one of the most frequent writes): insert the record, upsert the state
+(so two first decisions of one subject at once cannot both insert it; the newest record wins),
+insert the audit entry.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from identity import audit
@@ -28,7 +33,7 @@ from identity.consent.policy import Purpose
 from identity.consent.rules import DECISIONS, State, expiry, status_after
 from identity.context import Origin
 from identity.crypto import Pseudonyms
-from identity.db import Database, utcnow
+from identity.db import Database, upsert, utcnow
 from identity.errors import Conflict, InvalidInput
 
 
@@ -70,7 +75,7 @@ REVERTED = "reverted"  # an undo's decision when the state goes back to "never a
 
 @dataclass(frozen=True)
 class Recorded:
-    record: ConsentRecord
+    record: RecordView
     status: str
     purpose: Purpose
 
@@ -94,7 +99,8 @@ class RecordView:
     text_hash: str | None
 
     @classmethod
-    def of(cls, row: ConsentRecord) -> RecordView:
+    def of(cls, row: Any) -> RecordView:
+        """From a ``consent_record`` row (ORM object or Core row)."""
         return cls(
             row.id,
             row.feed_seq,
@@ -146,7 +152,7 @@ class Writes:
 
     def states(self, subject: str) -> dict[str, State]:
         """The subject's current states, as this transaction sees them."""
-        rows = self.session.scalars(select(ConsentState).where(ConsentState.subject == subject))
+        rows = self.session.execute(select(*STATE_COLUMNS).where(STATE.c.subject == subject))
         return {r.purpose: state_of(r) for r in rows}
 
 
@@ -179,9 +185,9 @@ class Ledger:
             raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}")
         if new.decision != "granted" and not purpose.switchable:
             raise NotSwitchable(f"{purpose.id} is necessary for your purchases")
-        record = self._record(new)
-        session.add(record)
-        session.flush()
+        values = self._values(new)
+        record_id = session.execute(INSERT_RECORD, values).scalar_one()
+        record = RecordView.of(_Row(id=record_id, feed_seq=None, **values))
         if new.restores is None:
             _project(session, record)
         else:
@@ -198,13 +204,13 @@ class Ledger:
                 "decision": new.decision,
                 "status": status,
                 "source": new.source,
-                "record_id": record.id,
+                "record_id": record_id,
                 **({"via_client": new.via} if new.via else {}),
             },
         )
         return Recorded(record, status, purpose)
 
-    def _record(self, new: NewRecord) -> ConsentRecord:
+    def _values(self, new: NewRecord) -> dict[str, Any]:
         now = utcnow()
         collected = new.collected_at or now
         status = (
@@ -214,51 +220,86 @@ class Ledger:
         )
         locale = new.locale if new.locale in ("en", "es") else None
         origin = new.origin
-        return ConsentRecord(
-            feed_seq=None,  # given once committed (consent.feed)
-            subject=new.subject,
-            purpose=new.purpose.id,
-            purpose_version=new.purpose.version,
-            decision=new.decision,
-            pending=status == "pending",
-            source=new.source,
-            collected_at=collected,
-            recorded_at=now,
-            expires_at=None if new.restores else expiry(new.purpose, new.decision, collected),
-            language=locale,
-            text_hash=new.text_hash or (new.purpose.text_hash(locale) if locale else None),
-            ip_hash=self._pseudonyms.ip(origin.ip) if origin and origin.ip else None,
-            user_agent=origin.user_agent[:200] if origin and origin.user_agent else None,
-            evidence=dict(new.evidence),
-        )
+        return {
+            "subject": new.subject,
+            "purpose": new.purpose.id,
+            "purpose_version": new.purpose.version,
+            "decision": new.decision,
+            "pending": status == "pending",
+            "source": new.source,
+            "collected_at": collected,
+            "recorded_at": now,
+            "expires_at": None if new.restores else expiry(new.purpose, new.decision, collected),
+            "language": locale,
+            "text_hash": new.text_hash or (new.purpose.text_hash(locale) if locale else None),
+            "ip_hash": self._pseudonyms.ip(origin.ip) if origin and origin.ip else None,
+            "user_agent": origin.user_agent[:200] if origin and origin.user_agent else None,
+            "evidence": dict(new.evidence),
+        }
 
 
-def _project(session: Session, record: ConsentRecord) -> None:
-    """The current-state row follows the newest record."""
-    state = session.get(ConsentState, (record.subject, record.purpose))
-    if state is None:
-        state = ConsentState(subject=record.subject, purpose=record.purpose)
-        session.add(state)
-    state.status = "pending" if record.pending else record.decision
-    state.purpose_version = record.purpose_version
-    state.decided_at = record.collected_at
-    state.expires_at = record.expires_at
-    state.source = record.source
-    state.record_id = record.id
+RECORD = ConsentRecord.__table__
+STATE = ConsentState.__table__
+INSERT_RECORD = insert(RECORD).returning(RECORD.c.id)  # built once; values come per call
+STATE_COLUMNS = (
+    STATE.c.purpose,
+    STATE.c.status,
+    STATE.c.purpose_version,
+    STATE.c.decided_at,
+    STATE.c.expires_at,
+    STATE.c.record_id,
+    STATE.c.source,
+)
 
 
-def _restore(session: Session, undo: ConsentRecord, record_id: int | None) -> None:
+class _Row:
+    """Attribute access over a record's column values (for :meth:`RecordView.of`)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _project(session: Session, record: RecordView, *, only_newer: bool = True) -> None:
+    """The current-state row follows the newest record (by id: of two decisions made at
+    once, the later one stays, whichever transaction commits first)."""
+    upsert(
+        session,
+        STATE,
+        {
+            "subject": record.subject,
+            "purpose": record.purpose,
+            "status": "pending" if record.pending else record.decision,
+            "purpose_version": record.purpose_version,
+            "decided_at": record.collected_at,
+            "expires_at": record.expires_at,
+            "source": record.source,
+            "record_id": record.id,
+        },
+        keys=("subject", "purpose"),
+        only_if=_newer if only_newer else None,
+    )
+
+
+def _newer(table: Any, excluded: Any) -> Any:
+    return table.c.record_id < excluded.record_id
+
+
+def _restore(session: Session, undo: RecordView, record_id: int | None) -> None:
     """The state as record ``record_id`` left it (kept pointing to that record), or gone."""
-    state = session.get(ConsentState, (undo.subject, undo.purpose))
-    earlier = session.get(ConsentRecord, record_id) if record_id is not None else None
+    earlier = (
+        session.execute(select(RECORD).where(RECORD.c.id == record_id)).one_or_none()
+        if record_id is not None
+        else None
+    )
     if earlier is None:
-        if state is not None:
-            session.delete(state)
+        session.execute(
+            delete(STATE).where(STATE.c.subject == undo.subject, STATE.c.purpose == undo.purpose)
+        )
         return
-    _project(session, earlier)
+    _project(session, RecordView.of(earlier), only_newer=False)
 
 
-def state_of(row: ConsentState) -> State:
+def state_of(row: Any) -> State:
     return State(
         row.status, row.purpose_version, row.decided_at, row.expires_at, row.record_id, row.source
     )

@@ -13,15 +13,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import User
 from identity.audit.refs import Actor
 from identity.consent.decisions import UnknownSubject
-from identity.consent.ledger import Ledger, NewRecord, Recorded, RecordView, state_of
+from identity.consent.ledger import (
+    STATE,
+    STATE_COLUMNS,
+    Ledger,
+    NewRecord,
+    Recorded,
+    RecordView,
+    state_of,
+)
 from identity.consent.links import ConsentLinks
-from identity.consent.models import ConsentRecord, ConsentState
+from identity.consent.models import ConsentRecord
 from identity.consent.policy import Catalog, Purpose
 from identity.consent.rules import (
     change_for,
@@ -35,7 +43,7 @@ from identity.errors import Conflict, InvalidInput, NotFound
 from identity.links import LinkError
 from identity.settings import Settings
 from identity.subjects.anonymous import AnonymousId
-from identity.subjects.service import remember_anonymous
+from identity.subjects.service import note_anonymous
 
 HISTORY_LIMIT = 500
 
@@ -184,7 +192,7 @@ class ConsentService:
     def _gpc_todo(
         self, session: Session, subject: str, purposes: list[Purpose]
     ) -> list[tuple[Purpose, str]]:
-        rows = session.scalars(select(ConsentState).where(ConsentState.subject == subject))
+        rows = session.execute(select(*STATE_COLUMNS).where(STATE.c.subject == subject))
         states = {r.purpose: r for r in rows}
         applied = set(
             session.scalars(
@@ -239,8 +247,8 @@ class ConsentService:
         origin, kept = _reported_origin(evidence, client_id)
         with self._ledger.writing() as writes:
             if anonymous is not None:
-                remember_anonymous(writes.session, anonymous)
-            elif writes.session.get(User, uuid.UUID(subject)) is None:
+                note_anonymous(writes.session, anonymous)
+            elif not _account_exists(writes.session, subject):
                 raise UnknownSubject("no customer with that subject id is known to this client")
             return writes.append(
                 NewRecord(
@@ -265,9 +273,10 @@ class ConsentService:
         purpose = self.purpose(confirmation.purpose_id)
         with self._ledger.writing() as writes:
             self.links.redeem(writes.session, confirmation)
-            state = writes.session.get(ConsentState, (confirmation.subject, purpose.id))
-            pending = state is not None and state.status == "pending"
-            if not pending or str(state.record_id) != confirmation.record_id:  # type: ignore[union-attr]
+            state = writes.states(confirmation.subject).get(purpose.id)
+            if state is None or state.status != "pending":
+                raise LinkError("used")
+            if str(state.record_id) != confirmation.record_id:
                 raise LinkError("used")
             return writes.append(
                 NewRecord(
@@ -305,7 +314,7 @@ class ConsentService:
         """RFC 8058 one-click unsubscribe: idempotent, no login, no cookie."""
         subject, purpose = self.read_unsubscribe(token)
         with self._ledger.writing() as writes:
-            state = writes.session.get(ConsentState, (subject, purpose.id))
+            state = writes.states(subject).get(purpose.id)
             if state is not None and state.status in ("denied", "withdrawn"):
                 return None
             return writes.append(
@@ -350,3 +359,12 @@ class ConsentService:
                 .limit(limit)
             )
             return [RecordView.of(r) for r in rows]
+
+
+def _account_exists(session: Session, subject: str) -> bool:
+    found = session.execute(ACCOUNT_EXISTS, {"id": uuid.UUID(subject)})
+    return found.first() is not None
+
+
+_USERS = User.__table__
+ACCOUNT_EXISTS = select(_USERS.c.id).where(_USERS.c.id == bindparam("id"))  # built once

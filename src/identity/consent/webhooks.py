@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from identity import audit
 from identity.audit.refs import Actor, Subject
 from identity.consent.decisions import READ
-from identity.consent.models import ConsentRecord, WebhookSubscription
+from identity.consent.ledger import RecordView
+from identity.consent.models import WebhookSubscription
 from identity.consent.policy import Catalog
 from identity.crypto import derive_key
 from identity.db import Database, rfc3339, utcnow
@@ -193,7 +194,7 @@ class Webhooks:
 
     # -- events ------------------------------------------------------------------------------
 
-    def on_feed(self, session: Session, records: Sequence[ConsentRecord]) -> None:
+    def on_feed(self, session: Session, records: Sequence[RecordView]) -> None:
         """Queue one message per interested subscription and record, in feed order, in the
         transaction that gives the records their feed position (so a webhook's ``cursor`` is
         always set and deliveries follow the feed)."""
@@ -204,7 +205,7 @@ class Webhooks:
             self._enqueue(session, subscriptions, record)
 
     def _enqueue(
-        self, session: Session, subscriptions: Sequence[WebhookSubscription], record: ConsentRecord
+        self, session: Session, subscriptions: Sequence[WebhookSubscription], record: RecordView
     ) -> None:
         for subscription in subscriptions:
             if subscription.purposes and record.purpose not in subscription.purposes:
@@ -232,7 +233,7 @@ class Webhooks:
                         "status": "pending" if record.pending else record.decision,
                         "source": record.source,
                         "record_id": record.id,
-                        "cursor": record.feed_seq,
+                        "cursor": record.cursor,
                     },
                 },
             )

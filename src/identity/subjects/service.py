@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import User
 from identity.crypto import derive_key
-from identity.db import Database, insert_ignoring_conflict, utcnow
+from identity.db import Database, insert_ignoring_conflict, upsert, utcnow
 from identity.subjects.anonymous import (
     AnonymousId,
     AnonymousIds,
@@ -82,11 +83,12 @@ class Subjects:
         )
 
 
-def remember_anonymous(session: Session, anonymous: AnonymousId) -> AnonymousSubject:
-    """The anonymous subject's row, made at its first use; a renewed id extends it."""
-    insert_ignoring_conflict(
+def note_anonymous(session: Session, anonymous: AnonymousId) -> None:
+    """The anonymous subject's row, made at its first use; a renewed id extends it. One
+    statement and no read: a visitor's banner choice is among the most frequent writes."""
+    upsert(
         session,
-        AnonymousSubject,
+        AnonymousSubject.__table__,
         {
             "key": anonymous.key,
             "client_id": anonymous.client_id,
@@ -94,11 +96,21 @@ def remember_anonymous(session: Session, anonymous: AnonymousId) -> AnonymousSub
             "expires_at": anonymous.expires_at,
             "shared": False,
         },
+        keys=("key",),
+        update=("expires_at",),
+        only_if=_later,
     )
-    row = session.get(AnonymousSubject, anonymous.key)
+
+
+def _later(table: Any, excluded: Any) -> Any:
+    return table.c.expires_at < excluded.expires_at
+
+
+def remember_anonymous(session: Session, anonymous: AnonymousId) -> AnonymousSubject:
+    """:func:`note_anonymous`, and the row."""
+    note_anonymous(session, anonymous)
+    row = session.get(AnonymousSubject, anonymous.key, populate_existing=True)
     assert row is not None
-    if row.expires_at < anonymous.expires_at:
-        row.expires_at = anonymous.expires_at
     return row
 
 

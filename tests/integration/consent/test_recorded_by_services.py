@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from identity.consent.models import ConsentRecord
+from tests.support.consent_fixtures import answer_of
 
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 
@@ -113,3 +114,32 @@ def test_every_time_in_the_api_is_rfc3339_with_z(browser, writer, reader, custom
     times = _times(answers)
     assert len(times) >= 8
     assert all(RFC3339_Z.match(t) for t in times), times
+
+
+def test_first_decisions_for_one_customer_made_at_once_are_all_recorded(
+    browser, writer, customer, runtime
+):
+    """Two channels recording the same customer's first decision at the same moment: neither
+    fails, both records are kept, and the state follows the later record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def record(decision: str) -> int:
+        recorded = runtime.consent.record_for_client(
+            client_id="pos",
+            subject=str(customer.id),
+            purpose_id="personalization",
+            decision=decision,
+            collected_at=None,
+            locale="es",
+            text_hash=None,
+            evidence={},
+        )
+        return recorded.record.id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(record, ["granted", "denied"] * 8))
+    assert len(stored(runtime)) == 16
+    latest = max(ids)
+    answer = answer_of(runtime, str(customer.id), "personalization")
+    assert answer.record_id == latest
+    assert answer.status == ("granted" if ids.index(latest) % 2 == 0 else "denied")

@@ -1,6 +1,6 @@
 """The preference center (``/account/privacy``) as the shopper reads it, in Spanish and in
 English (the Spanish texts from ``messages.po`` and ``policies/*.toml``), and the steps the
-journeys take there.
+journeys take there. Shared by the privacy journeys and the linking journey.
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ TEXTS = {
             "denied": "rechazado",
             "withdrawn": "retirado",
             "objected": "te opusiste",
+            "no_objection": "sin oposición",
+            "reverted": "vuelta a sin decidir",
         },
         "keep_on": "Mantenerlo activo",
         "object": "Me opongo",
@@ -128,6 +130,8 @@ TEXTS = {
             "double_opt_in": "enlace de confirmación",
             "unsubscribe": "enlace de baja",
             "gpc": "la señal de privacidad de tu navegador (GPC)",
+            "link_merge": "tu elección antes de iniciar sesión",
+            "link_undo": "deshiciste una elección hecha antes de iniciar sesión",
         },
         "mailbox": "Buzón de desarrollo",
         "open_link": "Abrir enlace",
@@ -242,6 +246,8 @@ TEXTS = {
             "denied": "refused",
             "withdrawn": "withdrawn",
             "objected": "objected",
+            "no_objection": "no objection",
+            "reverted": "back to not decided",
         },
         "keep_on": "Keep it on",
         "object": "I object",
@@ -251,6 +257,8 @@ TEXTS = {
             "double_opt_in": "confirmation link",
             "unsubscribe": "unsubscribe link",
             "gpc": "your browser's privacy signal (GPC)",
+            "link_merge": "your choice before you signed in",
+            "link_undo": "you undid a choice made before you signed in",
         },
         "mailbox": "Development mailbox",
         "open_link": "Open link",

@@ -15,27 +15,28 @@ channel's page shows next is not a race with the worker. Screenshots of every st
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from identity.demo_rp.app import BACKCHANNEL_NOTE
 from tests.e2e.conftest import Account
 from tests.e2e.harness import DemoRp, Server, deliver_outbox
+from tests.e2e.steps import (
+    Screenshot,
+    Seen,
+    expect_provider_page,
+    expect_signed_in,
+    expect_signed_out,
+    log_in,
+)
 
 pytestmark = pytest.mark.e2e
-
-Screenshot = Callable[[Page, str], Path]
 
 NAMES = {"es": "Lucía Fernández", "en": "Tom Baker"}
 TEXTS = {
     "es": {
         "sign_in": "Iniciar sesión",
-        "email": "Correo electrónico",
-        "password": "Contraseña",
         "hello": "Hola, {name}",
         "consent_title": "Marketplace quiere acceder a tu cuenta",
         "consent_tab": "¿Permitir el acceso?",
@@ -62,8 +63,6 @@ TEXTS = {
     },
     "en": {
         "sign_in": "Sign in",
-        "email": "Email",
-        "password": "Password",
         "hello": "Hello, {name}",
         "consent_title": "Marketplace wants to access your account",
         "consent_tab": "Allow access?",
@@ -89,50 +88,10 @@ TEXTS = {
         "no_apps": "No other apps have access to your account.",
     },
 }
-# The demo relying party's own words (English only).
-RP_NOT_SIGNED_IN = "Not signed in."
 RP_SIGNED_OUT_EVERYWHERE = "Signed out at the provider, and so at every channel."
 
 
-@dataclass(frozen=True)
-class Seen:
-    """What a channel's page shows about the signed-in shopper."""
-
-    sub: str
-    sid: str
-    auth_time: str
-
-
 # -- steps a shopper takes ----------------------------------------------------------------
-
-
-def status(page: Page) -> Locator:
-    return page.locator("#status")
-
-
-def claim(page: Page, name: str) -> str:
-    return page.locator(f"#claim-{name}").inner_text()
-
-
-def expect_signed_in(page: Page, rp: DemoRp, channel: str, account: Account) -> Seen:
-    """The channel's page names the shopper and shows the ID token and userinfo."""
-    expect(page).to_have_url(rp.home(channel))
-    expect(status(page)).to_have_text(f"Signed in as {account.name}.")
-    expect(page.locator("#userinfo")).to_contain_text(f'"email": "{account.email}"')
-    expect(page.locator("#claim-amr")).to_have_text("pwd")
-    return Seen(sub=claim(page, "sub"), sid=claim(page, "sid"), auth_time=claim(page, "auth_time"))
-
-
-def expect_signed_out(page: Page, rp: DemoRp, channel: str) -> None:
-    expect(page).to_have_url(rp.home(channel))
-    expect(status(page)).to_have_text(RP_NOT_SIGNED_IN)
-    expect(page.get_by_role("link", name="Sign in", exact=True)).to_be_visible()
-
-
-def expect_provider_page(page: Page, server: Server, lang: str, heading: str) -> None:
-    expect(page).to_have_url(re.compile("^" + re.escape(server.url) + "/"))
-    expect(page.locator("html")).to_have_attribute("lang", lang)
-    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
 
 
 def sign_in_at_the_store(
@@ -143,18 +102,13 @@ def sign_in_at_the_store(
     screenshot: Screenshot,
 ) -> Seen:
     """Start at the store signed out; the provider asks for the password once."""
-    t = TEXTS[account.lang]
     page.goto(rp.home("store"))
     expect_signed_out(page, rp, "store")
     screenshot(page, "store-signed-out")
     page.get_by_role("link", name="Sign in", exact=True).click()
 
     expect(page).to_have_url(re.compile("^" + re.escape(server.url) + r"/login\?next=%2Fauthorize"))
-    expect_provider_page(page, server, account.lang, t["sign_in"])
-    page.get_by_label(t["email"], exact=True).fill(account.email)
-    page.get_by_label(t["password"], exact=True).fill(account.password)
-    screenshot(page, "provider-login")
-    page.get_by_role("button", name=t["sign_in"], exact=True).click()
+    log_in(page, account, screenshot)
 
     seen = expect_signed_in(page, rp, "store", account)
     expect(page.locator("#claim-aud")).to_have_text(rp.client_ids["store"])

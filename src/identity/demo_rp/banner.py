@@ -26,6 +26,7 @@ LANG_COOKIE = "demo_store_lang"
 VISITOR_MAX_AGE = 395 * 24 * 3600  # the provider's default lifetime of an anonymous id
 BACKEND_SCOPE = "consent:read consent:write anonymous:issue"
 PURPOSES = ("personalization", "analytics")  # what the banner asks about
+REFUSED = ("denied", "withdrawn", "objected")  # the decision API's reasons for a "no"
 CHOICES = {  # button -> decision per purpose ("denied" on analytics is an objection)
     "all": {"personalization": "granted", "analytics": "granted"},
     "none": {"personalization": "denied", "analytics": "denied"},
@@ -45,10 +46,11 @@ TEXTS = {
         "recommended": "Recommended for you",
         "products": ["Linen shirt, size M", "Trail running shoes", "Recycled wool scarf"],
         "no_recommendations": "Recommendations are off, as you chose.",
+        "recommendations_undecided": "Recommendations are off until you allow them.",
         "counted": "This visit is counted in the store's aggregated statistics.",
         "not_counted": "This visit is not counted in the statistics: you objected.",
-        "account": "Your account's privacy choices are in the",
-        "center": "preference center",
+        "account": "Your account's privacy choices are in your",
+        "center": "privacy settings",  # the provider's page is titled so
         "unavailable": "The privacy choices cannot be loaded right now "
         "(is the store registered for anonymous:issue? run `identity demo seed`).",
     },
@@ -66,10 +68,12 @@ TEXTS = {
         "recommended": "Recomendado para ti",
         "products": ["Camisa de lino, talla M", "Zapatillas de trail", "Bufanda de lana reciclada"],
         "no_recommendations": "Las recomendaciones están desactivadas, como elegiste.",
+        "recommendations_undecided": "Las recomendaciones están desactivadas hasta que las "
+        "permitas.",
         "counted": "Esta visita cuenta en las estadísticas agregadas de la tienda.",
         "not_counted": "Esta visita no cuenta en las estadísticas: te opusiste.",
-        "account": "Las opciones de privacidad de tu cuenta están en el",
-        "center": "centro de preferencias",
+        "account": "Las opciones de privacidad de tu cuenta están en tus",
+        "center": "ajustes de privacidad",
         "unavailable": "Ahora no se pueden cargar las opciones de privacidad "
         "(¿está la tienda registrada con anonymous:issue? ejecuta `identity demo seed`).",
     },
@@ -96,6 +100,9 @@ class Privacy:
     show_banner: bool
     allowed: dict[str, bool]
     unavailable: bool = False
+    # Said no to (refused, withdrawn, objected), as opposed to never decided: an undone
+    # sign-in merge leaves the account undecided, and "as you chose" would not be true.
+    refused: frozenset[str] = frozenset()
 
 
 class ConsentBackend:
@@ -178,6 +185,7 @@ class StoreBanner:
             TEXTS[lang],
             show_banner=sub is None and (undecided or asked),
             allowed={p: bool(a.get("allowed")) for p, a in answers.items()},
+            refused=frozenset(p for p, a in answers.items() if a.get("reason") in REFUSED),
         )
 
     async def choose(self, request: Request, home: str) -> tuple[str, dict[str, str]]:

@@ -336,7 +336,9 @@ class ConsentService:
             rows = session.scalars(
                 select(ConsentRecord)
                 .where(ConsentRecord.subject == subject)
-                .order_by(ConsentRecord.feed_seq.desc())
+                # A record is placed in the feed a moment after its commit: until then it is
+                # the newest there is.
+                .order_by(ConsentRecord.feed_seq.desc().nulls_first(), ConsentRecord.id.desc())
                 .limit(limit)
             )
             return [RecordView.of(r) for r in rows]

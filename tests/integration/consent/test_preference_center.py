@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
@@ -184,6 +185,21 @@ def test_the_history_lists_every_record(client, customer):
     history = page_text(client.get("/account/privacy").text).replace(" :", ":")
     assert "Recomendaciones personalizadas: permitido" in history
     assert "Recomendaciones personalizadas: retirado" in history
+
+
+@pytest.mark.parametrize("placed", [True, False], ids=["in_the_feed", "not_yet_placed"])
+def test_the_history_is_newest_first_even_before_the_feed_places_records(
+    client, customer, runtime, placed
+):
+    login(client, customer.email, DEFAULT_PASSWORD)
+    choose(client, personalization=True)
+    runtime.sequencer.drain()  # the first record has its feed position
+    choose(client, personalization=False)
+    if placed:
+        runtime.sequencer.drain()
+    history = page_text(client.get("/account/privacy").text).replace(" :", ":")
+    newest = history.index("Recomendaciones personalizadas: retirado")
+    assert newest < history.index("Recomendaciones personalizadas: permitido")
 
 
 def test_undecided_purposes_are_not_preselected_so_saving_records_only_real_choices(

@@ -58,7 +58,7 @@ TEXTS = {
         "change": "Opciones de privacidad",
         "settings": "ajustes de privacidad",
         # the provider's preference center
-        "origin": "De tu elección antes de iniciar sesión, en {channel}, ",
+        "origin": "Elegido antes de iniciar sesión ({channel}, ",
         "links": "Elecciones de antes de iniciar sesión",
         "links_help": (
             "Al iniciar sesión aplicamos lo que habías elegido como visitante. Si no fuiste tú "
@@ -89,7 +89,7 @@ TEXTS = {
         "not_counted": "This visit is not counted in the statistics: you objected.",
         "change": "Privacy choices",
         "settings": "privacy settings",
-        "origin": "From your choice before you signed in, on the {channel}, ",
+        "origin": "Chosen before you signed in ({channel}, ",
         "links": "Choices from before you signed in",
         "links_help": (
             "When you signed in, we applied what you had chosen as a visitor. If that was not "
@@ -181,9 +181,11 @@ def origin_line(page: Page, lang: str, purpose: str) -> Locator:
 
 
 def expect_origin(page: Page, lang: str, purpose: str) -> None:
-    """ "From your choice before you signed in, on the Web store, <when>." under the purpose."""
+    """ "Chosen before you signed in (Web store, <when>)." under the purpose."""
     start = TEXTS[lang]["origin"].format(channel=STORE)
-    expect(origin_line(page, lang, purpose)).to_have_text(re.compile(f"^{re.escape(start)}.+\\.$"))
+    expect(origin_line(page, lang, purpose)).to_have_text(
+        re.compile(f"^{re.escape(start)}.+\\)\\.$")
+    )
 
 
 # -- the journey --------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def test_a_visitors_banner_choice_follows_them_into_their_account_with_its_origi
     login(client, ANA, DEFAULT_PASSWORD)
     page = page_text(client.get("/account/privacy").text)
     assert "Elecciones de antes de iniciar sesión" in page
-    assert "De tu elección antes de iniciar sesión, en Web store" in page
+    assert "Elegido antes de iniciar sesión (Web store, " in page
     assert [a for a, _ in actions(runtime)] == ["link.created"]
 
 

@@ -158,6 +158,38 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
     click.echo(json.dumps({"sub": user.sub, "email": user.email, "verified": user.email_verified}))
 
 
+@users.command("grant-role")
+@click.option("--email", required=True)
+@click.argument("role", type=click.Choice(["officer"]))
+def users_grant_role(email: str, role: str) -> None:
+    """Give an account a role (``officer`` opens /admin, with a second factor)."""
+    _change_role(email, role, grant=True)
+
+
+@users.command("revoke-role")
+@click.option("--email", required=True)
+@click.argument("role", type=click.Choice(["officer"]))
+def users_revoke_role(email: str, role: str) -> None:
+    """Take a role away from an account."""
+    _change_role(email, role, grant=False)
+
+
+def _change_role(email: str, role: str, *, grant: bool) -> None:
+    from identity.cli_support import operator
+    from identity.errors import NotFound
+
+    runtime = _runtime()
+    accounts = runtime.accounts
+    change = accounts.grant_role if grant else accounts.revoke_role
+    try:
+        changed = change(email, role, operator=operator())
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        runtime.close()
+    click.echo(json.dumps({"email": email.strip().lower(), "role": role, "changed": changed}))
+
+
 # The client registration's fields, as this command's flags (for its error messages).
 FLAGS = {
     "name": "--name",

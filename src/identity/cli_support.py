@@ -26,3 +26,12 @@ def runtime() -> Any:
         return Runtime.build(settings())
     except PolicyError as exc:
         raise click.ClickException(f"invalid purpose file: {exc}") from exc
+
+
+def operator() -> str:
+    """Who runs the command, as audit entries name them: ``IDENTITY_OPERATOR`` when a wrapper
+    (a runbook, a bastion) knows the person, else the OS account."""
+    import getpass
+    import os
+
+    return os.environ.get("IDENTITY_OPERATOR") or getpass.getuser()

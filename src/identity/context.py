@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: the context names the account rows, it ne
 
 
 LOCALES = ("en", "es")  # every page, mail, purpose text and claim exists in these languages
+OFFICER = "officer"  # the role that opens the privacy console (``/admin``)
 
 
 @dataclass(frozen=True, slots=True)

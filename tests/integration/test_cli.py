@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from identity.accounts.models import User
+from identity.audit.models import AuditEntryRow
 
 SECRET = "cli-test-secret-key-0123456789-abcdefghij"
 
@@ -228,3 +229,55 @@ def test_anonymous_expire_removes_the_state_of_ids_past_their_lifetime(run, runt
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1 anonymous ids expired"
     assert run("anonymous", "expire").stdout.strip() == "0 anonymous ids expired"
+
+
+def test_grant_role_makes_an_officer_and_the_grant_is_audited_with_the_operator(
+    run, runtime, make_user
+):
+    user = make_user(email="officer@example.com")
+    granted = run(
+        "users",
+        "grant-role",
+        "--email",
+        "Officer@Example.com",
+        "officer",
+        IDENTITY_OPERATOR="maria",
+    )
+    assert granted.returncode == 0, granted.stderr
+    assert json.loads(granted.stdout) == {
+        "email": "officer@example.com",
+        "role": "officer",
+        "changed": True,
+    }
+    assert runtime.accounts.has_role(user.id, "officer")
+    again = run("users", "grant-role", "--email", "officer@example.com", "officer")
+    assert json.loads(again.stdout)["changed"] is False
+    revoked = run(
+        "users",
+        "revoke-role",
+        "--email",
+        "officer@example.com",
+        "officer",
+        IDENTITY_OPERATOR="maria",
+    )
+    assert json.loads(revoked.stdout)["changed"] is True
+    assert not runtime.accounts.has_role(user.id, "officer")
+    with runtime.db.read() as session:
+        entries = session.scalars(
+            select(AuditEntryRow)
+            .where(AuditEntryRow.action.startswith("role."))
+            .order_by(AuditEntryRow.id)
+        ).all()
+    assert [(e.action, e.actor, e.subject, e.details) for e in entries] == [
+        ("role.granted", "operator:maria", f"user:{user.id}", {"role": "officer"}),
+        ("role.revoked", "operator:maria", f"user:{user.id}", {"role": "officer"}),
+    ]
+
+
+def test_grant_role_refuses_an_unknown_account_or_role(run):
+    missing = run("users", "grant-role", "--email", "nobody@example.com", "officer")
+    assert missing.returncode != 0
+    assert "no account" in missing.stderr
+    unknown = run("users", "grant-role", "--email", "nobody@example.com", "root")
+    assert unknown.returncode != 0
+    assert "root" in unknown.stderr

@@ -43,6 +43,20 @@ class User(Base):
         return self.email_verified_at is not None
 
 
+class UserRole(Base):
+    """A role an operator granted an account (``identity users grant-role``): today only
+    ``officer``, who opens the privacy console."""
+
+    __tablename__ = "user_role"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    granted_by: Mapped[str] = mapped_column(String(100))  # the operator, as audited
+
+
 class BrowserSession(Base):
     """A signed-in browser. The cookie holds a random id; only its SHA-256 is stored here."""
 

@@ -2,7 +2,8 @@
 
 Audit actions written here: ``account.signup``, ``account.email_verified``, ``login.succeeded``,
 ``login.failed``, ``login.throttled``, ``password.reset_requested``, ``password.reset``,
-``password.rehashed``, ``session.ended``, ``session.ended_others``.
+``password.rehashed``, ``session.ended``, ``session.ended_others``, ``role.granted``,
+``role.revoked``.
 
 Mail goes out through :class:`~identity.mail.MailJobs`, after the transaction and off the
 request path; requests that mail an address are limited per address and per client IP
@@ -24,10 +25,11 @@ from identity.accounts.common import (
 )
 from identity.accounts.recovery import Recovery
 from identity.accounts.registration import Registration
+from identity.accounts.roles import Roles
 from identity.accounts.signin import SignIn
 
 
-class AccountService(Registration, SignIn, Recovery):
+class AccountService(Registration, SignIn, Recovery, Roles):
     """Every account use case, on one set of collaborators (see ``AccountsBase``)."""
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from identity.context import CurrentSession, Origin
+from identity.context import OFFICER, CurrentSession, Origin
+from identity.errors import PermissionDenied
 from identity.web.csrf import FIELD as CSRF_FIELD
 from identity.web.i18n import LANG_COOKIE, negotiate, supported
 
@@ -48,6 +49,27 @@ def signed_in(next_url: str | None = None) -> Any:
         if current is None:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInRequired(next_url or here)
+        return current
+
+    return Depends(required)
+
+
+class NotAnOfficer(PermissionDenied):
+    slug = "not-an-officer"
+    title = "This page is for privacy officers"
+
+
+def officer_required() -> Any:
+    """A dependency: the signed-in session of a privacy officer (role ``officer``). Anyone
+    else signed in gets a 403 page; nobody signed in is sent to sign in first."""
+
+    def required(request: Request) -> CurrentSession:
+        current = current_session(request)
+        if current is None:
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInRequired(here)
+        if not get_runtime(request).accounts.has_role(current.user.id, OFFICER):
+            raise NotAnOfficer()
         return current
 
     return Depends(required)

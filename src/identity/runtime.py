@@ -26,6 +26,7 @@ from identity.consent.ledger import Ledger
 from identity.consent.links import ConsentLinks
 from identity.consent.notify import ConsentMessages
 from identity.consent.policy import Catalog, load_catalog
+from identity.consent.receipts import Receipts
 from identity.consent.review import ReviewAtSignIn
 from identity.consent.service import ConsentService
 from identity.consent.states import StateStore, state_store
@@ -73,6 +74,7 @@ class Runtime:
     oidc: OidcService
     bearer: BearerVerifier
     consent: ConsentService
+    receipts: Receipts
     consent_access: ConsentAccess
     decisions: Decisions
     states: StateStore
@@ -128,6 +130,7 @@ class Runtime:
             oidc=oidc,
             bearer=BearerVerifier(p.provider.tokens, p.clients, p.subjects),
             consent=consent.service,
+            receipts=p.receipts(settings, consent.service),
             consent_access=consent.access,
             decisions=consent.decisions,
             states=consent.states,
@@ -198,6 +201,18 @@ class _Provider:
     subjects: Subjects
     outbox: Outbox
     logout: Logout
+
+    def receipts(self, settings: Settings, consent: ConsentService) -> Receipts:
+        """Consent receipts: signed with the receipt keys, naming the channel (a client) that
+        collected each decision."""
+
+        def client_name(client_id: str) -> str | None:
+            client = self.clients.get(client_id)
+            return client.name if client else None
+
+        return Receipts(
+            settings=settings, consent=consent, keys=self.receipt_keys, channel_name=client_name
+        )
 
     def service(self, accounts: AccountService, db: Database) -> OidcService:
         """The provider's use cases; RP-initiated logout becomes one of its endpoints."""

@@ -114,6 +114,10 @@ TEXTS = {
         "history": "Historial",
         "nothing_yet": "Todavía no has tomado ninguna decisión.",
         "receipt": "Justificante",
+        "receipt_title": "Justificante de consentimiento",
+        "receipt_download": "Descargar el justificante firmado (.jwt)",
+        "receipt_jws": "Ver el justificante firmado (JWS)",
+        "receipt_text_shown": "El texto que se te mostró",
         "decision": {
             "granted": "permitido",
             "denied": "rechazado",
@@ -241,6 +245,10 @@ TEXTS = {
         "history": "History",
         "nothing_yet": "You have not made any choice yet.",
         "receipt": "Receipt",
+        "receipt_title": "Consent receipt",
+        "receipt_download": "Download the signed receipt (.jwt)",
+        "receipt_jws": "Show the signed receipt (JWS)",
+        "receipt_text_shown": "The text you were shown",
         "decision": {
             "granted": "allowed",
             "denied": "refused",

@@ -192,8 +192,25 @@ def test_allowing_recommendations_and_objecting_to_statistics_is_saved_recorded_
     expect(granted).to_contain_text(f"{t['source']['preference_center']} · {t['version']}")
     screenshot(page, "saved-with-history")
 
+    # The receipt opens as a page to read (and print), which offers the signed file.
+    granted.get_by_role("link", name=t["receipt"]).click()
+    expect_page(page, lang, t["receipt_title"])
+    expect(page.get_by_role("heading", name=t["receipt_text_shown"], level=2)).to_be_visible()
+    expect(page.locator(f'blockquote[lang="{lang}"]')).to_contain_text(
+        title(lang, "personalization")
+    )
+    fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert fits, "the receipt page scrolls sideways on a phone"
+    page.get_by_text(t["receipt_jws"]).click()
+    shown_jws = page.locator("details.jws pre").inner_text().strip()
+    screenshot(page, "receipt")
+    page.emulate_media(media="print")
+    expect(page.locator("header.topbar")).to_be_hidden()
+    expect(page.get_by_role("link", name=t["receipt_download"])).to_be_hidden()
+    screenshot(page, "receipt-printed")
+    page.emulate_media(media="screen")
     with page.expect_download() as download_info:
-        granted.get_by_role("link", name=t["receipt"]).click()
+        page.get_by_role("link", name=t["receipt_download"]).click()
     download = download_info.value
     assert re.fullmatch(r"consent-receipt-\d+\.jwt", download.suggested_filename)
     saved_to = tmp_path / download.suggested_filename
@@ -204,6 +221,8 @@ def test_allowing_recommendations_and_objecting_to_statistics_is_saved_recorded_
     keys = KeySet.import_key_set(published)
     receipt = jwt.decode(saved_to.read_text().strip(), keys)
     assert receipt.header["typ"] == "consent-receipt+jwt"
+    shown = jwt.decode(shown_jws, keys)  # the JWS on the page is the same receipt
+    assert shown.claims["consentReceiptID"] == receipt.claims["consentReceiptID"]
     claims = receipt.claims
     assert claims["iss"] == identity_server.url
     assert claims["piiPrincipalId"] == customer.sub

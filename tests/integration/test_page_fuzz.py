@@ -154,6 +154,11 @@ class Pages:
                 page("/account/privacy/receipts/1"),
                 paths=path_segment("/account/privacy/receipts/", "1"),
             ),
+            "GET /account/privacy/receipts/{id}.jwt": replace(
+                page("/account/privacy/receipts/1.jwt"),
+                paths=path_segment("/account/privacy/receipts/", "1").map(lambda p: p + ".jwt"),
+            ),
+            "GET /privacy/purposes": page("/privacy/purposes"),
             "GET /privacy/confirm": page(
                 "/privacy/confirm", [("token", confirm_token)], token=value(confirm_token)
             ),
@@ -214,6 +219,8 @@ PAGES = [
     "GET /account/apps",
     "GET /account/privacy",
     "GET /account/privacy/receipts/{id}",
+    "GET /account/privacy/receipts/{id}.jwt",
+    "GET /privacy/purposes",
     "GET /privacy/confirm",
     "GET /privacy/review",
     "GET /unsubscribe/{token}",

@@ -44,6 +44,7 @@ def test_the_shipped_purposes_cover_the_retail_cases():
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / f"{name}.toml").write_text(text)
     return tmp_path
 
@@ -94,3 +95,85 @@ def test_the_text_hash_changes_with_language_version_and_wording(tmp_path):
     assert purpose.text_hash("en") != purpose.text_hash("es")
     bumped = purpose.model_copy(update={"version": "1.1"})
     assert bumped.text_hash("en") != purpose.text_hash("en")
+
+
+EARLIER = """
+[[earlier]]
+version = "{version}"
+effective = {effective}
+title = {{ en = "Old title", es = "Título antiguo" }}
+description = {{ en = "Old text", es = "Texto antiguo" }}
+"""
+
+
+def reworded(version: str = "1.1", effective: str = "2026-12-01", *earlier: str) -> str:
+    text = GOOD.replace('version = "1.0"', f'version = "{version}"').replace(
+        "changelog = [", f'effective = {effective}\nchangelog = ["{version}: reworded", '
+    )
+    return text + "".join(earlier)
+
+
+def test_every_shipped_purpose_says_when_its_version_took_effect():
+    for purpose in load_catalog(resource_dir("policies")):
+        assert purpose.effective is not None, purpose.id
+        [current] = purpose.texts
+        assert (current.version, current.current, current.until) == (purpose.version, True, None)
+
+
+def test_an_earlier_version_keeps_the_hash_it_had_while_it_was_current(tmp_path):
+    first = load_catalog(write(tmp_path / "a", "p_one", GOOD.replace("{id}", "p_one")))
+    was = first.get("p_one")
+    old = GOOD.replace("{id}", "p_one")
+    kept = old[old.index("[title]") :].replace("[title]", "[earlier.title]")
+    kept = kept.replace("[description]", "[earlier.description]")
+    now = reworded() + f'\n[[earlier]]\nversion = "1.0"\neffective = 2026-11-23\n{kept}'
+    later = load_catalog(write(tmp_path / "b", "p_one", now.replace("{id}", "p_one"))).get("p_one")
+    assert [t.version for t in later.texts] == ["1.1", "1.0"]
+    earlier = later.text_of("1.0")
+    assert earlier.text_hash("es") == was.text_hash("es")
+    assert earlier.text_hash("en") == was.text_hash("en")
+    assert later.text_hash("es") != was.text_hash("es")
+    assert (earlier.current, earlier.until, earlier.anchor) == (
+        False,
+        later.effective,
+        "p_one-v1.0",
+    )
+    assert later.text_of("1.1").change == "reworded"
+    assert later.text_of("0.9") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            reworded("1.1", "2026-12-01", EARLIER.format(version="1.1", effective="2026-11-01")),
+            "earlier version 1.1 must be older than 1.1",
+        ),
+        (
+            reworded("1.1", "2026-12-01", EARLIER.format(version="1.0", effective="2027-01-01")),
+            "earlier version 1.0 takes effect after 1.1",
+        ),
+        (
+            reworded(
+                "2.0",
+                "2026-12-01",
+                EARLIER.format(version="1.0", effective="2026-01-01"),
+                EARLIER.format(version="1.1", effective="2026-06-01"),
+            ),
+            "earlier version 1.1 must be older than 1.0",
+        ),
+        (
+            GOOD + EARLIER.format(version="0.9", effective="2026-01-01"),
+            "effective is needed when earlier versions are listed",
+        ),
+        (
+            reworded("1.1", "2026-12-01", EARLIER.format(version="1.0", effective="soon")),
+            "not valid TOML",
+        ),
+    ],
+    ids=["not-older", "takes-effect-later", "not-newest-first", "no-effective", "bad-date"],
+)
+def test_earlier_versions_must_be_older_and_listed_newest_first(tmp_path, text, expected):
+    with pytest.raises(PolicyError) as caught:
+        load_catalog(write(tmp_path, "bad_one", text.replace("{id}", "bad_one")))
+    assert expected in str(caught.value)

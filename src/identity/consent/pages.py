@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 
 from identity.audit.refs import Actor
 from identity.consent.policy import LegalBasis, Purpose
-from identity.consent.receipts import receipt_claims, sign_receipt
 from identity.consent.service import subject_key
 from identity.context import CurrentSession
 from identity.errors import NotFound
@@ -149,24 +148,49 @@ def withdraw_all(
     return redirect("/account/privacy?notice=withdrawn_all")
 
 
-@router.get("/account/privacy/receipts/{record_id}")
-def receipt(record_id: int, runtime: RuntimeDep, current: PrivacyFormUser) -> Response:
+def _record_id(raw: str) -> int:
+    """A record id from the path. Anything else gets the 404 of a record that is not the
+    customer's: a receipt page never tells whether some other record exists."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise NotFound("no such record")
+    return int(raw)
+
+
+# Declared before the page: "{record_id}" alone would also match "12.jwt".
+@router.get("/account/privacy/receipts/{record_id}.jwt")
+def receipt_jwt(record_id: str, runtime: RuntimeDep, current: PrivacyFormUser) -> Response:
     """The record as a signed consent receipt (JWS), for the customer to keep."""
-    consent = runtime.consent
-    try:
-        record = consent.record_of(subject_key(current.user.id), record_id)
-    except NotFound:
-        return Response("not found", status_code=404)
-    purpose = consent.purpose(record.purpose)
-    token = sign_receipt(
-        receipt_claims(record, purpose, runtime.settings),
-        runtime.receipt_keys,
-        runtime.settings.signing_alg.value,
-    )
+    record = _record_id(record_id)
+    token = runtime.receipts.token_of_subject(subject_key(current.user.id), record)
     return Response(
         token,
         media_type="application/jwt",
-        headers={"Content-Disposition": f'attachment; filename="consent-receipt-{record.id}.jwt"'},
+        headers={"Content-Disposition": f'attachment; filename="consent-receipt-{record}.jwt"'},
+    )
+
+
+@router.get("/account/privacy/receipts/{record_id}")
+def receipt_page(
+    request: Request, record_id: str, runtime: RuntimeDep, current: UserDep
+) -> Response:
+    """The receipt to read (and print): what the signed receipt states, the text shown, the
+    JWS itself and how to verify it. Only the record's owner sees it."""
+    receipt = runtime.receipts.of_subject(subject_key(current.user.id), _record_id(record_id))
+    return render(
+        request,
+        "consent/receipt.html",
+        {"receipt": receipt, "download_url": f"/account/privacy/receipts/{receipt.record_id}.jwt"},
+    )
+
+
+@router.get("/privacy/purposes")
+def purposes_page(request: Request, runtime: RuntimeDep) -> Response:
+    """The public policy page: every purpose and every version of its text, with anchors
+    (``#<purpose>``, ``#<purpose>-v<version>``) that receipts' ``policyUrl`` points at."""
+    return render(
+        request,
+        "consent/purposes.html",
+        {"purposes": list(runtime.consent.catalog), "LegalBasis": LegalBasis},
     )
 
 

@@ -11,6 +11,7 @@ A purpose file::
     double_opt_in = true            # optional: a grant counts only once confirmed by link
     expires_after_days = 730        # optional: a grant lapses after this long
     changelog = ["1.1: ...", "1.0: ..."]  # newest first
+    effective = 2026-11-23          # optional: the day this version took effect
 
     [title]
     en = "..."
@@ -18,6 +19,17 @@ A purpose file::
     [description]
     en = "..."
     es = "..."
+
+    [[earlier]]                     # optional: each earlier version's text, newest first
+    version = "1.0"
+    effective = 2026-01-15
+    title = { en = "...", es = "..." }
+    description = { en = "...", es = "..." }
+
+When a text changes, move the old one to ``[[earlier]]`` word for word: consent covers only
+the text the customer saw, and receipts and the public policy page (``/privacy/purposes``)
+show it from there. Its hash is the one computed while it was current (:class:`PolicyText`).
+The legal basis belongs to the purpose, not to a version: a new basis is a new purpose.
 
 A bad file stops the server with a message naming the file and the field;
 ``identity policies check`` runs the same validation without starting anything.
@@ -30,6 +42,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -59,6 +72,65 @@ class Localized(BaseModel):
         return self.es if locale == "es" else self.en
 
 
+def version_key(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
+
+
+def version_anchor(purpose_id: str, version: str) -> str:
+    """The fragment of one version on the policy page, e.g. ``personalization-v1.0``
+    (purpose ids have no hyphen, so it cannot be mistaken for another purpose's)."""
+    return f"{purpose_id}-v{version}"
+
+
+class EarlierVersion(BaseModel):
+    """A version that is no longer current, kept word for word (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Annotated[str, Field(pattern=VERSION.pattern)]
+    effective: date
+    title: Localized
+    description: Localized
+
+
+@dataclass(frozen=True)
+class PolicyText:
+    """One version of a purpose's text, and the days it was in force (``until``: the day the
+    next version took effect; None while current)."""
+
+    purpose_id: str
+    version: str
+    title: Localized
+    description: Localized
+    effective: date | None
+    until: date | None
+    current: bool
+    change: str | None  # its changelog line, without the "1.1: " prefix
+
+    @property
+    def anchor(self) -> str:
+        return version_anchor(self.purpose_id, self.version)
+
+    def text(self, locale: str) -> str:
+        return shown_text(self.title, self.description, locale)
+
+    def text_hash(self, locale: str) -> str:
+        return shown_hash(self.purpose_id, self.version, locale, self.text(locale))
+
+
+def shown_text(title: Localized, description: Localized, locale: str) -> str:
+    return f"{title.get(locale)}\n\n{description.get(locale)}"
+
+
+def shown_hash(purpose_id: str, version: str, locale: str, text: str) -> str:
+    """SHA-256 of exactly what the customer was shown (GDPR Art. 7(1): demonstrate it).
+    Purpose, version and language are hashed with the text, so the hash names all four, and
+    a version keeps its hash when it moves to ``[[earlier]]``."""
+    shown = f"{purpose_id}@{version}\n{locale}\n{text}"
+    return hashlib.sha256(shown.encode()).hexdigest()
+
+
 class Purpose(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,6 +145,8 @@ class Purpose(BaseModel):
     changelog: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     title: Localized
     description: Localized
+    effective: date | None = None
+    earlier: list[EarlierVersion] = []
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
@@ -86,6 +160,23 @@ class Purpose(BaseModel):
             raise ValueError("double_opt_in applies only to consent purposes")
         if self.double_opt_in and self.channel is None:
             raise ValueError("double_opt_in needs a channel (email or sms) to confirm through")
+        return self._history_in_order()
+
+    def _history_in_order(self) -> Self:
+        if self.earlier and self.effective is None:
+            raise ValueError("effective is needed when earlier versions are listed")
+        newer_version, newer_day = self.version, self.effective
+        for earlier in self.earlier:
+            if version_key(earlier.version) >= version_key(newer_version):
+                raise ValueError(
+                    f"earlier version {earlier.version} must be older than {newer_version}"
+                    " (earlier versions are listed newest first)"
+                )
+            if newer_day is not None and earlier.effective > newer_day:
+                raise ValueError(
+                    f"earlier version {earlier.version} takes effect after {newer_version}"
+                )
+            newer_version, newer_day = earlier.version, earlier.effective
         return self
 
     @cached_property
@@ -97,13 +188,42 @@ class Purpose(BaseModel):
         """Contract purposes are part of the purchase; everything else can be refused."""
         return self.legal_basis is not LegalBasis.contract
 
+    @property
+    def texts(self) -> list[PolicyText]:
+        """Every version's text, the current one first. Not cached: ``model_copy`` would
+        carry a cached list over to a copy with another version."""
+        changes = {line.partition(":")[0].strip(): line for line in self.changelog}
+        versions = [(self.version, self.effective, self.title, self.description)] + [
+            (e.version, e.effective, e.title, e.description) for e in self.earlier
+        ]
+        texts, until = [], None
+        for version, effective, title, description in versions:
+            line = changes.get(version)
+            texts.append(
+                PolicyText(
+                    purpose_id=self.id,
+                    version=version,
+                    title=title,
+                    description=description,
+                    effective=effective,
+                    until=until,
+                    current=version == self.version,
+                    change=line.partition(":")[2].strip() if line else None,
+                )
+            )
+            until = effective
+        return texts
+
+    def text_of(self, version: str) -> PolicyText | None:
+        """The text of ``version``, if the purpose file still has it."""
+        return next((t for t in self.texts if t.version == version), None)
+
     def text(self, locale: str) -> str:
-        return f"{self.title.get(locale)}\n\n{self.description.get(locale)}"
+        return shown_text(self.title, self.description, locale)
 
     def text_hash(self, locale: str) -> str:
-        """SHA-256 of exactly what the customer was shown (GDPR Art. 7(1): demonstrate it)."""
-        shown = f"{self.id}@{self.version}\n{locale}\n{self.text(locale)}"
-        return hashlib.sha256(shown.encode()).hexdigest()
+        """SHA-256 of the current text as shown in ``locale`` (:func:`shown_hash`)."""
+        return shown_hash(self.id, self.version, locale, self.text(locale))
 
 
 def major_of(version: str) -> int:

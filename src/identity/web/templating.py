@@ -7,7 +7,7 @@ thread pool, and installing gettext callables on a shared environment per reques
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,7 +74,11 @@ def _format_datetime(value: datetime | str | None, locale: str, tz: ZoneInfo) ->
     return f"{day}, {format_time(local, format='short', locale=locale)} {local:%Z}"
 
 
-def _format_date(value: datetime | str | None, locale: str, tz: ZoneInfo) -> str:
+def _format_date(value: date | datetime | str | None, locale: str, tz: ZoneInfo) -> str:
+    """A day: a moment's day in the display time zone, or a calendar day (a policy's
+    effective date) as it is."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return format_date(value, format="long", locale=locale)
     value = _moment(value)
     if value is None:
         return ""

@@ -145,7 +145,7 @@ def test_receipts_are_signed_and_verify_against_the_published_receipt_keys(
     choose(client, personalization=True)
     with runtime.db.read() as session:
         record = session.scalars(select(ConsentRecord)).one()
-    response = client.get(f"/account/privacy/receipts/{record.id}")
+    response = client.get(f"/account/privacy/receipts/{record.id}.jwt")
     assert response.headers["content-type"] == "application/jwt"
     assert "attachment" in response.headers["content-disposition"]
     keys = KeySet.import_key_set(client.get("/receipts/jwks").json())
@@ -176,6 +176,7 @@ def test_nobody_else_can_download_a_receipt(client, customer, make_user, app, ru
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as mallory:
         login(mallory, "mallory@example.com", DEFAULT_PASSWORD)
         assert mallory.get(f"/account/privacy/receipts/{record_id}").status_code == 404
+        assert mallory.get(f"/account/privacy/receipts/{record_id}.jwt").status_code == 404
 
 
 def test_the_history_lists_every_record(client, customer):

@@ -5,31 +5,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from joserfc import jwt
-from joserfc.jwk import KeySet
-from sqlalchemy import select
-
-from identity.consent.models import ConsentRecord
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import login, submit
-
-ALGORITHMS = ["RS256", "ES256"]
+from tests.support.receipts import jws_on, kids, record_ids, verify
 
 
 def download_receipt(client, runtime) -> str:
-    with runtime.db.read() as session:
-        record_id = session.scalars(select(ConsentRecord.id)).first()
-    response = client.get(f"/account/privacy/receipts/{record_id}")
+    [record_id] = record_ids(runtime)
+    response = client.get(f"/account/privacy/receipts/{record_id}.jwt")
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jwt"
     return response.text
 
 
-def verify(token: str, jwks: dict) -> jwt.Token:
-    return jwt.decode(token, KeySet.import_key_set(jwks), algorithms=ALGORITHMS)
-
-
-def kids(jwks: dict) -> set[str]:
-    return {k["kid"] for k in jwks["keys"]}
+def receipt_page(client, runtime) -> str:
+    [record_id] = record_ids(runtime)
+    response = client.get(f"/account/privacy/receipts/{record_id}")
+    assert response.status_code == 200
+    return response.text
 
 
 def test_a_receipt_downloaded_before_two_key_rotations_still_verifies(
@@ -38,17 +31,27 @@ def test_a_receipt_downloaded_before_two_key_rotations_still_verifies(
     login(client, customer.email, DEFAULT_PASSWORD)
     submit(client, "/account/privacy", {"purpose.personalization": "on"})
     kept = download_receipt(client, runtime)
+    kept_from_page = jws_on(receipt_page(client, runtime))
     first_kid = verify(kept, client.get("/receipts/jwks").json()).header["kid"]
+    assert verify(kept_from_page, client.get("/receipts/jwks").json()).header["kid"] == first_kid
     past_every_window = settings.key_activation_delay + timedelta(minutes=16)
+    rotated = []
     for _ in range(2):
         runtime.keys.rotate(settings.signing_alg.value)
-        runtime.receipt_keys.rotate(settings.signing_alg.value)
-        clock.tick(past_every_window)  # the superseded token key has left /jwks
+        rotated.append(runtime.receipt_keys.rotate(settings.signing_alg.value).kid)
+        # Published at once, signing only once active: travel past the activation delay (and
+        # past the window in which a superseded token key stays in /jwks).
+        clock.tick(past_every_window)
+        now_signing = verify(download_receipt(client, runtime), client.get("/receipts/jwks").json())
+        assert now_signing.header["kid"] == rotated[-1]
     published = client.get("/receipts/jwks").json()
-    assert verify(kept, published).claims["piiPrincipalId"] == str(customer.id)
-    fresh = verify(download_receipt(client, runtime), published)
-    assert fresh.header["kid"] != first_kid  # signed by the newest receipt key
-    assert len(kids(published)) == 3  # start-up and two rotations, all still published
+    for receipt in (kept, kept_from_page):
+        assert verify(receipt, published).claims["piiPrincipalId"] == str(customer.id)
+    page = receipt_page(client, runtime)
+    fresh = verify(jws_on(page), published)
+    assert fresh.header["kid"] == rotated[-1] != first_kid  # signed by the newest receipt key
+    assert rotated[-1] in page  # the page names the key that signed what it shows
+    assert kids(published) == {first_kid, *rotated}  # start-up and two rotations, all there
     first = next(k for k in runtime.receipt_keys.describe() if k["kid"] == first_kid)
     assert (first["for"], first["signing"], first["published"]) == ("receipts", False, True)
 

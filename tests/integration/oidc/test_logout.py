@@ -264,8 +264,9 @@ def test_a_consent_receipt_as_hint_does_not_sign_out(channels, shopper, runtime)
     post_form(store.browser, "/account/privacy", {"purpose.personalization": "on"})
     with runtime.db.read() as session:
         record_id = session.scalars(select(ConsentRecord.id)).first()
-    receipt = store.browser.get(f"/account/privacy/receipts/{record_id}").text
-    response = logout_with(store, receipt)
+    receipt = store.browser.get(f"/account/privacy/receipts/{record_id}.jwt")
+    assert receipt.headers["content-type"] == "application/jwt"  # a signed receipt, not a page
+    response = logout_with(store, receipt.text)
     assert not response.headers.get("location", "").startswith("https://store.example")
     assert store.browser.get("/account").status_code == 200
 

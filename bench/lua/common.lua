@@ -35,6 +35,29 @@ end
 -- The file of this thread's share of the items written by harness.write_thread_files.
 function thread_file(prefix) return prefix .. thread_id .. ".txt" end
 
+-- URLs and headers, for the scripts that follow redirects (flow.lua, signin.lua).
+function url_escape(s)
+  return (string.gsub(s, "[^%w%-%._~]", function(c)
+    return string.format("%%%02X", string.byte(c))
+  end))
+end
+
+function url_unescape(s)
+  s = string.gsub(s, "+", " ")
+  return (string.gsub(s, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+function query_param(url, name)
+  local v = string.match(url, "[?&]" .. name .. "=([^&#]*)")
+  return v and url_unescape(v) or nil
+end
+
+function header(headers, name)
+  for k, v in pairs(headers) do
+    if string.lower(k) == name then return v end
+  end
+end
+
 function split(text, sep)
   local out = {}
   for item in string.gmatch(text, "[^" .. sep .. "]+") do out[#out + 1] = item end

@@ -14,35 +14,13 @@ local flow_start, request_start, failures_shown = 0, 0, 0
 local legs = { "authorize", "login", "resume", "token" }
 local form = "application/x-www-form-urlencoded"
 
-local function unescape(s)
-  s = string.gsub(s, "+", " ")
-  return (string.gsub(s, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
-local function escape(s)
-  return (string.gsub(s, "[^%w%-%._~]", function(c)
-    return string.format("%%%02X", string.byte(c))
-  end))
-end
-
-local function header(headers, name)
-  for k, v in pairs(headers) do
-    if string.lower(k) == name then return v end
-  end
-end
-
-local function param(url, name)
-  local v = string.match(url, "[?&]" .. name .. "=([^&#]*)")
-  return v and unescape(v) or nil
-end
-
 function init(args)
   pkce, auth, authorize, redirect_uri = read_lines(thread_file(args[1])), args[2], args[3], args[4]
   csrf_cookie = args[5]
   local emails = split(args[8], ",")
   local email = emails[(thread_id - 1) % #emails + 1]
-  login_prefix = "csrf_token=" .. escape(args[6]) .. "&email=" .. escape(email)
-    .. "&password=" .. escape(args[7]) .. "&next="
+  login_prefix = "csrf_token=" .. url_escape(args[6]) .. "&email=" .. url_escape(email)
+    .. "&password=" .. url_escape(args[7]) .. "&next="
 end
 
 function request()
@@ -61,20 +39,20 @@ function request()
       .. "&code_challenge=" .. challenge, {})
   elseif step == 2 then
     return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = csrf_cookie },
-      login_prefix .. escape(next_url))
+      login_prefix .. url_escape(next_url))
   elseif step == 3 then
     return wrk.format("GET", resume_path, { ["Cookie"] = session_cookie })
   end
   return wrk.format("POST", "/token", { ["Authorization"] = auth, ["Content-Type"] = form },
-    "grant_type=authorization_code&code=" .. escape(code) .. "&redirect_uri="
-    .. escape(redirect_uri) .. "&code_verifier=" .. verifier)
+    "grant_type=authorization_code&code=" .. url_escape(code) .. "&redirect_uri="
+    .. url_escape(redirect_uri) .. "&code_verifier=" .. verifier)
 end
 
 -- The next step when the answer to this one is right, else nil.
 local function advance(status, headers, body)
   local location = header(headers, "location")
   if step == 1 and status == 303 and location and string.find(location, "^/login%?") then
-    next_url = param(location, "next")
+    next_url = query_param(location, "next")
     return next_url and 2
   elseif step == 2 and status == 303 and location
       and string.find(location, "^/authorize/resume%?") then
@@ -85,8 +63,8 @@ local function advance(status, headers, body)
     end
   elseif step == 3 and status == 303 and location
       and string.sub(location, 1, #redirect_uri + 1) == redirect_uri .. "?"
-      and param(location, "state") == state then
-    code = param(location, "code")
+      and query_param(location, "state") == state then
+    code = query_param(location, "code")
     return code and 4
   elseif step == 4 and status == 200 and string.find(body, '"id_token"', 1, true)
       and string.find(body, '"refresh_token"', 1, true) then

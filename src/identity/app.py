@@ -19,6 +19,7 @@ from identity.consent import pages as consent_pages
 from identity.consent.decision_api import DecisionEndpoints
 from identity.consent.record_api import RecordEndpoint
 from identity.consent.schemas import BatchIn, BatchOut, DecisionOut, RecordedOut, RecordIn
+from identity.console import pages as console_pages
 from identity.linking import api as linking_api
 from identity.mail import pages as mail_pages
 from identity.oidc import pages as oidc_pages
@@ -89,6 +90,7 @@ ROUTERS = (
     audit_api,
     linking_api,
     consent_pages,
+    console_pages,
 )
 
 

@@ -32,6 +32,8 @@ from identity.consent.service import ConsentService
 from identity.consent.states import StateStore, state_store
 from identity.consent.webhooks import KIND as WEBHOOK
 from identity.consent.webhooks import Webhooks
+from identity.console.history import ConsentHistory
+from identity.console.service import Console
 from identity.crypto import Pseudonyms
 from identity.db import Database
 from identity.linking.resolve import Resolution
@@ -85,6 +87,8 @@ class Runtime:
     anonymous_ids: AnonymousIds
     linking: Linking
     resolution: Resolution
+    console: Console
+    consent_history: ConsentHistory
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -111,6 +115,8 @@ class Runtime:
         oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
         audit_keys, sequencer = _audit(settings, db, webhooks)
+        audit_log = AuditLog(db)
+        console, consent_history = _console(settings, db, audit_log, audit_keys, consent, p)
         https = settings.https
         return cls(
             settings=settings,
@@ -136,13 +142,15 @@ class Runtime:
             states=consent.states,
             webhooks=webhooks,
             audit_keys=audit_keys,
-            audit_log=AuditLog(db),
+            audit_log=audit_log,
             sequencer=sequencer,
             anonymous_ids=consent.anonymous,
             linking=consent.linking,
             resolution=Resolution(
                 db=db, anonymous=consent.anonymous, decisions=consent.decisions, subjects=p.subjects
             ),
+            console=console,
+            consent_history=consent_history,
         )
 
     def close(self) -> None:
@@ -189,6 +197,28 @@ def _audit(
         listeners=[ConsentFeed(listeners=[webhooks.on_feed]).on_sequenced],
     )
     return keys, sequencer
+
+
+def _console(
+    settings: Settings,
+    db: Database,
+    log: AuditLog,
+    keys: CheckpointKeys,
+    consent: _Consent,
+    p: _Provider,
+) -> tuple[Console, ConsentHistory]:
+    """The privacy officer console: the log searched and proved, consent histories, receipts."""
+    console = Console(db=db, settings=settings, log=log, keys=keys)
+    history = ConsentHistory(
+        db=db,
+        settings=settings,
+        console=console,
+        consent=consent.service,
+        decisions=consent.decisions,
+        linking=consent.linking,
+        receipt_keys=p.receipt_keys,
+    )
+    return console, history
 
 
 @dataclass(frozen=True)

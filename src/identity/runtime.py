@@ -116,7 +116,8 @@ class Runtime:
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
         audit_keys, sequencer = _audit(settings, db, webhooks)
         audit_log = AuditLog(db)
-        console, consent_history = _console(settings, db, audit_log, audit_keys, consent, p)
+        receipts = p.receipts(settings, consent.service)
+        console, consent_history = _console(settings, db, audit_log, audit_keys, consent, receipts)
         https = settings.https
         return cls(
             settings=settings,
@@ -136,7 +137,7 @@ class Runtime:
             oidc=oidc,
             bearer=BearerVerifier(p.provider.tokens, p.clients, p.subjects),
             consent=consent.service,
-            receipts=p.receipts(settings, consent.service),
+            receipts=receipts,
             consent_access=consent.access,
             decisions=consent.decisions,
             states=consent.states,
@@ -205,7 +206,7 @@ def _console(
     log: AuditLog,
     keys: CheckpointKeys,
     consent: _Consent,
-    p: _Provider,
+    receipts: Receipts,
 ) -> tuple[Console, ConsentHistory]:
     """The privacy officer console: the log searched and proved, consent histories, receipts."""
     console = Console(db=db, settings=settings, log=log, keys=keys)
@@ -216,7 +217,7 @@ def _console(
         consent=consent.service,
         decisions=consent.decisions,
         linking=consent.linking,
-        receipt_keys=p.receipt_keys,
+        receipts=receipts,
     )
     return console, history
 

@@ -16,13 +16,12 @@ from identity.consent.decisions import Decisions
 from identity.consent.ledger import RecordView
 from identity.consent.models import ConsentRecord
 from identity.consent.policy import Purpose
-from identity.consent.receipts import receipt_claims, sign_receipt
+from identity.consent.receipts import Receipts
 from identity.consent.service import ConsentService
 from identity.console.service import Console
 from identity.db import Database
 from identity.errors import NotFound
 from identity.linking.service import Linking
-from identity.oidc.keys import KeyStore
 from identity.settings import Settings
 from identity.subjects.models import AnonymousSubject
 
@@ -73,7 +72,7 @@ class ConsentHistory:
         consent: ConsentService,
         decisions: Decisions,
         linking: Linking,
-        receipt_keys: KeyStore,
+        receipts: Receipts,
     ) -> None:
         self._db = db
         self._settings = settings
@@ -81,7 +80,7 @@ class ConsentHistory:
         self._consent = consent
         self._decisions = decisions
         self._linking = linking
-        self._receipt_keys = receipt_keys
+        self._receipts = receipts
 
     def subject(self, officer: uuid.UUID, ref: str) -> SubjectHistory:
         """Everything about a subject's consent; recorded as ``officer.viewed_subject``."""
@@ -117,13 +116,7 @@ class ConsentHistory:
             record = session.get(ConsentRecord, record_id)
         if record is None:
             raise NotFound("no such consent record")
-        purpose = self._consent.purpose(record.purpose)
-        settings = self._settings
-        token = sign_receipt(
-            receipt_claims(record, purpose, settings),
-            self._receipt_keys,
-            settings.signing_alg.value,
-        )
+        token = self._receipts.receipt_for(record).token
         subject = Subject.of_consent_subject(record.subject)
         self._console.record(
             officer, "officer.downloaded_receipt", subject, {"record_id": record_id}

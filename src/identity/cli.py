@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from identity.cli_audit import audit
+from identity.cli_dsr import dsr, erase_subject
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
 
@@ -156,6 +157,14 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
     finally:
         runtime.close()
     click.echo(json.dumps({"sub": user.sub, "email": user.email, "verified": user.email_verified}))
+
+
+@users.command("delete")
+@click.option("--email", required=True)
+@click.option("--reason", required=True, help="Why (kept and audited: no personal details).")
+def users_delete(email: str, reason: str) -> None:
+    """Erase the account at once, as `identity dsr erase --now` does (audited as operator)."""
+    erase_subject(email, reason, now=True)
 
 
 # The client registration's fields, as this command's flags (for its error messages).
@@ -375,3 +384,4 @@ def policies_check(directory: Path | None) -> None:
 
 
 main.add_command(audit)
+main.add_command(dsr)

@@ -24,8 +24,10 @@ from identity.consent.decisions import Decisions
 from identity.consent.feed import ConsentFeed
 from identity.consent.ledger import Ledger
 from identity.consent.links import ConsentLinks
+from identity.consent.models import ConsentRecord
 from identity.consent.notify import ConsentMessages
 from identity.consent.policy import Catalog, load_catalog
+from identity.consent.receipts import receipt_claims, sign_receipt
 from identity.consent.review import ReviewAtSignIn
 from identity.consent.service import ConsentService
 from identity.consent.states import StateStore, state_store
@@ -33,6 +35,9 @@ from identity.consent.webhooks import KIND as WEBHOOK
 from identity.consent.webhooks import Webhooks
 from identity.crypto import Pseudonyms
 from identity.db import Database
+from identity.dsr.notify import ErasureMails
+from identity.dsr.service import DataSubjectRequests
+from identity.dsr.worker import DueRequests
 from identity.linking.resolve import Resolution
 from identity.linking.service import Linking
 from identity.linking.signin import LinkAtSignIn
@@ -83,6 +88,8 @@ class Runtime:
     anonymous_ids: AnonymousIds
     linking: Linking
     resolution: Resolution
+    dsr: DataSubjectRequests
+    dsr_worker: DueRequests
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -109,6 +116,8 @@ class Runtime:
         oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
         audit_keys, sequencer = _audit(settings, db, webhooks)
+        erasure_mails = ErasureMails(templates, mail, mail_jobs, settings.issuer)
+        dsr = _dsr(settings, db, p, webhooks, accounts, catalog, erasure_mails, pseudonyms)
         https = settings.https
         return cls(
             settings=settings,
@@ -140,9 +149,12 @@ class Runtime:
             resolution=Resolution(
                 db=db, anonymous=consent.anonymous, decisions=consent.decisions, subjects=p.subjects
             ),
+            dsr=dsr,
+            dsr_worker=DueRequests(dsr.run_due, settings.dsr_run_interval),
         )
 
     def close(self) -> None:
+        self.dsr_worker.stop()
         self.sequencer.stop()
         self.mail_jobs.close()
         self.outbox.stop()
@@ -162,6 +174,44 @@ def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) 
     # Webhook targets are chosen by API clients: every delivery is checked and pinned.
     p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
     return webhooks
+
+
+def _dsr(
+    settings: Settings,
+    db: Database,
+    p: _Provider,
+    webhooks: Webhooks,
+    accounts: AccountService,
+    catalog: Catalog,
+    mails: ErasureMails,
+    pseudonyms: Pseudonyms,
+) -> DataSubjectRequests:
+    """Data subject requests read every capability's tables (``dsr.coverage``); erasure tells
+    clients through the provider's logout and the consent webhooks."""
+
+    def client_name(client_id: str) -> str | None:
+        client = p.clients.get(client_id)
+        return client.name if client else None
+
+    def receipt(record: ConsentRecord) -> str | None:
+        purpose = catalog.get(record.purpose)
+        if purpose is None:  # a purpose file removed since: the record stays, unsigned
+            return None
+        claims = receipt_claims(record, purpose, settings)
+        return sign_receipt(claims, p.receipt_keys, settings.signing_alg.value)
+
+    return DataSubjectRequests(
+        db=db,
+        pseudonyms=pseudonyms,
+        issuer=settings.issuer,
+        grace=settings.erasure_grace,
+        reauthenticate=accounts.reauthenticate,
+        sign_out=p.logout,
+        notices=webhooks,
+        client_name=client_name,
+        receipt=receipt,
+        mail=mails,
+    )
 
 
 def _templates(settings: Settings) -> Templates:

@@ -20,6 +20,7 @@ from identity.consent.decision_api import DecisionEndpoints
 from identity.consent.record_api import RecordEndpoint
 from identity.consent.schemas import BatchIn, BatchOut, DecisionOut, RecordedOut, RecordIn
 from identity.console import pages as console_pages
+from identity.dsr import pages as dsr_pages
 from identity.linking import api as linking_api
 from identity.mail import pages as mail_pages
 from identity.oidc import pages as oidc_pages
@@ -91,6 +92,7 @@ ROUTERS = (
     linking_api,
     consent_pages,
     console_pages,
+    dsr_pages,
 )
 
 
@@ -110,6 +112,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             runtime.outbox.start()
         if settings.audit_sequencer:
             runtime.sequencer.start()
+        if settings.dsr_worker:
+            runtime.dsr_worker.start()  # erasures whose grace period has passed
         yield
         runtime.close()
 

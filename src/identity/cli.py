@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from identity.cli_audit import audit
+from identity.cli_dsr import dsr, erase_subject
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
 
@@ -188,6 +189,14 @@ def _change_role(email: str, role: str, *, grant: bool) -> None:
     finally:
         runtime.close()
     click.echo(json.dumps({"email": email.strip().lower(), "role": role, "changed": changed}))
+
+
+@users.command("delete")
+@click.option("--email", required=True)
+@click.option("--reason", required=True, help="Why (kept and audited: no personal details).")
+def users_delete(email: str, reason: str) -> None:
+    """Erase the account at once, as `identity dsr erase --now` does (audited as operator)."""
+    erase_subject(email, reason, now=True)
 
 
 # The client registration's fields, as this command's flags (for its error messages).
@@ -407,3 +416,4 @@ def policies_check(directory: Path | None) -> None:
 
 
 main.add_command(audit)
+main.add_command(dsr)

@@ -4,6 +4,7 @@ from identity.accounts import models as accounts_models
 from identity.audit import models as audit_models
 from identity.consent import models as consent_models
 from identity.db import Base
+from identity.dsr import models as dsr_models
 from identity.linking import models as linking_models
 from identity.links import models as links_models
 from identity.oidc import models as oidc_models
@@ -16,6 +17,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "consent_models",
+    "dsr_models",
     "linking_models",
     "links_models",
     "metadata",

@@ -24,6 +24,7 @@ from identity.consent.decisions import Decisions
 from identity.consent.feed import ConsentFeed
 from identity.consent.ledger import Ledger
 from identity.consent.links import ConsentLinks
+from identity.consent.models import ConsentRecord
 from identity.consent.notify import ConsentMessages
 from identity.consent.policy import Catalog, load_catalog
 from identity.consent.receipts import Receipts
@@ -36,6 +37,9 @@ from identity.console.history import ConsentHistory
 from identity.console.service import Console
 from identity.crypto import Pseudonyms
 from identity.db import Database
+from identity.dsr.notify import ErasureMails
+from identity.dsr.service import DataSubjectRequests
+from identity.dsr.worker import DueRequests
 from identity.linking.resolve import Resolution
 from identity.linking.service import Linking
 from identity.linking.signin import LinkAtSignIn
@@ -89,6 +93,8 @@ class Runtime:
     resolution: Resolution
     console: Console
     consent_history: ConsentHistory
+    dsr: DataSubjectRequests
+    dsr_worker: DueRequests
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -101,16 +107,8 @@ class Runtime:
         webhooks = _webhooks(settings, db, p, catalog)
         consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms)
         passwords = Passwords.from_settings(settings)
-        accounts = AccountService(
-            settings=settings,
-            db=db,
-            passwords=passwords,
-            mail=AccountMail(templates, mail),
-            pseudonyms=pseudonyms,
-            jobs=mail_jobs,
-            # Ending a session logs its relying parties out; re-consent comes before all else.
-            session_listeners=[p.logout.session_ended],
-            sign_in_steps=[ReviewAtSignIn(consent.decisions)],
+        accounts = _accounts(
+            settings, db, templates, (mail, mail_jobs), (passwords, pseudonyms), p, consent
         )
         oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
@@ -118,13 +116,14 @@ class Runtime:
         audit_log = AuditLog(db)
         receipts = p.receipts(settings, consent.service)
         console, consent_history = _console(settings, db, audit_log, audit_keys, consent, receipts)
-        https = settings.https
+        mails = ErasureMails(templates, mail, mail_jobs, settings.issuer)
+        dsr = _dsr(settings, db, p, webhooks, accounts, catalog, mails, pseudonyms, receipts)
         return cls(
             settings=settings,
             db=db,
             templates=templates,
-            csrf=Csrf(settings.secret, secure=https, origin=settings.issuer),
-            session_cookie=SessionCookie.for_issuer(https),
+            csrf=Csrf(settings.secret, secure=settings.https, origin=settings.issuer),
+            session_cookie=SessionCookie.for_issuer(settings.https),
             pseudonyms=pseudonyms,
             passwords=passwords,
             mail=mail,
@@ -152,9 +151,12 @@ class Runtime:
             ),
             console=console,
             consent_history=consent_history,
+            dsr=dsr,
+            dsr_worker=DueRequests(dsr.run_due, settings.dsr_run_interval),
         )
 
     def close(self) -> None:
+        self.dsr_worker.stop()
         self.sequencer.stop()
         self.mail_jobs.close()
         self.outbox.stop()
@@ -174,6 +176,67 @@ def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) 
     # Webhook targets are chosen by API clients: every delivery is checked and pinned.
     p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
     return webhooks
+
+
+def _accounts(
+    settings: Settings,
+    db: Database,
+    templates: Templates,
+    mailing: tuple[MailSender, MailJobs],
+    hashing: tuple[Passwords, Pseudonyms],
+    p: _Provider,
+    consent: _Consent,
+) -> AccountService:
+    (mail, jobs), (passwords, pseudonyms) = mailing, hashing
+    return AccountService(
+        settings=settings,
+        db=db,
+        passwords=passwords,
+        mail=AccountMail(templates, mail),
+        pseudonyms=pseudonyms,
+        jobs=jobs,
+        # Ending a session logs its relying parties out; re-consent comes before all else.
+        session_listeners=[p.logout.session_ended],
+        sign_in_steps=[ReviewAtSignIn(consent.decisions)],
+    )
+
+
+def _dsr(
+    settings: Settings,
+    db: Database,
+    p: _Provider,
+    webhooks: Webhooks,
+    accounts: AccountService,
+    catalog: Catalog,
+    mails: ErasureMails,
+    pseudonyms: Pseudonyms,
+    receipts: Receipts,
+) -> DataSubjectRequests:
+    """Data subject requests read every capability's tables (``dsr.coverage``); erasure tells
+    clients through the provider's logout and the consent webhooks."""
+
+    def client_name(client_id: str) -> str | None:
+        client = p.clients.get(client_id)
+        return client.name if client else None
+
+    def receipt(record: ConsentRecord) -> str | None:
+        purpose = catalog.get(record.purpose)
+        if purpose is None:  # a purpose file removed since: the record stays, unsigned
+            return None
+        return receipts.receipt_for(record).token
+
+    return DataSubjectRequests(
+        db=db,
+        pseudonyms=pseudonyms,
+        issuer=settings.issuer,
+        grace=settings.erasure_grace,
+        reauthenticate=accounts.reauthenticate,
+        sign_out=p.logout,
+        notices=webhooks,
+        client_name=client_name,
+        receipt=receipt,
+        mail=mails,
+    )
 
 
 def _templates(settings: Settings) -> Templates:

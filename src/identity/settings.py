@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     anonymous_id_max_accounts: int = Field(default=2, ge=1)  # more accounts: a shared device
     sms_gateway_url: str | None = None  # POST {"to", "text"}; default: development mailbox
     jurisdiction: str = "EU"  # stated in consent receipts
+    # Data subject requests: a customer's erasure waits this long, cancellable, before it runs
+    # (never past the one-month deadline of GDPR Art. 12(3)); each server process runs due
+    # requests every interval (``identity dsr run`` does the same from cron).
+    erasure_grace: Duration = timedelta(days=7)
+    dsr_worker: bool = True
+    dsr_run_interval: Duration = timedelta(hours=1)
     # Back-channel logout and webhook delivery through the outbox
     outbox_poll_interval: Duration = timedelta(seconds=2)
     outbox_max_attempts: int = Field(default=12, ge=1)

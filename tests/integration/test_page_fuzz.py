@@ -1,7 +1,8 @@
 """Fuzz every page form and the pages' query parameters (hypothesis): sign-in, sign-up,
-password reset, verification, the account, sessions, apps and the privacy pages, from an
-anonymous browser and from a signed-in one posting its valid CSRF token. Whatever arrives,
-the answer is never a 5xx and nothing is logged as an unhandled error.
+password reset, verification, the account, sessions, apps, the data page (export, erasure)
+and the privacy pages, from an anonymous browser and from a signed-in one posting its valid
+CSRF token. Whatever arrives, the answer is never a 5xx and nothing is logged as an unhandled
+error.
 
 Forms start valid (real reset, verification, confirmation and unsubscribe links, the real
 session id) and are then mutated at random, or swept one parameter at a time;
@@ -142,6 +143,13 @@ class Pages:
             "POST /account/apps/revoke": form(
                 "/account/apps/revoke", [("client_id", "marketplace")], client_id=nasty
             ),
+            # their data: the export, erasure and its cancellation
+            "GET /account/data": page("/account/data"),
+            "POST /account/data": form("/account/data", [], password=passwords),
+            "POST /account/erase": form(
+                "/account/erase", [("password", "not the password")], password=passwords
+            ),
+            "POST /account/erase/cancel": form("/account/erase/cancel", []),
             # privacy
             "GET /account/privacy": page("/account/privacy"),
             "POST /account/privacy": form(
@@ -217,6 +225,7 @@ PAGES = [
     "GET /verify",
     "GET /account",
     "GET /account/apps",
+    "GET /account/data",
     "GET /account/privacy",
     "GET /account/privacy/receipts/{id}",
     "GET /account/privacy/receipts/{id}.jwt",
@@ -235,6 +244,9 @@ FORMS = [
     "POST /account/sessions/end",
     "POST /account/sessions/end-others",
     "POST /account/apps/revoke",
+    "POST /account/data",
+    "POST /account/erase",
+    "POST /account/erase/cancel",
     "POST /account/privacy",
     "POST /account/privacy/withdraw-all",
     "POST /privacy/confirm",

@@ -33,6 +33,14 @@ from identity.links import LinkError, LinkPurpose, Links
 from identity.mail import MailJobs
 from identity.settings import Settings
 
+# Throttle counters kept per address (under a keyed hash of it): sign-in failures and mails.
+ACCOUNT_PREFIX, MAIL_PREFIX = "acct:", "mail:"
+
+
+def email_throttle_keys(pseudonyms: Pseudonyms, email: str) -> tuple[str, str]:
+    """The counters an address is counted under; erasing the account deletes them."""
+    return ACCOUNT_PREFIX + pseudonyms.email(email), MAIL_PREFIX + pseudonyms.email(email)
+
 
 class InvalidForm(InvalidInput):
     def __init__(self, problems: list[Problem]) -> None:
@@ -142,7 +150,7 @@ class AccountsBase:
     def _charge_mail(self, session: Session, email: str, origin: Origin) -> int:
         """Count a request that may mail ``email``; seconds to wait when over the limit."""
         keys = [
-            ThrottleKey("mail:" + self._pseudonyms.email(email), self._mail_address_policy),
+            ThrottleKey(MAIL_PREFIX + self._pseudonyms.email(email), self._mail_address_policy),
             ThrottleKey("mail-ip:" + self._pseudonyms.ip(origin.ip), self._mail_ip_policy),
         ]
         return self._throttle.charge(session, keys, utcnow())

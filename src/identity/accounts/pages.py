@@ -312,6 +312,7 @@ def _account_page(
             "notice": None if problems else _notice(request),
             "problems": problems or [],
             "profile": profile or _profile_of(view.user),
+            "erasure": runtime.dsr.pending_erasure(current.user.id),
         },
         status=status,
     )

@@ -2,14 +2,16 @@
 
 Audit actions written here: ``account.signup``, ``account.email_verified``, ``login.succeeded``,
 ``login.failed``, ``login.throttled``, ``password.reset_requested``, ``password.reset``,
-``password.rehashed``, ``session.ended``, ``session.ended_others``, ``role.granted``,
+``password.rehashed``, ``session.ended``, ``session.ended_others``,
+``session.reauthenticated``, ``session.reauthentication_failed``, ``role.granted``,
 ``role.revoked``.
 
 Mail goes out through :class:`~identity.mail.MailJobs`, after the transaction and off the
 request path; requests that mail an address are limited per address and per client IP
 (counted whether or not the address has an account, so the limit reveals nothing). The use
 cases are grouped by family in :mod:`~identity.accounts.registration`,
-:mod:`~identity.accounts.signin` and :mod:`~identity.accounts.recovery`.
+:mod:`~identity.accounts.signin` (with :mod:`~identity.accounts.reauth`) and
+:mod:`~identity.accounts.recovery`.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from identity.accounts.common import (
     SessionEndedListener,
     SignInStep,
 )
+from identity.accounts.reauth import Reauthentication
 from identity.accounts.recovery import Recovery
 from identity.accounts.registration import Registration
 from identity.accounts.roles import Roles
-from identity.accounts.signin import SignIn
 
 
-class AccountService(Registration, SignIn, Recovery, Roles):
+class AccountService(Registration, Reauthentication, Recovery, Roles):
     """Every account use case, on one set of collaborators (see ``AccountsBase``)."""
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from identity import audit
 from identity.accounts.common import (
+    ACCOUNT_PREFIX,
     AccountsBase,
     AccountView,
     EmailNotVerified,
@@ -48,7 +49,7 @@ class SignIn(AccountsBase):
         """
         normalized = normalize_email(email) or email.strip().lower()[:320]
         keys = (
-            ThrottleKey("acct:" + self._pseudonyms.email(normalized), self._account_policy),
+            ThrottleKey(ACCOUNT_PREFIX + self._pseudonyms.email(normalized), self._account_policy),
             ThrottleKey("ip:" + self._pseudonyms.ip(origin.ip), self._ip_policy),
         )
         user = self._charge_attempt(normalized, keys, origin)

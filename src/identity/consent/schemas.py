@@ -109,7 +109,9 @@ class RecordIn(BaseModel):
     evidence: dict[str, Any] = Field(
         default_factory=dict,
         description="e.g. store id, employee id, form id; `ip` and `user_agent`, when given, "
-        "are the customer's (stored as reported by this client, the IP only as a keyed hash)",
+        "are the customer's (stored as reported by this client, the IP only as a keyed hash). "
+        "Not the customer's name, email, phone or address: records outlive an erasure, which "
+        "scrubs such values",
     )
 
 

@@ -42,7 +42,7 @@ from identity.db import Database, utcnow
 from identity.errors import Conflict, InvalidInput, NotFound
 from identity.links import LinkError
 from identity.settings import Settings
-from identity.subjects.anonymous import AnonymousId
+from identity.subjects.anonymous import AnonymousId, is_anonymous_key
 from identity.subjects.service import note_anonymous
 
 HISTORY_LIMIT = 500
@@ -314,6 +314,8 @@ class ConsentService:
         """RFC 8058 one-click unsubscribe: idempotent, no login, no cookie."""
         subject, purpose = self.read_unsubscribe(token)
         with self._ledger.writing() as writes:
+            if not is_anonymous_key(subject) and not _account_exists(writes.session, subject):
+                return None  # erased: a link in an old mail must not bring a subject back
             state = writes.states(subject).get(purpose.id)
             if state is not None and state.status in ("denied", "withdrawn"):
                 return None

@@ -1,8 +1,10 @@
 """Webhooks for service clients, signed the Standard Webhooks way and delivered through the
 outbox (at least once, with retries and backoff).
 
-Headers: ``webhook-id`` (stable across retries, so receivers can deduplicate),
-``webhook-timestamp`` (seconds, set at each attempt) and ``webhook-signature``:
+Events: ``consent.changed`` (a record placed in the feed) and ``subject.erased`` (an account
+erased, :meth:`Webhooks.subject_erased`). Headers: ``webhook-id`` (stable across retries, so
+receivers can deduplicate), ``webhook-timestamp`` (seconds, set at each attempt) and
+``webhook-signature``:
 ``v1,`` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")). The secret is shown once when
 the subscription is created (``whsec_`` + base64); it is stored encrypted, because signing
 needs it in clear.
@@ -16,7 +18,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -237,6 +239,48 @@ class Webhooks:
                     },
                 },
             )
+
+    def subject_erased(
+        self,
+        session: Session,
+        user_id: uuid.UUID,
+        anonymous: Mapping[str, Sequence[str]],
+        at: datetime,
+    ) -> int:
+        """Queue ``subject.erased`` to every active subscription, whatever its purposes, naming
+        the customer as its client knows them, in the erasure's transaction (before the
+        pairwise aliases go). A pairwise client the customer never signed in to is not told:
+        the message would introduce them. ``anonymous``: client id -> the anonymous ids of
+        that client's that were linked to the account (now linked to nobody). Returns how
+        many messages were queued."""
+        queued = 0
+        subscriptions = session.scalars(
+            select(WebhookSubscription)
+            .where(WebhookSubscription.disabled_at.is_(None))
+            .order_by(WebhookSubscription.created_at)
+        ).all()
+        for subscription in subscriptions:
+            client = self._clients.get(subscription.client_id)
+            subject = self._subjects.known_to(session, client, user_id) if client else None
+            if client is None or subject is None:
+                continue
+            self._outbox.enqueue(
+                session,
+                kind=KIND,
+                owner=client.client_id,
+                ref=str(subscription.id),
+                target_url=subscription.url,
+                payload={
+                    "type": "subject.erased",
+                    "timestamp": rfc3339(at),
+                    "data": {
+                        "subject": subject,
+                        "unlinked_anonymous": list(anonymous.get(client.client_id, ())),
+                    },
+                },
+            )
+            queued += 1
+        return queued
 
     def _subject_for(self, session: Session, client: Client, subject: str) -> str | None:
         """The subject as ``client`` already knows it; None for a customer who never signed

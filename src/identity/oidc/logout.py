@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import BrowserSession
-from identity.audit.refs import SYSTEM
+from identity.audit.refs import SYSTEM, Actor
 from identity.context import CurrentSession
 from identity.oidc.clients import Client, ClientRegistry
 from identity.oidc.models import Grant
@@ -68,6 +68,32 @@ class Logout:
                 continue
             notified.add(client.client_id)
             self._notify(session, client, grant.user_id, ended.sid)
+
+    def account_erased(
+        self, session: Session, user_id: uuid.UUID, sids: Collection[str], actor: Actor
+    ) -> int:
+        """The account is being erased (in this transaction): every grant it holds is
+        revoked, and each client with a grant still live or bound to one of the account's
+        browser sessions (``sids``) is sent one back-channel logout per session it took part
+        in. Called before the account's rows go (the pairwise ``sub`` is still known).
+        Returns how many logouts were queued."""
+        grants = session.scalars(
+            select(Grant).where(Grant.user_id == user_id).order_by(Grant.created_at)
+        ).all()
+        notified: set[tuple[str, str | None]] = set()
+        for grant in grants:
+            live = grant.revoked_at is None
+            if live:
+                self._store.revoke_grant(session, grant.id, "account_erased", actor=actor)
+            if not live and grant.sid not in sids:
+                continue  # ended earlier, and its client was told then
+            client = self._clients.get(grant.client_id)
+            if client is None or not client.backchannel_logout_uri:
+                continue
+            if (client.client_id, grant.sid) not in notified:
+                notified.add((client.client_id, grant.sid))
+                self._notify(session, client, user_id, grant.sid)
+        return len(notified)
 
     def client_access_removed(self, session: Session, grant: Grant) -> None:
         """The customer removed a client's access: tell that client to end its session."""

@@ -149,6 +149,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "webhook_allowed_networks": "127.0.0.1/32",
             # Tests place entries in the log explicitly (runtime.sequencer.drain()).
             "audit_sequencer": False,
+            # Tests run housekeeping passes explicitly (runtime.operations.housekeeping).
+            "housekeeping": False,
         }
         values.update(overrides)
         return Settings(**values)
@@ -187,4 +189,5 @@ pytest_plugins = [
     "tests.support.consent_fixtures",
     "tests.support.receiver",
     "tests.support.tlogcheck",
+    "tests.support.cli",
 ]

@@ -108,6 +108,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             runtime.outbox.start()
         if settings.audit_sequencer:
             runtime.sequencer.start()
+        if settings.housekeeping:
+            runtime.operations.housekeeping.start()
         yield
         runtime.close()
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import click
 
+from identity import cli_lifecycle as lifecycle
 from identity.cli_audit import audit
+from identity.cli_consent import consent
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
 
@@ -375,3 +377,15 @@ def policies_check(directory: Path | None) -> None:
 
 
 main.add_command(audit)
+main.add_command(consent)
+main.add_command(lifecycle.housekeeping)
+users.add_command(lifecycle.users_list)
+users.add_command(lifecycle.users_disable)
+users.add_command(lifecycle.users_enable)
+clients.add_command(lifecycle.clients_list)
+clients.add_command(lifecycle.clients_disable)
+clients.add_command(lifecycle.clients_enable)
+clients.add_command(lifecycle.clients_delete)
+clients.add_command(lifecycle.clients_reset_secret)
+clients.add_command(lifecycle.clients_revoke_secret)
+keys.add_command(lifecycle.keys_retire)

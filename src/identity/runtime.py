@@ -9,18 +9,24 @@ order things are built.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from identity.accounts.mail import AccountMail
 from identity.accounts.passwords import Passwords
 from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
+from identity.accounts.standing import AccountStanding
 from identity.audit.checkpoints import CheckpointKeys, log_origin
+from identity.audit.refs import SYSTEM
 from identity.audit.sequencer import Sequencer
 from identity.audit.store import AuditLog
 from identity.consent.access import ConsentAccess
 from identity.consent.decisions import Decisions
+from identity.consent.export import ConsentExport
 from identity.consent.feed import ConsentFeed
 from identity.consent.ledger import Ledger
 from identity.consent.links import ConsentLinks
@@ -33,12 +39,14 @@ from identity.consent.webhooks import KIND as WEBHOOK
 from identity.consent.webhooks import Webhooks
 from identity.crypto import Pseudonyms
 from identity.db import Database
+from identity.housekeeping.service import Housekeeping
 from identity.linking.resolve import Resolution
 from identity.linking.service import Linking
 from identity.linking.signin import LinkAtSignIn
 from identity.mail import MailJobs, MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
 from identity.oidc.bearer import BearerVerifier
+from identity.oidc.client_admin import ClientAdmin
 from identity.oidc.clients import ClientRegistry
 from identity.oidc.keys import KeyPurpose, KeyStore
 from identity.oidc.logout import BACKCHANNEL, Logout
@@ -83,6 +91,7 @@ class Runtime:
     anonymous_ids: AnonymousIds
     linking: Linking
     resolution: Resolution
+    operations: Operations
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -140,9 +149,11 @@ class Runtime:
             resolution=Resolution(
                 db=db, anonymous=consent.anonymous, decisions=consent.decisions, subjects=p.subjects
             ),
+            operations=Operations.build(settings, db, p, accounts, consent, webhooks, catalog),
         )
 
     def close(self) -> None:
+        self.operations.housekeeping.stop()
         self.sequencer.stop()
         self.mail_jobs.close()
         self.outbox.stop()
@@ -296,3 +307,48 @@ class _Consent:
             max_accounts=settings.anonymous_id_max_accounts,
         )
         return cls(service, decisions, states, resolver, anonymous, linking)
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What operators run (``identity users``, ``clients``, ``housekeeping``, ``consent
+    export``): the lifecycle of accounts and clients, housekeeping, the consent export."""
+
+    standing: AccountStanding
+    clients: ClientAdmin
+    housekeeping: Housekeeping
+    consent_export: ConsentExport
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        p: _Provider,
+        accounts: AccountService,
+        consent: _Consent,
+        webhooks: Webhooks,
+        catalog: Catalog,
+    ) -> Operations:
+        store = p.provider.store
+
+        def revoke_account_grants(session: Session, user_id: uuid.UUID) -> int:
+            return store.revoke_grants(
+                session, user_id=user_id, reason="account_disabled", actor=SYSTEM
+            )
+
+        standing = AccountStanding(
+            db=db,
+            sessions=accounts.sessions,
+            revoke_grants=revoke_account_grants,
+            # A disabled account's sessions end like any other: relying parties are told.
+            session_listeners=[p.logout.session_ended],
+        )
+        clients = ClientAdmin(db, p.clients, store, removed_listeners=[webhooks.client_removed])
+        housekeeping = Housekeeping(
+            db, settings, accounts.sessions, tasks={"anonymous_ids": consent.linking.expire}
+        )
+        export = ConsentExport(
+            db=db, catalog=catalog, receipt_keys=p.receipt_keys, settings=settings
+        )
+        return cls(standing, clients, housekeeping, export)

@@ -258,8 +258,8 @@ def delete_batch(session: Session, key: Any, where: ColumnElement[bool], limit: 
     chosen = select(key).where(where).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
-    table = key.property.parent.local_table
-    result = session.execute(delete(table).where(table.c[key.key].in_(chosen)))
+    column = key.property.columns[0]
+    result = session.execute(delete(column.table).where(column.in_(chosen)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

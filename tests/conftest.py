@@ -151,6 +151,8 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "audit_sequencer": False,
             # Tests run due erasures explicitly (runtime.dsr.run_due()).
             "dsr_worker": False,
+            # Tests run housekeeping passes explicitly (runtime.operations.housekeeping).
+            "housekeeping": False,
         }
         values.update(overrides)
         return Settings(**values)
@@ -190,4 +192,5 @@ pytest_plugins = [
     "tests.support.receiver",
     "tests.support.tlogcheck",
     "tests.support.dsr_fixtures",
+    "tests.support.cli",
 ]

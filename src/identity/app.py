@@ -114,6 +114,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             runtime.sequencer.start()
         if settings.dsr_worker:
             runtime.dsr_worker.start()  # erasures whose grace period has passed
+        if settings.housekeeping:
+            runtime.operations.housekeeping.start()
         yield
         runtime.close()
 

@@ -11,8 +11,12 @@ from typing import Any
 
 import click
 
+from identity import cli_lifecycle as lifecycle
 from identity.cli_audit import audit
+from identity.cli_consent import consent
 from identity.cli_dsr import dsr, erase_subject
+from identity.cli_support import operator as operator_actor
+from identity.cli_support import operator_option
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
 
@@ -162,28 +166,30 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
 @users.command("grant-role")
 @click.option("--email", required=True)
 @click.argument("role", type=click.Choice(["officer"]))
-def users_grant_role(email: str, role: str) -> None:
+@operator_option
+def users_grant_role(email: str, role: str, operator: str) -> None:
     """Give an account a role (``officer`` opens /admin, with a second factor)."""
-    _change_role(email, role, grant=True)
+    _change_role(email, role, operator, grant=True)
 
 
 @users.command("revoke-role")
 @click.option("--email", required=True)
 @click.argument("role", type=click.Choice(["officer"]))
-def users_revoke_role(email: str, role: str) -> None:
+@operator_option
+def users_revoke_role(email: str, role: str, operator: str) -> None:
     """Take a role away from an account."""
-    _change_role(email, role, grant=False)
+    _change_role(email, role, operator, grant=False)
 
 
-def _change_role(email: str, role: str, *, grant: bool) -> None:
-    from identity.cli_support import operator
+def _change_role(email: str, role: str, name: str, *, grant: bool) -> None:
     from identity.errors import NotFound
 
+    operator_actor(name)  # a login name, never an email address
     runtime = _runtime()
     accounts = runtime.accounts
     change = accounts.grant_role if grant else accounts.revoke_role
     try:
-        changed = change(email, role, operator=operator())
+        changed = change(email, role, operator=name)
     except NotFound as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
@@ -417,3 +423,15 @@ def policies_check(directory: Path | None) -> None:
 
 main.add_command(audit)
 main.add_command(dsr)
+main.add_command(consent)
+main.add_command(lifecycle.housekeeping)
+users.add_command(lifecycle.users_list)
+users.add_command(lifecycle.users_disable)
+users.add_command(lifecycle.users_enable)
+clients.add_command(lifecycle.clients_list)
+clients.add_command(lifecycle.clients_disable)
+clients.add_command(lifecycle.clients_enable)
+clients.add_command(lifecycle.clients_delete)
+clients.add_command(lifecycle.clients_reset_secret)
+clients.add_command(lifecycle.clients_revoke_secret)
+keys.add_command(lifecycle.keys_retire)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
+import re
+from collections.abc import Callable
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
+from identity.audit.refs import Actor
 from identity.settings import Settings, describe_errors
 
 
@@ -28,10 +32,32 @@ def runtime() -> Any:
         raise click.ClickException(f"invalid purpose file: {exc}") from exc
 
 
-def operator() -> str:
-    """Who runs the command, as audit entries name them: ``IDENTITY_OPERATOR`` when a wrapper
-    (a runbook, a bastion) knows the person, else the OS account."""
-    import getpass
-    import os
+OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-    return os.environ.get("IDENTITY_OPERATOR") or getpass.getuser()
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry
+        return "cli"
+
+
+def operator_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--operator NAME``: who runs the command, for the audit log (default: the OS user)."""
+    return click.option(
+        "--operator",
+        "operator",
+        default=_os_user,
+        show_default="the OS user",
+        help="Who is running this, as the audit log names them (operator:<name>).",
+    )(command)
+
+
+def operator(name: str) -> Actor:
+    """The audit actor for ``--operator``: a login name, never an email address."""
+    if not OPERATOR_NAME.match(name):
+        raise click.BadParameter(
+            "letters, digits, '.', '_' or '-' (a login name, not an email address)",
+            param_hint="--operator",
+        )
+    return Actor.operator(name)

@@ -15,6 +15,7 @@ SQLite too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -23,7 +24,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    create_engine,
+    delete,
+    event,
+    select,
+)
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -238,3 +248,55 @@ def _upsert_statement(
         set_=changes,
         where=only_if(statement.table, excluded) if only_if else None,
     )
+
+
+def delete_batch(session: Session, key: Any, where: ColumnElement[bool], limit: int) -> int:
+    """Delete at most ``limit`` rows matching ``where``, chosen by their primary key ``key``
+    (a mapped column); returns how many. Callers loop, one short transaction per batch, so
+    no sweep holds its locks for long. On PostgreSQL rows that a live transaction holds are
+    skipped (``FOR UPDATE SKIP LOCKED``): they are taken by a later batch or pass."""
+    chosen = select(key).where(where).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    column = key.property.columns[0]
+    result = session.execute(delete(column.table).where(column.in_(chosen)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class Leadership:
+    """Whether this process is the one that does a job which one process per database should
+    do at a time (the audit sequencer, housekeeping): on PostgreSQL, the holder of the advisory
+    lock ``key``, on a connection of its own (if the holder dies its session ends, the lock is
+    free, and another process takes over at its next try); on SQLite always (the write lock
+    takes turns)."""
+
+    def __init__(self, db: Database, key: int) -> None:
+        self._db = db
+        self._key = key
+        self._connection: Any = None
+
+    def held(self) -> bool:
+        if self._db.dialect == "sqlite":
+            return True
+        if self._connection is not None:
+            try:
+                self._connection.execute("SELECT 1")
+                return True
+            except Exception:  # the session ended: so did the lock
+                self.release()
+        proxied = self._db.engine.raw_connection()
+        connection = proxied.driver_connection
+        proxied.detach()
+        connection.autocommit = True
+        got = connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        if got and got[0]:
+            self._connection = connection
+            return True
+        connection.close()
+        return False
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()

@@ -24,7 +24,6 @@ from identity.consent.decisions import Decisions
 from identity.consent.feed import ConsentFeed
 from identity.consent.ledger import Ledger
 from identity.consent.links import ConsentLinks
-from identity.consent.models import ConsentRecord
 from identity.consent.notify import ConsentMessages
 from identity.consent.policy import Catalog, load_catalog
 from identity.consent.receipts import Receipts
@@ -52,6 +51,7 @@ from identity.oidc.logout import BACKCHANNEL, Logout
 from identity.oidc.server import Provider
 from identity.oidc.service import OidcService
 from identity.oidc.tokens import Tokens
+from identity.operations import Operations, build_console, build_dsr
 from identity.outbox.service import Outbox
 from identity.resources import resource_dir
 from identity.settings import Settings
@@ -95,6 +95,7 @@ class Runtime:
     consent_history: ConsentHistory
     dsr: DataSubjectRequests
     dsr_worker: DueRequests
+    operations: Operations
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
@@ -115,9 +116,11 @@ class Runtime:
         audit_keys, sequencer = _audit(settings, db, webhooks)
         audit_log = AuditLog(db)
         receipts = p.receipts(settings, consent.service)
-        console, consent_history = _console(settings, db, audit_log, audit_keys, consent, receipts)
+        console, consent_history = build_console(
+            settings, db, audit_log, audit_keys, consent, receipts
+        )
         mails = ErasureMails(templates, mail, mail_jobs, settings.issuer)
-        dsr = _dsr(settings, db, p, webhooks, accounts, catalog, mails, pseudonyms, receipts)
+        dsr = build_dsr(settings, db, p, webhooks, accounts, catalog, mails, pseudonyms, receipts)
         return cls(
             settings=settings,
             db=db,
@@ -153,10 +156,14 @@ class Runtime:
             consent_history=consent_history,
             dsr=dsr,
             dsr_worker=DueRequests(dsr.run_due, settings.dsr_run_interval),
+            operations=Operations.build(
+                settings, db, p, accounts, consent, webhooks, catalog, receipts
+            ),
         )
 
     def close(self) -> None:
         self.dsr_worker.stop()
+        self.operations.housekeeping.stop()
         self.sequencer.stop()
         self.mail_jobs.close()
         self.outbox.stop()
@@ -201,44 +208,6 @@ def _accounts(
     )
 
 
-def _dsr(
-    settings: Settings,
-    db: Database,
-    p: _Provider,
-    webhooks: Webhooks,
-    accounts: AccountService,
-    catalog: Catalog,
-    mails: ErasureMails,
-    pseudonyms: Pseudonyms,
-    receipts: Receipts,
-) -> DataSubjectRequests:
-    """Data subject requests read every capability's tables (``dsr.coverage``); erasure tells
-    clients through the provider's logout and the consent webhooks."""
-
-    def client_name(client_id: str) -> str | None:
-        client = p.clients.get(client_id)
-        return client.name if client else None
-
-    def receipt(record: ConsentRecord) -> str | None:
-        purpose = catalog.get(record.purpose)
-        if purpose is None:  # a purpose file removed since: the record stays, unsigned
-            return None
-        return receipts.receipt_for(record).token
-
-    return DataSubjectRequests(
-        db=db,
-        pseudonyms=pseudonyms,
-        issuer=settings.issuer,
-        grace=settings.erasure_grace,
-        reauthenticate=accounts.reauthenticate,
-        sign_out=p.logout,
-        notices=webhooks,
-        client_name=client_name,
-        receipt=receipt,
-        mail=mails,
-    )
-
-
 def _templates(settings: Settings) -> Templates:
     return Templates(
         resource_dir("templates"),
@@ -261,28 +230,6 @@ def _audit(
         listeners=[ConsentFeed(listeners=[webhooks.on_feed]).on_sequenced],
     )
     return keys, sequencer
-
-
-def _console(
-    settings: Settings,
-    db: Database,
-    log: AuditLog,
-    keys: CheckpointKeys,
-    consent: _Consent,
-    receipts: Receipts,
-) -> tuple[Console, ConsentHistory]:
-    """The privacy officer console: the log searched and proved, consent histories, receipts."""
-    console = Console(db=db, settings=settings, log=log, keys=keys)
-    history = ConsentHistory(
-        db=db,
-        settings=settings,
-        console=console,
-        consent=consent.service,
-        decisions=consent.decisions,
-        linking=consent.linking,
-        receipts=receipts,
-    )
-    return console, history
 
 
 @dataclass(frozen=True)

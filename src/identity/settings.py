@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     outbox_retry_max: Duration = timedelta(hours=1)
     outbox_timeout: float = Field(default=5.0, gt=0)
     outbox_worker: bool = True  # run a delivery thread inside each server process
+    # Delivered and abandoned messages are kept this long (a client's delivery log), then go.
+    outbox_retention: Duration = timedelta(days=7)
+    # Housekeeping: a thread in each server process (one of them active at a time on
+    # PostgreSQL) deletes expired rows every interval, in short batches (identity.housekeeping).
+    housekeeping: bool = True
+    housekeeping_interval: Duration = Field(default=timedelta(hours=1), gt=timedelta(0))
     # The audit log's sequencer: a thread in each server process (one of them active at a
     # time); it places committed entries in the Merkle tree in batches and signs a checkpoint
     # at most every interval while entries keep coming.

@@ -346,9 +346,10 @@ def test_a_leader_killed_mid_batch_loses_skips_and_repeats_nothing(log, database
 
 
 def test_one_sequencer_is_active_per_database(log, backend):
-    from identity.audit.sequencer import Leadership
+    from identity.audit.sequencer import LEADER_LOCK
+    from identity.db import Leadership
 
-    first, second = Leadership(log.db), Leadership(log.db)
+    first, second = Leadership(log.db, LEADER_LOCK), Leadership(log.db, LEADER_LOCK)
     try:
         assert first.held()
         # PostgreSQL: an advisory lock, one holder; SQLite: turns under the write lock.

@@ -241,7 +241,8 @@ def test_grant_role_makes_an_officer_and_the_grant_is_audited_with_the_operator(
         "--email",
         "Officer@Example.com",
         "officer",
-        IDENTITY_OPERATOR="maria",
+        "--operator",
+        "maria",
     )
     assert granted.returncode == 0, granted.stderr
     assert json.loads(granted.stdout) == {
@@ -258,7 +259,8 @@ def test_grant_role_makes_an_officer_and_the_grant_is_audited_with_the_operator(
         "--email",
         "officer@example.com",
         "officer",
-        IDENTITY_OPERATOR="maria",
+        "--operator",
+        "maria",
     )
     assert json.loads(revoked.stdout)["changed"] is True
     assert not runtime.accounts.has_role(user.id, "officer")

@@ -60,6 +60,13 @@ class EmailNotVerified(PermissionDenied):
     title = "Email address not verified yet"
 
 
+class AccountDisabled(PermissionDenied):
+    """The right password for an account an operator disabled (``identity users disable``)."""
+
+    slug = "account-disabled"
+    title = "This account is disabled"
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedIn:
     cookie_value: str

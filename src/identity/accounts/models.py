@@ -28,6 +28,9 @@ class User(Base):
     phone_number: Mapped[str | None] = mapped_column(String(32))
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Disabled by an operator (``identity users disable``): no sign-in, no session, no token.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
 
     sessions: Mapped[list[BrowserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from identity.accounts.rules import SUPPORTED_LOCALES, Profile
-from identity.accounts.service import EmailNotVerified, InvalidForm, LoginFailed
+from identity.accounts.service import AccountDisabled, EmailNotVerified, InvalidForm, LoginFailed
 from identity.context import CurrentSession
 from identity.errors import TooManyAttempts
 from identity.links import LinkError
@@ -192,6 +192,8 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
         return render(
             request, "accounts/login.html", {**context, "error": "unverified"}, status=403
         )
+    except AccountDisabled:
+        return render(request, "accounts/login.html", {**context, "error": "disabled"}, status=403)
     except TooManyAttempts as exc:
         return render(
             request,

@@ -211,3 +211,24 @@ def describe_user_agent(user_agent: str) -> str:
     if browser and system:
         return f"{browser} · {system}"
     return browser or system or user_agent[:60] or "?"
+
+
+# -- disabled accounts ----------------------------------------------------------------------
+
+REASON_MAX = 200
+
+
+def disable_reason_problem(reason: str) -> str | None:
+    """Why a reason for disabling an account is refused (None: it is fine).
+
+    The reason is kept with the account and in the audit log, which is never rewritten, so
+    it must say *why* (a ticket number, "chargeback fraud"), never *who*: an email address in
+    it would outlive the account's erasure."""
+    text = reason.strip()
+    if not text:
+        return "give a reason (a ticket number, a short why)"
+    if len(text) > REASON_MAX:
+        return f"keep the reason under {REASON_MAX} characters"
+    if "@" in text or any(not c.isprintable() for c in text):
+        return "the reason goes in the audit log forever: no email addresses or control characters"
+    return None

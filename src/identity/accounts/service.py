@@ -1,10 +1,10 @@
 """Account use cases. Each public method is one transaction (or two, around a password hash).
 
 Audit actions written here: ``account.signup``, ``account.email_verified``, ``login.succeeded``,
-``login.failed``, ``login.throttled``, ``password.reset_requested``, ``password.reset``,
-``password.rehashed``, ``session.ended``, ``session.ended_others``,
-``session.reauthenticated``, ``session.reauthentication_failed``, ``role.granted``,
-``role.revoked``.
+``login.failed``, ``login.throttled``, ``login.refused`` (a disabled account),
+``password.reset_requested``, ``password.reset``, ``password.rehashed``, ``session.ended``,
+``session.ended_others``, ``session.reauthenticated``, ``session.reauthentication_failed``,
+``role.granted``, ``role.revoked``.
 
 Mail goes out through :class:`~identity.mail.MailJobs`, after the transaction and off the
 request path; requests that mail an address are limited per address and per client IP
@@ -17,6 +17,7 @@ cases are grouped by family in :mod:`~identity.accounts.registration`,
 from __future__ import annotations
 
 from identity.accounts.common import (
+    AccountDisabled,
     AccountView,
     EmailNotVerified,
     InvalidForm,
@@ -36,6 +37,7 @@ class AccountService(Registration, Reauthentication, Recovery, Roles):
 
 
 __all__ = [
+    "AccountDisabled",
     "AccountService",
     "AccountView",
     "EmailNotVerified",

@@ -12,12 +12,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.rules import needs_touch, session_is_live
 from identity.crypto import new_token, token_digest
+from identity.db import delete_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,8 @@ class Sessions:
             .options(joinedload(BrowserSession.user))
             .where(BrowserSession.id_hash == token_digest(cookie_value))
         ).scalar_one_or_none()
-        if row is None:
-            return None
+        if row is None or row.user.disabled_at is not None:
+            return None  # a disabled account's sessions are ended, and none may outlive that
         if not session_is_live(
             last_seen_at=row.last_seen_at,
             expires_at=row.expires_at,
@@ -133,11 +134,13 @@ class Sessions:
         session.flush()
         return ended
 
-    def purge_expired(self, session: Session, now: datetime) -> int:
-        result = session.execute(
-            delete(BrowserSession).where(
-                (BrowserSession.expires_at <= now)
-                | (BrowserSession.last_seen_at <= now - self.idle_timeout)
-            )
+    def purge_expired(self, session: Session, now: datetime, limit: int) -> int:
+        """Delete at most ``limit`` sessions past either timeout (they can never be used
+        again: ``find`` refuses them); housekeeping calls this in batches."""
+        return delete_batch(
+            session,
+            BrowserSession.id_hash,
+            (BrowserSession.expires_at <= now)
+            | (BrowserSession.last_seen_at <= now - self.idle_timeout),
+            limit,
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]

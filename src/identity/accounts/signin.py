@@ -8,10 +8,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from identity import audit
 from identity.accounts.common import (
     ACCOUNT_PREFIX,
+    AccountDisabled,
     AccountsBase,
     AccountView,
     EmailNotVerified,
@@ -44,7 +46,8 @@ class SignIn(AccountsBase):
         """Check the password under throttling; on success start a fresh session.
 
         Raises :class:`TooManyAttempts`, :class:`LoginFailed` (one error for unknown email
-        and wrong password, equal in timing too) or :class:`EmailNotVerified`. The password
+        and wrong password, equal in timing too), :class:`EmailNotVerified` or
+        :class:`AccountDisabled` (both only after the right password). The password
         is checked outside any transaction so that no database lock is held while hashing.
         """
         normalized = normalize_email(email) or email.strip().lower()[:320]
@@ -104,7 +107,6 @@ class SignIn(AccountsBase):
         previous_cookie: str | None,
     ) -> LoggedIn:
         account_key, ip_key = keys
-        now = utcnow()
         with self._db.transaction() as session:
             user = session.get(User, user_id)
             if user is None:  # deleted between the two transactions
@@ -116,41 +118,57 @@ class SignIn(AccountsBase):
                 audit.record(
                     session, "password.rehashed", actor=SYSTEM, subject=Subject.user(user.id)
                 )
-            if user.email_verified:
-                # Rotate: the cookie value is never reused. The same user signing in again
-                # keeps the session (and its relying parties); another user's session ends.
-                continued_sid = None
-                previous = (
-                    self.sessions.find(session, previous_cookie, now) if previous_cookie else None
-                )
-                if previous is not None:
-                    self.sessions.end(session, previous.id_hash)
-                    if previous.user_id == user.id:
-                        continued_sid = previous.sid
-                    else:
-                        self._sessions_ended(session, [previous], "switched_account")
-                    session.flush()
-                cookie_value, row = self.sessions.start(
-                    session,
-                    user,
-                    now=now,
-                    amr="pwd",
-                    user_agent=origin.user_agent,
-                    ip_hash=self._pseudonyms.ip(origin.ip),
-                    sid=continued_sid,
-                )
+            if user.disabled_at is not None:
                 audit.record(
                     session,
-                    "login.succeeded",
+                    "login.refused",
                     actor=Actor.user(user.id),
                     subject=Subject.user(user.id),
-                    details=self._details(origin, sid=row.sid),
+                    details=self._details(origin, reason="disabled"),
                 )
-        # Right password but an unconfirmed address: no session, yet not a failed guess
-        # either (the refund above is committed).
+            elif user.email_verified:
+                cookie_value, row = self._start_session(session, user, origin, previous_cookie)
+        # The right password, for an account that is disabled or whose address is not yet
+        # confirmed: no session, yet not a failed guess either (the refund above is
+        # committed). Only someone who knows the password learns which (docs/security.md).
+        if user.disabled_at is not None:
+            raise AccountDisabled()
         if not user.email_verified:
             raise EmailNotVerified()
         return LoggedIn(cookie_value, user, row)
+
+    def _start_session(
+        self, session: Session, user: User, origin: Origin, previous_cookie: str | None
+    ) -> tuple[str, BrowserSession]:
+        # Rotate: the cookie value is never reused. The same user signing in again keeps
+        # the session (and its relying parties); another user's session ends.
+        now = utcnow()
+        continued_sid = None
+        previous = self.sessions.find(session, previous_cookie, now) if previous_cookie else None
+        if previous is not None:
+            self.sessions.end(session, previous.id_hash)
+            if previous.user_id == user.id:
+                continued_sid = previous.sid
+            else:
+                self._sessions_ended(session, [previous], "switched_account")
+            session.flush()
+        cookie_value, row = self.sessions.start(
+            session,
+            user,
+            now=now,
+            amr="pwd",
+            user_agent=origin.user_agent,
+            ip_hash=self._pseudonyms.ip(origin.ip),
+            sid=continued_sid,
+        )
+        audit.record(
+            session,
+            "login.succeeded",
+            actor=Actor.user(user.id),
+            subject=Subject.user(user.id),
+            details=self._details(origin, sid=row.sid),
+        )
+        return cookie_value, row
 
     def current(self, cookie_value: str | None) -> CurrentSession | None:
         """The signed-in user behind a session cookie, refreshing its idle timer."""

@@ -19,7 +19,6 @@ poll); on SQLite each process's sequencer takes its turn under the database's wr
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import zlib
@@ -44,7 +43,7 @@ from identity.audit.notes import Checkpoint, sign_note
 from identity.audit.rules import Entry
 from identity.audit.service import WROTE_ENTRIES
 from identity.audit.store import reader
-from identity.db import Database, utcnow
+from identity.db import Database, Leadership, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -65,41 +64,6 @@ class SequencedListener(Protocol):
         """Called inside the sequencing transaction, entries in log order."""
 
 
-class Leadership:
-    """Whether this process is the one that sequences (PostgreSQL: an advisory lock held on
-    a connection of its own; SQLite: always, the write lock takes turns)."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._connection: Any = None
-
-    def held(self) -> bool:
-        if self._db.dialect == "sqlite":
-            return True
-        if self._connection is not None:
-            try:
-                self._connection.execute("SELECT 1")
-                return True
-            except Exception:  # the session ended: so did the lock
-                self.release()
-        proxied = self._db.engine.raw_connection()
-        connection = proxied.driver_connection
-        proxied.detach()
-        connection.autocommit = True
-        got = connection.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
-        if got and got[0]:
-            self._connection = connection
-            return True
-        connection.close()
-        return False
-
-    def release(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
-
-
 class Sequencer:
     def __init__(
         self,
@@ -117,7 +81,7 @@ class Sequencer:
         self._checkpoint_interval = checkpoint_interval
         self._poll = poll_interval.total_seconds()
         self._listeners = tuple(listeners)
-        self._leadership = Leadership(db)
+        self._leadership = Leadership(db, LEADER_LOCK)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None

@@ -224,6 +224,10 @@ class Receipts:
     def token_of_subject(self, subject: str, record_id: int) -> str:
         return self._sign(self._consent.record_of(subject, record_id))[0]
 
+    def token_for(self, record: ConsentRecord) -> str:
+        """The signed receipt of ``record``, whoever may have it (the caller has decided)."""
+        return self._sign(record)[0]
+
     def receipt_for(self, record: ConsentRecord) -> ReceiptView:
         """The receipt of ``record``, whoever may see it (the caller has decided that)."""
         settings = self._settings

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity import audit
@@ -170,6 +170,18 @@ class Webhooks:
                 details={"subscription": subscription_id},
             )
 
+    def client_removed(self, session: Session, client_id: str) -> int:
+        """End a deleted client's subscriptions (in the transaction that deletes it)."""
+        result = session.execute(
+            update(WebhookSubscription)
+            .where(
+                WebhookSubscription.client_id == client_id,
+                WebhookSubscription.disabled_at.is_(None),
+            )
+            .values(disabled_at=utcnow())
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def deliveries(self, caller: Caller, subscription_id: str, limit: int = 100) -> list[Delivery]:
         caller.require(READ)
         with self._db.read() as session:
@@ -297,6 +309,8 @@ class Webhooks:
             subscription = session.get(WebhookSubscription, uuid.UUID(str(message.ref)))
         if subscription is None or subscription.disabled_at is not None:
             raise Undeliverable("the subscription was removed")
+        if self._clients.get(subscription.client_id) is None:
+            raise Undeliverable("the client is disabled")  # nothing more reaches it
         secret = self._fernet.decrypt(subscription.secret_encrypted.encode()).decode()
         body = message.body.encode()
         message_id = f"msg_{message.id}"

@@ -116,7 +116,7 @@ class ConsentHistory:
             record = session.get(ConsentRecord, record_id)
         if record is None:
             raise NotFound("no such consent record")
-        token = self._receipts.receipt_for(record).token
+        token = self._receipts.token_for(record)
         subject = Subject.of_consent_subject(record.subject)
         self._console.record(
             officer, "officer.downloaded_receipt", subject, {"record_id": record_id}

@@ -95,6 +95,8 @@ def account(session: Session, person: Person, _ctx: ExportContext) -> dict[str, 
         "created_at": _t(user.created_at),
         "updated_at": _t(user.updated_at),
         "password_changed_at": _t(user.password_changed_at),
+        "disabled_at": _t(user.disabled_at),
+        "disabled_reason": user.disabled_reason,
     }
 
 

@@ -229,14 +229,16 @@ class Linking:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def expire(self, now: datetime) -> int:
+    def expire(self, now: datetime, limit: int | None = None) -> int:
         """Anonymous ids past their expiry: unlinked, and their own consent state removed (the
-        records stay, pseudonymous, as proof). Returns how many were expired now."""
+        records stay, pseudonymous, as proof). Returns how many were expired now (at most
+        ``limit``: housekeeping goes in batches)."""
         with self._db.transaction() as session:
             rows = session.scalars(
-                select(AnonymousSubject).where(
-                    AnonymousSubject.expires_at <= now, AnonymousSubject.expired_at.is_(None)
-                )
+                select(AnonymousSubject)
+                .where(AnonymousSubject.expires_at <= now, AnonymousSubject.expired_at.is_(None))
+                .order_by(AnonymousSubject.key)
+                .limit(limit)
             ).all()
             for row in rows:
                 session.execute(

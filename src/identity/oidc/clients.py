@@ -21,9 +21,9 @@ from identity import audit
 from identity.audit.refs import CLI, Actor, Subject
 from identity.crypto import equals, new_token, token_digest
 from identity.db import Database, utcnow
-from identity.errors import Conflict, InvalidInput
+from identity.errors import Conflict, InvalidInput, NotFound
 from identity.oidc.models import OAuthClient
-from identity.oidc.registration import ClientSpec, register
+from identity.oidc.registration import SECRET_AUTH_METHODS, ClientSpec, register
 from identity.oidc.rules import (
     allowed_scope,
     redirect_uri_matches,
@@ -166,11 +166,14 @@ class ClientRegistry:
             self._cache.clear()
 
     def reset_secret(self, client_id: str, actor: Actor = CLI) -> str:
-        """Issue a new secret for a confidential client (the old one stops working)."""
+        """Issue a new secret for a client that authenticates with one (the old one stops
+        working; a revoked one is replaced). Only its digest is kept: shown once."""
         secret = new_token(32)
         with self._db.transaction() as session:
-            row = session.get(OAuthClient, client_id)
-            if row is None or row.secret_digest is None:
+            row = session.get(OAuthClient, client_id, with_for_update=True)
+            if row is None or row.deleted_at is not None:
+                raise NotFound(f"no client {client_id}")
+            if row.auth_method not in SECRET_AUTH_METHODS:
                 raise InvalidInput(f"{client_id} is not a client with a secret")
             row.secret_digest = token_digest(secret)
             audit.record(

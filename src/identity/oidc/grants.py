@@ -223,9 +223,12 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
         return token
 
     def authenticate_user(self, refresh_token: RefreshView) -> Principal | None:
-        return self.server.store.principal(
+        principal = self.server.store.principal(
             self.request.db, self.request.client, refresh_token.grant_id
         )
+        if principal is None:  # the account is gone or disabled: the grant is (RFC 6749 §5.2)
+            raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
+        return principal
 
     def revoke_old_credential(self, refresh_token: RefreshView) -> None:
         self.server.store.rotate_refresh_token(self.request.db, refresh_token.digest)

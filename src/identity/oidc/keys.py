@@ -10,6 +10,11 @@ from the secret key; the secret key must therefore stay the same for the lifetim
 Keys are cached per process for ``keys_cache_ttl`` (the hot path signs a token per request);
 rotation never needs the cache to be fresh because keys are published ahead of use.
 
+Retiring a key (``identity keys retire``) stops it signing at once. A token key also leaves
+``/jwks`` at once (what it signed stops verifying: that is the point of retiring rather than
+rotating); a receipt key stays published forever, like every receipt key. The key that signs
+may be retired only when the one that would sign in its place is published already.
+
 Two sets of keys live in ``signing_key``, told apart by ``purpose`` and served by one
 :class:`KeyStore` each: token keys (ID, access and logout tokens, ``/jwks``) and receipt keys
 (consent receipts, ``/receipts/jwks``). A receipt is kept, and checked, for as long as its
@@ -38,8 +43,9 @@ from identity import audit
 from identity.audit.refs import CLI, SYSTEM, Actor
 from identity.crypto import derive_key
 from identity.db import Database, utcnow
+from identity.errors import InvalidInput
 from identity.oidc.models import SigningKey
-from identity.oidc.rules import KeyTimes, published_kids, signing_kid
+from identity.oidc.rules import KeyTimes, published_kids, retirement_problem, signing_kid
 
 ALGORITHMS = ("RS256", "ES256")
 Key = RSAKey | ECKey
@@ -139,6 +145,44 @@ class KeyStore:
         self.invalidate()
         return row
 
+    def holds(self, kid: str) -> bool:
+        """Whether ``kid`` is one of this store's keys (of its purpose)."""
+        with self._db.read() as session:
+            row = session.get(SigningKey, kid) if len(kid) <= 64 else None
+            return row is not None and row.purpose == self.purpose.value
+
+    def retire(self, kid: str, *, actor: Actor) -> KeyTimes:
+        """Stop signing with ``kid`` now (raises :class:`InvalidInput` naming why it may not:
+        ``rules.retirement_problem``). A token key also leaves ``/jwks`` at once and stops
+        vouching for ``id_token_hint``s: what it signed stops verifying, which is what
+        retiring is for (a suspected leak; an orderly change is ``rotate``). A receipt key
+        stays published: the receipts it signed must verify for as long as they are kept.
+
+        Other processes see the change within ``keys_cache_ttl``."""
+        now = utcnow()
+        with self._db.transaction() as session:
+            # Locked: two retirements at once must not each leave the other as the successor.
+            rows = session.scalars(
+                select(SigningKey).where(SigningKey.purpose == self.purpose.value).with_for_update()
+            ).all()
+            times = [
+                KeyTimes(r.kid, r.alg, r.created_at, r.activates_at, r.retired_at) for r in rows
+            ]
+            problem = retirement_problem(times, kid, now, self._published(times, now))
+            if problem is not None:
+                raise InvalidInput(problem)
+            row = next(r for r in rows if r.kid == kid)
+            row.retired_at = now
+            audit.record(
+                session,
+                "keys.retired",
+                actor=actor,
+                details={"kid": kid, "alg": row.alg, "for": self.purpose.value},
+            )
+            retired = KeyTimes(row.kid, row.alg, row.created_at, row.activates_at, now)
+        self.invalidate()
+        return retired
+
     def _add(self, session: Any, alg: str, *, activates_at: datetime, actor: Actor) -> SigningKey:
         key = generate_key(alg)
         row = SigningKey(
@@ -198,7 +242,7 @@ class KeyStore:
             private=private,
             jwks=jwks,
             keyset=KeySet([import_jwk(k) for k in jwks["keys"]]),
-            held_keyset=KeySet([import_jwk(k) for k in public.values()]),
+            held_keyset=KeySet([import_jwk(public[t.kid]) for t in times if t.retired_at is None]),
             private_keyset=KeySet(list(private.values())),
         )
         with self._lock:
@@ -240,7 +284,7 @@ class KeyStore:
         An ID token comes back as a hint long after it expired (RP-Initiated Logout 1.0 §2:
         the OP SHOULD accept it), and so long after its key left ``/jwks``. Only our own
         signature is checked, so any key in ``signing_key`` will do; deleting a key's row is
-        how to stop trusting what it signed."""
+        how to stop trusting what it signed, and so is retiring it (``retire``)."""
         return self._load().held_keyset
 
     def describe(self) -> list[dict[str, Any]]:
@@ -255,6 +299,7 @@ class KeyStore:
                 "activates_at": k.activates_at.isoformat(),
                 "signing": signing_kid(loaded.times, k.alg, now) == k.kid,
                 "published": k.kid in published,
+                "retired_at": k.retired_at.isoformat() if k.retired_at else None,
             }
             for k in loaded.times
         ]

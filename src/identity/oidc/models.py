@@ -37,6 +37,9 @@ class OAuthClient(Base):
     resolve_purpose: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Deleted (``identity clients delete``): the row stays as a tombstone so that its id, which
+    # audit entries, consent records and anonymous ids name, never passes to another client.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Grant(Base):

@@ -24,6 +24,7 @@ from identity.oidc.rules import (
 )
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")  # the ones with a secret
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 ID_TOKEN_ALGS = ("RS256", "ES256")
 SUBJECT_TYPES = ("public", "pairwise")
@@ -79,7 +80,7 @@ class Registration:
 
     @property
     def issues_secret(self) -> bool:
-        return self.spec.auth_method not in ("none", "private_key_jwt")
+        return self.spec.auth_method in SECRET_AUTH_METHODS
 
 
 def application_type(spec: ClientSpec) -> str:

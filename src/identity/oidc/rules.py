@@ -269,6 +269,12 @@ def published_kids(
     keys = list(keys)
     kids = []
     for k in keys:
+        if k.retired_at is not None:
+            # Retiring (``identity keys retire``) means "stop trusting it": the key leaves at
+            # once, and what it signed stops verifying. An orderly change is a rotation.
+            if now < k.retired_at:
+                kids.append(k.kid)
+            continue
         superseded_at = _superseded_at(k, keys, now)
         if superseded_at is None or now < superseded_at + longest_token_ttl:
             kids.append(k.kid)
@@ -276,9 +282,9 @@ def published_kids(
 
 
 def _superseded_at(key: KeyTimes, keys: list[KeyTimes], now: datetime) -> datetime | None:
-    """Since when ``key`` can never sign again: the first activation of a key of the same
-    algorithm created after it (which outranks it from then on, see :func:`signing_kid`), or
-    its own retirement. A retired key never signs, so it supersedes nothing."""
+    """Since when ``key`` (not retired) can never sign again: the first activation of a key of
+    the same algorithm created after it, which outranks it from then on (see
+    :func:`signing_kid`). A retired key never signs, so it supersedes nothing."""
     later = [
         k.activates_at
         for k in keys
@@ -287,5 +293,45 @@ def _superseded_at(key: KeyTimes, keys: list[KeyTimes], now: datetime) -> dateti
         and _creation_order(k) > _creation_order(key)
         and k.activates_at <= now
     ]
-    candidates = [*later, *([key.retired_at] if key.retired_at else [])]
-    return min(candidates) if candidates else None
+    return min(later) if later else None
+
+
+def retirement_problem(
+    keys: Sequence[KeyTimes], kid: str, now: datetime, published: Iterable[str]
+) -> str | None:
+    """Why ``kid`` may not be retired now (None: it may). ``published``: the kids published
+    now (``published_kids``, or every key for receipt keys).
+
+    A pending or superseded key may always go. The key that signs now may go only if the key
+    that would sign in its place is published already, so relying parties have it: never the
+    only key of its algorithm (clients registered for that algorithm would get no tokens),
+    and never by reviving an older key that has left ``/jwks``."""
+    key = next((k for k in keys if k.kid == kid), None)
+    if key is None:
+        return f"no key {kid}"
+    if key.retired_at is not None:
+        return f"{kid} is retired already"
+    if signing_kid(keys, key.alg, now) != kid:
+        return None
+    rest = [k for k in keys if k.kid != kid]
+    successor = signing_kid(rest, key.alg, now)
+    rotate = (
+        f"rotate first (identity keys rotate --alg {key.alg}) and retire it once the new key signs"
+    )
+    if successor is None:
+        return f"{kid} is the only key signing {key.alg}: {rotate}"
+    if successor not in set(published):
+        return f"the key that would sign instead, {successor}, is no longer published: {rotate}"
+    return None
+
+
+# -- how long provider rows answer anything -----------------------------------------------------
+
+# A used or expired code is kept this many lifetimes, so that a late replay is still recognised
+# (and revokes what the first redemption issued, RFC 6749 §4.1.2) before it is forgotten.
+CODE_REMEMBERED_LIFETIMES = 10
+
+
+def codes_forgotten_before(now: datetime, code_ttl: timedelta) -> datetime:
+    """Codes that expired before this are forgotten: a replay is then just an unknown code."""
+    return now - code_ttl * CODE_REMEMBERED_LIFETIMES

@@ -394,8 +394,12 @@ class Provider(AuthorizationServer):
                 claims = self.tokens.verify_access_token(token)
             except InvalidToken:
                 return None
-            revoked = self.store.access_token_revoked(session, claims["jti"]) or not (
-                self.store.grant_is_live(session, claims.get("grant_id"))
+            # A disabled or deleted client's tokens are inactive, whoever asks (its grants
+            # are not revoked by disabling: enabling the client again revives them).
+            revoked = (
+                self.clients.get(claims["client_id"]) is None
+                or self.store.access_token_revoked(session, claims["jti"])
+                or not self.store.grant_is_live(session, claims.get("grant_id"))
             )
             return TokenRecord(
                 "access_token", claims["client_id"], claims.get("scope", ""), claims, revoked
@@ -407,7 +411,13 @@ class Provider(AuthorizationServer):
         principal = self.store.principal(session, client, refresh.grant_id) if client else None
         claims: dict[str, Any] = {"sub": principal.sub} if principal else {}
         return TokenRecord(
-            "refresh_token", refresh.client_id, refresh.scope, claims, False, refresh
+            # Inactive too when its client is disabled or its account is (no principal).
+            "refresh_token",
+            refresh.client_id,
+            refresh.scope,
+            claims,
+            principal is None,
+            refresh,
         )
 
     def revoke(self, session: Session, token: TokenRecord, *, actor: Actor) -> None:

@@ -139,7 +139,7 @@ class OidcService:
             )
             user_id = provider.subjects.resolve(session, client, claims["sub"]) if client else None
             user = session.get(User, user_id) if user_id else None
-            if revoked or user is None:
+            if revoked or user is None or user.disabled_at is not None:
                 raise BearerError("invalid_token", "The access token was revoked.", 401)
             profile = user_profile(user)
         return {"sub": claims["sub"], **claims_for_scopes(profile, claims.get("scope", ""))}

@@ -1,0 +1,1 @@
+"""Housekeeping: deleting rows that can no longer answer anything (see ``service``)."""

@@ -190,6 +190,21 @@ def _change_role(email: str, role: str, *, grant: bool) -> None:
     click.echo(json.dumps({"email": email.strip().lower(), "role": role, "changed": changed}))
 
 
+@users.command("remove-second-factor")
+@click.option("--email", required=True)
+def users_remove_second_factor(email: str) -> None:
+    """Remove an account's second factor (a lost phone and no recovery code left), audited
+    with the operator; the account signs in with its password and may enrol again."""
+    from identity.cli_support import operator
+
+    runtime = _runtime()
+    try:
+        removed = runtime.mfa.remove_for_operator(email, operator=operator())
+    finally:
+        runtime.close()
+    click.echo(json.dumps({"email": email.strip().lower(), "removed": removed}))
+
+
 # The client registration's fields, as this command's flags (for its error messages).
 FLAGS = {
     "name": "--name",

@@ -6,6 +6,7 @@ from identity.consent import models as consent_models
 from identity.db import Base
 from identity.linking import models as linking_models
 from identity.links import models as links_models
+from identity.mfa import models as mfa_models
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
 from identity.subjects import models as subjects_models
@@ -19,6 +20,7 @@ __all__ = [
     "linking_models",
     "links_models",
     "metadata",
+    "mfa_models",
     "oidc_models",
     "outbox_models",
     "subjects_models",

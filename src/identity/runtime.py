@@ -38,6 +38,8 @@ from identity.linking.service import Linking
 from identity.linking.signin import LinkAtSignIn
 from identity.mail import MailJobs, MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
+from identity.mfa.proofs import ActiveFactors
+from identity.mfa.service import SecondFactors
 from identity.oidc.bearer import BearerVerifier
 from identity.oidc.clients import ClientRegistry
 from identity.oidc.keys import KeyPurpose, KeyStore
@@ -66,6 +68,7 @@ class Runtime:
     mail: MailSender
     mail_jobs: MailJobs
     accounts: AccountService
+    mfa: SecondFactors
     keys: KeyStore
     receipt_keys: KeyStore
     clients: ClientRegistry
@@ -95,16 +98,8 @@ class Runtime:
         webhooks = _webhooks(settings, db, p, catalog)
         consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms)
         passwords = Passwords.from_settings(settings)
-        accounts = AccountService(
-            settings=settings,
-            db=db,
-            passwords=passwords,
-            mail=AccountMail(templates, mail),
-            pseudonyms=pseudonyms,
-            jobs=mail_jobs,
-            # Ending a session logs its relying parties out; re-consent comes before all else.
-            session_listeners=[p.logout.session_ended],
-            sign_in_steps=[ReviewAtSignIn(consent.decisions)],
+        accounts, mfa = _accounts(
+            settings, db, passwords, pseudonyms, AccountMail(templates, mail), mail_jobs, p, consent
         )
         oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
@@ -121,6 +116,7 @@ class Runtime:
             mail=mail,
             mail_jobs=mail_jobs,
             accounts=accounts,
+            mfa=mfa,
             keys=p.provider.keys,
             receipt_keys=p.receipt_keys,
             clients=p.clients,
@@ -148,6 +144,36 @@ class Runtime:
         self.outbox.stop()
         self.states.close()
         self.db.dispose()
+
+
+def _accounts(
+    settings: Settings,
+    db: Database,
+    passwords: Passwords,
+    pseudonyms: Pseudonyms,
+    mail: AccountMail,
+    mail_jobs: MailJobs,
+    p: _Provider,
+    consent: _Consent,
+) -> tuple[AccountService, SecondFactors]:
+    """Accounts, and the second factor their sign-in asks for."""
+    accounts = AccountService(
+        settings=settings,
+        db=db,
+        passwords=passwords,
+        mail=mail,
+        pseudonyms=pseudonyms,
+        jobs=mail_jobs,
+        # Ending a session logs its relying parties out; re-consent comes before all else.
+        session_listeners=[p.logout.session_ended],
+        sign_in_steps=[ReviewAtSignIn(consent.decisions)],
+        # An account with a confirmed factor gets no session until its code is proven.
+        second_factor=ActiveFactors(),
+    )
+    mfa = SecondFactors(
+        settings=settings, db=db, accounts=accounts, passwords=passwords, pseudonyms=pseudonyms
+    )
+    return accounts, mfa
 
 
 def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) -> Webhooks:

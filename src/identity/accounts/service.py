@@ -1,9 +1,9 @@
 """Account use cases. Each public method is one transaction (or two, around a password hash).
 
 Audit actions written here: ``account.signup``, ``account.email_verified``, ``login.succeeded``,
-``login.failed``, ``login.throttled``, ``password.reset_requested``, ``password.reset``,
-``password.rehashed``, ``session.ended``, ``session.ended_others``, ``role.granted``,
-``role.revoked``.
+``login.failed``, ``login.throttled``, ``login.second_factor_due``, ``password.reset_requested``,
+``password.reset``, ``password.rehashed``, ``session.ended``, ``session.ended_others``,
+``role.granted``, ``role.revoked``.
 
 Mail goes out through :class:`~identity.mail.MailJobs`, after the transaction and off the
 request path; requests that mail an address are limited per address and per client IP
@@ -20,9 +20,11 @@ from identity.accounts.common import (
     InvalidForm,
     LoggedIn,
     LoginFailed,
+    SecondFactorCheck,
     SessionEndedListener,
     SignInStep,
 )
+from identity.accounts.pending import SecondFactorRequired
 from identity.accounts.recovery import Recovery
 from identity.accounts.registration import Registration
 from identity.accounts.roles import Roles
@@ -40,6 +42,8 @@ __all__ = [
     "InvalidForm",
     "LoggedIn",
     "LoginFailed",
+    "SecondFactorCheck",
+    "SecondFactorRequired",
     "SessionEndedListener",
     "SignInStep",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from identity import audit
 from identity.accounts.common import (
@@ -19,6 +20,7 @@ from identity.accounts.common import (
     LoginFailed,
 )
 from identity.accounts.models import BrowserSession, User
+from identity.accounts.pending import SecondFactorRequired
 from identity.accounts.rules import (
     Profile,
     normalize_email,
@@ -31,7 +33,7 @@ from identity.db import utcnow
 from identity.errors import (
     TooManyAttempts,
 )
-from identity.links import LinkError
+from identity.links import LinkError, password_binding
 
 
 class SignIn(AccountsBase):
@@ -43,7 +45,8 @@ class SignIn(AccountsBase):
         """Check the password under throttling; on success start a fresh session.
 
         Raises :class:`TooManyAttempts`, :class:`LoginFailed` (one error for unknown email
-        and wrong password, equal in timing too) or :class:`EmailNotVerified`. The password
+        and wrong password, equal in timing too), :class:`EmailNotVerified`, or
+        :class:`SecondFactorRequired` (no session yet: the code step comes next). The password
         is checked outside any transaction so that no database lock is held while hashing.
         """
         normalized = normalize_email(email) or email.strip().lower()[:320]
@@ -62,7 +65,7 @@ class SignIn(AccountsBase):
             else None
         )
         logged_in = self._complete_login(user.id, keys, new_hash, origin, previous_cookie)
-        step = next((p for p in (s(user.id) for s in self._sign_in_steps) if p), None)
+        step = self.next_step(user.id)
         return replace(logged_in, next_step=step) if step else logged_in
 
     def _charge_attempt(
@@ -102,8 +105,11 @@ class SignIn(AccountsBase):
         origin: Origin,
         previous_cookie: str | None,
     ) -> LoggedIn:
+        """Settle a right password: refund the charge, then start a session, or (with a
+        second factor) hand out a pending sign-in instead, which is not a session."""
         account_key, ip_key = keys
         now = utcnow()
+        logged_in, pending = None, None
         with self._db.transaction() as session:
             user = session.get(User, user_id)
             if user is None:  # deleted between the two transactions
@@ -115,41 +121,78 @@ class SignIn(AccountsBase):
                 audit.record(
                     session, "password.rehashed", actor=SYSTEM, subject=Subject.user(user.id)
                 )
-            if user.email_verified:
-                # Rotate: the cookie value is never reused. The same user signing in again
-                # keeps the session (and its relying parties); another user's session ends.
-                continued_sid = None
-                previous = (
-                    self.sessions.find(session, previous_cookie, now) if previous_cookie else None
-                )
-                if previous is not None:
-                    self.sessions.end(session, previous.id_hash)
-                    if previous.user_id == user.id:
-                        continued_sid = previous.sid
-                    else:
-                        self._sessions_ended(session, [previous], "switched_account")
-                    session.flush()
-                cookie_value, row = self.sessions.start(
-                    session,
-                    user,
-                    now=now,
-                    amr="pwd",
-                    user_agent=origin.user_agent,
-                    ip_hash=self._pseudonyms.ip(origin.ip),
-                    sid=continued_sid,
-                )
+            if not user.email_verified:
+                pass  # no session; reported below, after the refund is committed
+            elif self._second_factor is not None and self._second_factor(session, user.id):
+                pending = self.pending.issue(user.id, password_binding(user.password_hash))
                 audit.record(
                     session,
-                    "login.succeeded",
+                    "login.second_factor_due",
                     actor=Actor.user(user.id),
                     subject=Subject.user(user.id),
-                    details=self._details(origin, sid=row.sid),
+                    details=self._details(origin),
                 )
-        # Right password but an unconfirmed address: no session, yet not a failed guess
-        # either (the refund above is committed).
-        if not user.email_verified:
+            else:
+                logged_in = self.open_session(
+                    session,
+                    user,
+                    origin=origin,
+                    previous_cookie=previous_cookie,
+                    amr="pwd",
+                    now=now,
+                )
+        if pending is not None:
+            raise SecondFactorRequired(pending)
+        if logged_in is None:
+            # Right password but an unconfirmed address: no session, yet not a failed guess
+            # either (the refund above is committed).
             raise EmailNotVerified()
+        return logged_in
+
+    def open_session(
+        self,
+        session: Session,
+        user: User,
+        *,
+        origin: Origin,
+        previous_cookie: str | None,
+        amr: str,
+        now: datetime,
+    ) -> LoggedIn:
+        """Start the browser session of a completed sign-in, inside the caller's transaction.
+
+        Rotate: the cookie value is never reused. The same user signing in again keeps the
+        session (and its relying parties); another user's session ends."""
+        continued_sid = None
+        previous = self.sessions.find(session, previous_cookie, now) if previous_cookie else None
+        if previous is not None:
+            self.sessions.end(session, previous.id_hash)
+            if previous.user_id == user.id:
+                continued_sid = previous.sid
+            else:
+                self._sessions_ended(session, [previous], "switched_account")
+            session.flush()
+        cookie_value, row = self.sessions.start(
+            session,
+            user,
+            now=now,
+            amr=amr,
+            user_agent=origin.user_agent,
+            ip_hash=self._pseudonyms.ip(origin.ip),
+            sid=continued_sid,
+        )
+        audit.record(
+            session,
+            "login.succeeded",
+            actor=Actor.user(user.id),
+            subject=Subject.user(user.id),
+            details=self._details(origin, sid=row.sid, amr=amr),
+        )
         return LoggedIn(cookie_value, user, row)
+
+    def next_step(self, user_id: uuid.UUID) -> str | None:
+        """The first page the user must see right after signing in (re-consent), if any."""
+        return next((p for p in (s(user_id) for s in self._sign_in_steps) if p), None)
 
     def current(self, cookie_value: str | None) -> CurrentSession | None:
         """The signed-in user behind a session cookie, refreshing its idle timer."""

@@ -23,6 +23,7 @@ from identity.console import pages as console_pages
 from identity.dsr import pages as dsr_pages
 from identity.linking import api as linking_api
 from identity.mail import pages as mail_pages
+from identity.mfa import pages as mfa_pages
 from identity.oidc import pages as oidc_pages
 from identity.oidc import routes as oidc_routes
 from identity.oidc.token_endpoint import TokenEndpoint
@@ -85,6 +86,7 @@ def _schemas(*models: Any) -> dict[str, Any]:
 ROUTERS = (
     health,
     account_pages,
+    mfa_pages,
     oidc_routes,
     oidc_pages,
     consent_api,

@@ -12,11 +12,10 @@ from typing import Any
 import click
 
 from identity import cli_lifecycle as lifecycle
+from identity import cli_officers as officers
 from identity.cli_audit import audit
 from identity.cli_consent import consent
 from identity.cli_dsr import dsr, erase_subject
-from identity.cli_support import operator as operator_actor
-from identity.cli_support import operator_option
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
 
@@ -161,40 +160,6 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
     finally:
         runtime.close()
     click.echo(json.dumps({"sub": user.sub, "email": user.email, "verified": user.email_verified}))
-
-
-@users.command("grant-role")
-@click.option("--email", required=True)
-@click.argument("role", type=click.Choice(["officer"]))
-@operator_option
-def users_grant_role(email: str, role: str, operator: str) -> None:
-    """Give an account a role (``officer`` opens /admin, with a second factor)."""
-    _change_role(email, role, operator, grant=True)
-
-
-@users.command("revoke-role")
-@click.option("--email", required=True)
-@click.argument("role", type=click.Choice(["officer"]))
-@operator_option
-def users_revoke_role(email: str, role: str, operator: str) -> None:
-    """Take a role away from an account."""
-    _change_role(email, role, operator, grant=False)
-
-
-def _change_role(email: str, role: str, name: str, *, grant: bool) -> None:
-    from identity.errors import NotFound
-
-    operator_actor(name)  # a login name, never an email address
-    runtime = _runtime()
-    accounts = runtime.accounts
-    change = accounts.grant_role if grant else accounts.revoke_role
-    try:
-        changed = change(email, role, operator=name)
-    except NotFound as exc:
-        raise click.ClickException(exc.detail) from exc
-    finally:
-        runtime.close()
-    click.echo(json.dumps({"email": email.strip().lower(), "role": role, "changed": changed}))
 
 
 @users.command("delete")
@@ -422,6 +387,9 @@ def policies_check(directory: Path | None) -> None:
 
 
 main.add_command(audit)
+users.add_command(officers.users_grant_role)
+users.add_command(officers.users_revoke_role)
+users.add_command(officers.users_remove_second_factor)
 main.add_command(dsr)
 main.add_command(consent)
 main.add_command(lifecycle.housekeeping)

@@ -7,6 +7,7 @@ from identity.db import Base
 from identity.dsr import models as dsr_models
 from identity.linking import models as linking_models
 from identity.links import models as links_models
+from identity.mfa import models as mfa_models
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
 from identity.subjects import models as subjects_models
@@ -21,6 +22,7 @@ __all__ = [
     "linking_models",
     "links_models",
     "metadata",
+    "mfa_models",
     "oidc_models",
     "outbox_models",
     "subjects_models",

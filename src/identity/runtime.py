@@ -44,6 +44,8 @@ from identity.linking.service import Linking
 from identity.linking.signin import LinkAtSignIn
 from identity.mail import MailJobs, MailSender, sender_from_settings
 from identity.mail.sms import sms_sender_from_settings
+from identity.mfa.proofs import ActiveFactors
+from identity.mfa.service import SecondFactors
 from identity.oidc.bearer import BearerVerifier
 from identity.oidc.clients import ClientRegistry
 from identity.oidc.keys import KeyPurpose, KeyStore
@@ -73,6 +75,7 @@ class Runtime:
     mail: MailSender
     mail_jobs: MailJobs
     accounts: AccountService
+    mfa: SecondFactors
     keys: KeyStore
     receipt_keys: KeyStore
     clients: ClientRegistry
@@ -100,16 +103,15 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
         db = db or Database(settings.database_url)
-        templates = _templates(settings)
-        pseudonyms = Pseudonyms(settings.secret)
+        templates, pseudonyms = _templates(settings), Pseudonyms(settings.secret)
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
         p = _Provider.build(settings, db)
         catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
         webhooks = _webhooks(settings, db, p, catalog)
         consent = _Consent.build(settings, db, catalog, templates, mail, pseudonyms)
         passwords = Passwords.from_settings(settings)
-        accounts = _accounts(
-            settings, db, templates, (mail, mail_jobs), (passwords, pseudonyms), p, consent
+        accounts, mfa = _accounts(
+            settings, db, passwords, pseudonyms, AccountMail(templates, mail), mail_jobs, p, consent
         )
         oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
@@ -132,6 +134,7 @@ class Runtime:
             mail=mail,
             mail_jobs=mail_jobs,
             accounts=accounts,
+            mfa=mfa,
             keys=p.provider.keys,
             receipt_keys=p.receipt_keys,
             clients=p.clients,
@@ -149,9 +152,7 @@ class Runtime:
             sequencer=sequencer,
             anonymous_ids=consent.anonymous,
             linking=consent.linking,
-            resolution=Resolution(
-                db=db, anonymous=consent.anonymous, decisions=consent.decisions, subjects=p.subjects
-            ),
+            resolution=consent.resolution(db, p.subjects),
             console=console,
             consent_history=consent_history,
             dsr=dsr,
@@ -171,6 +172,36 @@ class Runtime:
         self.db.dispose()
 
 
+def _accounts(
+    settings: Settings,
+    db: Database,
+    passwords: Passwords,
+    pseudonyms: Pseudonyms,
+    mail: AccountMail,
+    mail_jobs: MailJobs,
+    p: _Provider,
+    consent: _Consent,
+) -> tuple[AccountService, SecondFactors]:
+    """Accounts, and the second factor their sign-in asks for."""
+    accounts = AccountService(
+        settings=settings,
+        db=db,
+        passwords=passwords,
+        mail=mail,
+        pseudonyms=pseudonyms,
+        jobs=mail_jobs,
+        # Ending a session logs its relying parties out; re-consent comes before all else.
+        session_listeners=[p.logout.session_ended],
+        sign_in_steps=[ReviewAtSignIn(consent.decisions)],
+        # An account with a confirmed factor gets no session until its code is proven.
+        second_factor=ActiveFactors(),
+    )
+    mfa = SecondFactors(
+        settings=settings, db=db, accounts=accounts, passwords=passwords, pseudonyms=pseudonyms
+    )
+    return accounts, mfa
+
+
 def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) -> Webhooks:
     webhooks = Webhooks(
         db=db,
@@ -183,29 +214,6 @@ def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) 
     # Webhook targets are chosen by API clients: every delivery is checked and pinned.
     p.outbox.register(WEBHOOK, webhooks.render, public_only=True)
     return webhooks
-
-
-def _accounts(
-    settings: Settings,
-    db: Database,
-    templates: Templates,
-    mailing: tuple[MailSender, MailJobs],
-    hashing: tuple[Passwords, Pseudonyms],
-    p: _Provider,
-    consent: _Consent,
-) -> AccountService:
-    (mail, jobs), (passwords, pseudonyms) = mailing, hashing
-    return AccountService(
-        settings=settings,
-        db=db,
-        passwords=passwords,
-        mail=AccountMail(templates, mail),
-        pseudonyms=pseudonyms,
-        jobs=jobs,
-        # Ending a session logs its relying parties out; re-consent comes before all else.
-        session_listeners=[p.logout.session_ended],
-        sign_in_steps=[ReviewAtSignIn(consent.decisions)],
-    )
 
 
 def _templates(settings: Settings) -> Templates:
@@ -315,6 +323,12 @@ class _Consent:
     def access(self) -> ConsentAccess:
         return ConsentAccess(
             consents=self.service, decisions=self.decisions, resolver=self.resolver
+        )
+
+    def resolution(self, db: Database, subjects: Subjects) -> Resolution:
+        """Services resolving an anonymous id to the account, as consent allows."""
+        return Resolution(
+            db=db, anonymous=self.anonymous, decisions=self.decisions, subjects=subjects
         )
 
     @classmethod

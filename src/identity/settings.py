@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     session_idle_timeout: Duration = timedelta(days=1)
     session_absolute_timeout: Duration = timedelta(days=30)
 
+    # Privacy officers prove their second factor again before exports and erasures when
+    # they last proved it longer ago than this.
+    officer_reauth_after: Duration = timedelta(minutes=5)
+
     # Account links
     verify_link_ttl: Duration = timedelta(days=2)
     reset_link_ttl: Duration = timedelta(hours=1)

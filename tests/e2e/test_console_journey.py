@@ -6,7 +6,10 @@ the customer's consent history. No page is wider than the screen."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from typing import Any
 
+import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -46,15 +49,58 @@ TEXTS = {
 }
 
 
-def sign_in_officer(page: Page, officer: Account) -> None:
-    """The console's address sends the officer to sign in, and back.
-
-    PLACEHOLDER (issue 13): password only. The second-factor branch makes officers enter a
-    TOTP code too; at merge this step gains it (their ``tests/support/officers.py`` enrols one).
-    """
+def sign_in_officer(page: Page, officer: Account, lang: str, screenshot: Any) -> None:
+    """The console's address sends an officer without a second factor to set one up: the key
+    from the QR code into an authenticator app (pyotp here), the first code, the recovery
+    codes; then signing in again asks for the app's code before the console opens."""
+    t = FACTOR[lang]
     page.goto("/admin")
     log_in(page, officer)
+    expect_page(page, lang, t["title"])
+    page.get_by_role("button", name=t["set_up"]).click()
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    screenshot(page, "officer-scans-the-code")
+    app, now = pyotp.TOTP(secret), datetime.now(UTC)
+    page.get_by_label(t["code_label"], exact=True).fill(app.at(now))
+    page.get_by_role("button", name=t["turn_on"]).click()
+    expect_page(page, lang, t["codes_title"])
+    page.get_by_role("link", name=t["saved"]).click()
+    page.get_by_role("button", name=t["sign_out"]).first.click()
+
+    page.goto("/admin")
+    log_in(page, officer)
+    expect_page(page, lang, t["enter_code"])
+    # The enrolment used this time step's code: the app's next one is accepted (clock drift).
+    page.get_by_label(t["code_label"], exact=True).fill(app.at(now, counter_offset=1))
+    page.get_by_role("button", name=t["continue"]).click()
     expect(page).to_have_url(re.compile(r"/admin$"))
+
+
+# The second factor's pages, as tests/e2e/test_second_factor_journey.py reads them.
+FACTOR = {
+    "es": {
+        "title": "Verificación en dos pasos",
+        "set_up": "Configurar una app de autenticación",
+        "code_label": "Código de tu app de autenticación",
+        "turn_on": "Activar la verificación en dos pasos",
+        "codes_title": "Tus códigos de recuperación",
+        "saved": "Ya los he guardado: continuar",
+        "sign_out": "Cerrar sesión",
+        "enter_code": "Introduce tu código",
+        "continue": "Continuar",
+    },
+    "en": {
+        "title": "Two-step sign-in",
+        "set_up": "Set up an authenticator app",
+        "code_label": "Code from your authenticator app",
+        "turn_on": "Turn on two-step sign-in",
+        "codes_title": "Your recovery codes",
+        "saved": "I have saved them: continue",
+        "sign_out": "Sign out",
+        "enter_code": "Enter your code",
+        "continue": "Continue",
+    },
+}
 
 
 def expect_fits(page: Page, width: int) -> None:
@@ -84,7 +130,7 @@ def test_an_officer_finds_a_customer_by_email_checks_an_entry_and_reads_their_co
     page = open_page(lang, device, javascript=False)
     width = page.viewport_size["width"]
 
-    sign_in_officer(page, officer)
+    sign_in_officer(page, officer, lang, screenshot)
     expect_page(page, lang, t["console"])
     expect_fits(page, width)
     screenshot(page, "console")

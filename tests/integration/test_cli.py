@@ -283,3 +283,34 @@ def test_grant_role_refuses_an_unknown_account_or_role(run):
     unknown = run("users", "grant-role", "--email", "nobody@example.com", "root")
     assert unknown.returncode != 0
     assert "root" in unknown.stderr
+
+
+def test_remove_second_factor_lets_an_account_that_lost_its_phone_sign_in_again(
+    run, runtime, make_user, client
+):
+    from tests.support.fixtures import DEFAULT_PASSWORD
+    from tests.support.forms import login, submit
+    from tests.support.second_factor import enrol
+
+    user = make_user(email="lost@example.com")
+    login(client, user.email, DEFAULT_PASSWORD)
+    enrol(client)
+    submit(client, "/logout", {}, form_page="/account")
+    assert login(client, user.email, DEFAULT_PASSWORD).headers["location"].startswith("/login/code")
+    removed = run(
+        "users", "remove-second-factor", "--email", "Lost@Example.com", "--operator", "maria"
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout) == {"email": "lost@example.com", "removed": True}
+    assert login(client, user.email, DEFAULT_PASSWORD).headers["location"] == "/account"
+    again = run("users", "remove-second-factor", "--email", "lost@example.com")
+    assert json.loads(again.stdout)["removed"] is False
+    with runtime.db.read() as session:
+        entry = session.scalars(
+            select(AuditEntryRow).where(AuditEntryRow.action == "mfa.removed")
+        ).one()
+    assert (entry.actor, entry.subject, entry.details) == (
+        "operator:maria",
+        f"user:{user.id}",
+        {"method": "operator"},
+    )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from identity.accounts.mail import AccountMail
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.passwords import Passwords
+from identity.accounts.pending import PendingSignIns
 from identity.accounts.rules import (
     Problem,
     ThrottlePolicy,
@@ -91,6 +92,11 @@ class SignInStep(Protocol):
         """A page the user must see right after signing in (a path), or None."""
 
 
+class SecondFactorCheck(Protocol):
+    def __call__(self, session: Session, user_id: uuid.UUID) -> bool:
+        """Whether the account must prove a second factor before a session starts."""
+
+
 class AccountsBase:
     def __init__(
         self,
@@ -103,6 +109,7 @@ class AccountsBase:
         jobs: MailJobs,
         session_listeners: Sequence[SessionEndedListener] = (),
         sign_in_steps: Sequence[SignInStep] = (),
+        second_factor: SecondFactorCheck | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -124,6 +131,8 @@ class AccountsBase:
         self._throttle = Throttle()
         self._session_listeners = tuple(session_listeners)
         self._sign_in_steps = tuple(sign_in_steps)
+        self._second_factor = second_factor
+        self.pending = PendingSignIns(settings.secret)
         window = settings.login_failure_window
         lock = (settings.login_lock_base, settings.login_lock_max)
         self._account_policy = ThrottlePolicy(

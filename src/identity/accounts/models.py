@@ -74,7 +74,10 @@ class BrowserSession(Base):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute timeout
-    amr: Mapped[str] = mapped_column(String(64))  # space-separated methods, e.g. "pwd"
+    amr: Mapped[str] = mapped_column(String(64))  # space-separated methods: "pwd", "pwd otp"
+    # The last time this browser proved a factor (the sign-in, a code asked again later):
+    # what officers' exports and erasures check, within IDENTITY_OFFICER_REAUTH_AFTER.
+    proven_at: Mapped[datetime] = mapped_column(UTCDateTime())
     user_agent: Mapped[str] = mapped_column(String(200))
     ip_hash: Mapped[str] = mapped_column(String(64))
 

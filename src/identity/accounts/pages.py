@@ -8,8 +8,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from identity.accounts.pending import PENDING_MAX_AGE
 from identity.accounts.rules import SUPPORTED_LOCALES, Profile
-from identity.accounts.service import AccountDisabled, EmailNotVerified, InvalidForm, LoginFailed
+from identity.accounts.service import (
+    AccountDisabled,
+    EmailNotVerified,
+    InvalidForm,
+    LoginFailed,
+    SecondFactorRequired,
+)
 from identity.context import CurrentSession
 from identity.errors import TooManyAttempts
 from identity.links import LinkError
@@ -50,10 +57,30 @@ def _notice(request: Request) -> str | None:
     return value if value in NOTICES else None
 
 
-def _set_session_cookie(runtime: RuntimeDep, response: Response, value: str) -> None:
+def set_session_cookie(runtime: RuntimeDep, response: Response, value: str) -> None:
     cookie = runtime.session_cookie
     response.set_cookie(
         cookie.name, value, httponly=True, secure=cookie.secure, samesite="lax", path="/"
+    )
+
+
+def set_pending_cookie(runtime: RuntimeDep, response: Response, value: str | None) -> None:
+    """The sign-in waiting for its code (``value``), or its end (None). Strict: only our own
+    code page, reached from our own sign-in form, ever needs it."""
+    cookie = runtime.session_cookie
+    if value is None:
+        response.delete_cookie(
+            cookie.pending, path="/", secure=cookie.secure, httponly=True, samesite="strict"
+        )
+        return
+    response.set_cookie(
+        cookie.pending,
+        value,
+        max_age=int(PENDING_MAX_AGE.total_seconds()),
+        httponly=True,
+        secure=cookie.secure,
+        samesite="strict",
+        path="/",
     )
 
 
@@ -202,10 +229,14 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
             status=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
+    except SecondFactorRequired as exc:  # no session yet: the code comes first
+        response = redirect("/login/code?" + urlencode({"next": next_url}))
+        set_pending_cookie(runtime, response, exc.pending)
+        return response
     if logged_in.next_step:  # e.g. consents to review after a policy change
         next_url = f"{logged_in.next_step}?" + urlencode({"next": next_url})
     response = redirect(next_url)
-    _set_session_cookie(runtime, response, logged_in.cookie_value)
+    set_session_cookie(runtime, response, logged_in.cookie_value)
     return response
 
 

@@ -175,6 +175,13 @@ def needs_touch(last_seen_at: datetime, now: datetime) -> bool:
     return now - last_seen_at >= TOUCH_INTERVAL
 
 
+def with_method(amr: str, method: str) -> str:
+    """Space-separated authentication methods (RFC 8176) with ``method`` added once, in the
+    order they were proven ("pwd" then "otp")."""
+    methods = amr.split()
+    return " ".join([*methods, method] if method not in methods else methods)
+
+
 def describe_user_agent(user_agent: str) -> str:
     """A short human label for the sessions list ("Chrome on Android")."""
     ua = user_agent.lower()

@@ -2,8 +2,9 @@
 
 Audit actions written here: ``account.signup``, ``account.email_verified``, ``login.succeeded``,
 ``login.failed``, ``login.throttled``, ``login.refused`` (a disabled account),
-``password.reset_requested``, ``password.reset``, ``password.rehashed``, ``session.ended``,
-``session.ended_others``, ``session.reauthenticated``, ``session.reauthentication_failed``,
+``login.second_factor_due``, ``password.reset_requested``, ``password.reset``,
+``password.rehashed``, ``session.ended``, ``session.ended_others``,
+``session.reauthenticated``, ``session.reauthentication_failed``,
 ``role.granted``, ``role.revoked``.
 
 Mail goes out through :class:`~identity.mail.MailJobs`, after the transaction and off the
@@ -23,9 +24,11 @@ from identity.accounts.common import (
     InvalidForm,
     LoggedIn,
     LoginFailed,
+    SecondFactorCheck,
     SessionEndedListener,
     SignInStep,
 )
+from identity.accounts.pending import SecondFactorRequired
 from identity.accounts.reauth import Reauthentication
 from identity.accounts.recovery import Recovery
 from identity.accounts.registration import Registration
@@ -44,6 +47,8 @@ __all__ = [
     "InvalidForm",
     "LoggedIn",
     "LoginFailed",
+    "SecondFactorCheck",
+    "SecondFactorRequired",
     "SessionEndedListener",
     "SignInStep",
 ]

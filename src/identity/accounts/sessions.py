@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from identity.accounts.models import BrowserSession, User
-from identity.accounts.rules import needs_touch, session_is_live
+from identity.accounts.rules import needs_touch, session_is_live, with_method
 from identity.crypto import new_token, token_digest
 from identity.db import delete_batch
 
@@ -25,12 +25,14 @@ from identity.db import delete_batch
 class SessionCookie:
     name: str
     secure: bool
+    pending: str = "identity_pending"  # a sign-in waiting for its second factor (not a session)
 
     @classmethod
     def for_issuer(cls, https: bool) -> SessionCookie:
         # ``__Host-`` binds the cookie to this exact host over https, so a sibling subdomain
         # cannot plant or overwrite it.
-        return cls("__Host-identity_session" if https else "identity_session", https)
+        prefix = "__Host-" if https else ""
+        return cls(f"{prefix}identity_session", https, f"{prefix}identity_pending")
 
 
 class Sessions:
@@ -61,6 +63,7 @@ class Sessions:
             user_id=user.id,
             created_at=now,
             auth_time=now,
+            proven_at=now,
             last_seen_at=now,
             expires_at=now + self.absolute_timeout,
             amr=amr,
@@ -97,6 +100,14 @@ class Sessions:
         row = session.get(BrowserSession, id_hash)
         if row is not None and needs_touch(row.last_seen_at, now):
             row.last_seen_at = now
+
+    def record_proof(self, session: Session, id_hash: str, method: str, now: datetime) -> None:
+        """The browser proved a factor again (a code asked after sign-in): it joins the
+        session's methods (``amr``) and becomes the session's last proof."""
+        row = session.get(BrowserSession, id_hash, with_for_update=True)
+        if row is not None:
+            row.amr = with_method(row.amr, method)
+            row.proven_at = now
 
     def for_user(self, session: Session, user_id: uuid.UUID, now: datetime) -> list[BrowserSession]:
         rows = session.scalars(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from identity.accounts.common import (
     LoginFailed,
 )
 from identity.accounts.models import BrowserSession, User
+from identity.accounts.pending import SecondFactorRequired
 from identity.accounts.rules import (
     Profile,
     normalize_email,
@@ -34,7 +35,7 @@ from identity.db import utcnow
 from identity.errors import (
     TooManyAttempts,
 )
-from identity.links import LinkError
+from identity.links import LinkError, password_binding
 
 
 class SignIn(AccountsBase):
@@ -47,7 +48,8 @@ class SignIn(AccountsBase):
 
         Raises :class:`TooManyAttempts`, :class:`LoginFailed` (one error for unknown email
         and wrong password, equal in timing too), :class:`EmailNotVerified` or
-        :class:`AccountDisabled` (both only after the right password). The password
+        :class:`AccountDisabled` (both only after the right password), or
+        :class:`SecondFactorRequired` (no session yet: the code step comes next). The password
         is checked outside any transaction so that no database lock is held while hashing.
         """
         normalized = normalize_email(email) or email.strip().lower()[:320]
@@ -66,7 +68,7 @@ class SignIn(AccountsBase):
             else None
         )
         logged_in = self._complete_login(user.id, keys, new_hash, origin, previous_cookie)
-        step = next((p for p in (s(user.id) for s in self._sign_in_steps) if p), None)
+        step = self.next_step(user.id)
         return replace(logged_in, next_step=step) if step else logged_in
 
     def _charge_attempt(
@@ -106,7 +108,11 @@ class SignIn(AccountsBase):
         origin: Origin,
         previous_cookie: str | None,
     ) -> LoggedIn:
+        """Settle a right password: refund the charge, then start a session, or (with a
+        second factor) hand out a pending sign-in instead, which is not a session."""
         account_key, ip_key = keys
+        now = utcnow()
+        logged_in, pending = None, None
         with self._db.transaction() as session:
             user = session.get(User, user_id)
             if user is None:  # deleted between the two transactions
@@ -119,30 +125,58 @@ class SignIn(AccountsBase):
                     session, "password.rehashed", actor=SYSTEM, subject=Subject.user(user.id)
                 )
             if user.disabled_at is not None:
-                audit.record(
+                self._note(session, user, "login.refused", origin, reason="disabled")
+            elif not user.email_verified:
+                pass  # no session; reported below, after the refund is committed
+            elif self._second_factor is not None and self._second_factor(session, user.id):
+                pending = self.pending.issue(user.id, password_binding(user.password_hash))
+                self._note(session, user, "login.second_factor_due", origin)
+            else:
+                logged_in = self.open_session(
                     session,
-                    "login.refused",
-                    actor=Actor.user(user.id),
-                    subject=Subject.user(user.id),
-                    details=self._details(origin, reason="disabled"),
+                    user,
+                    origin=origin,
+                    previous_cookie=previous_cookie,
+                    amr="pwd",
+                    now=now,
                 )
-            elif user.email_verified:
-                cookie_value, row = self._start_session(session, user, origin, previous_cookie)
         # The right password, for an account that is disabled or whose address is not yet
         # confirmed: no session, yet not a failed guess either (the refund above is
         # committed). Only someone who knows the password learns which (docs/security.md).
         if user.disabled_at is not None:
             raise AccountDisabled()
-        if not user.email_verified:
+        if pending is not None:
+            raise SecondFactorRequired(pending)
+        if logged_in is None:
             raise EmailNotVerified()
-        return LoggedIn(cookie_value, user, row)
+        return logged_in
 
-    def _start_session(
-        self, session: Session, user: User, origin: Origin, previous_cookie: str | None
-    ) -> tuple[str, BrowserSession]:
-        # Rotate: the cookie value is never reused. The same user signing in again keeps
-        # the session (and its relying parties); another user's session ends.
-        now = utcnow()
+    def _note(
+        self, session: Session, user: User, action: str, origin: Origin, **details: str
+    ) -> None:
+        subject = Subject.user(user.id)
+        audit.record(
+            session,
+            action,
+            actor=Actor.user(user.id),
+            subject=subject,
+            details=self._details(origin, **details),
+        )
+
+    def open_session(
+        self,
+        session: Session,
+        user: User,
+        *,
+        origin: Origin,
+        previous_cookie: str | None,
+        amr: str,
+        now: datetime,
+    ) -> LoggedIn:
+        """Start the browser session of a completed sign-in, inside the caller's transaction.
+
+        Rotate: the cookie value is never reused. The same user signing in again keeps the
+        session (and its relying parties); another user's session ends."""
         continued_sid = None
         previous = self.sessions.find(session, previous_cookie, now) if previous_cookie else None
         if previous is not None:
@@ -156,7 +190,7 @@ class SignIn(AccountsBase):
             session,
             user,
             now=now,
-            amr="pwd",
+            amr=amr,
             user_agent=origin.user_agent,
             ip_hash=self._pseudonyms.ip(origin.ip),
             sid=continued_sid,
@@ -166,9 +200,13 @@ class SignIn(AccountsBase):
             "login.succeeded",
             actor=Actor.user(user.id),
             subject=Subject.user(user.id),
-            details=self._details(origin, sid=row.sid),
+            details=self._details(origin, sid=row.sid, amr=amr),
         )
-        return cookie_value, row
+        return LoggedIn(cookie_value, user, row)
+
+    def next_step(self, user_id: uuid.UUID) -> str | None:
+        """The first page the user must see right after signing in (re-consent), if any."""
+        return next((p for p in (s(user_id) for s in self._sign_in_steps) if p), None)
 
     def current(self, cookie_value: str | None) -> CurrentSession | None:
         """The signed-in user behind a session cookie, refreshing its idle timer."""

@@ -22,6 +22,7 @@ from identity.accounts.models import BrowserSession, LoginThrottle, User, UserRo
 from identity.consent.models import ConsentState
 from identity.dsr import sections as s
 from identity.linking.models import AnonymousPresentation
+from identity.mfa.models import RecoveryCode, TotpFactor
 from identity.oidc.models import AuthorizationCode, Grant, RefreshToken, RememberedConsent
 from identity.subjects.models import SubjectAlias
 
@@ -123,6 +124,20 @@ COVERAGE: dict[str, Coverage] = {
         s.delete_where(LoginThrottle, lambda p: LoginThrottle.key.in_(p.throttle_keys)),
         "deleted",
         "counters under a keyed hash of the email (per-IP counters are nobody's)",
+    ),
+    "mfa_recovery_code": Coverage(
+        None,
+        None,
+        s.delete_where(RecoveryCode, lambda p: RecoveryCode.user_id == p.user_id),
+        "deleted",
+        "keyed hashes of single-use codes: their dates are in the second_factor section",
+    ),
+    "mfa_totp": Coverage(
+        "second_factor",
+        s.second_factor,
+        s.delete_where(TotpFactor, lambda p: TotpFactor.user_id == p.user_id),
+        "deleted",
+        "whether a factor is enrolled and when; the sealed secret is never exported",
     ),
     "user_role": Coverage(
         "roles",

@@ -25,6 +25,7 @@ from identity.db import rfc3339
 from identity.dsr.models import DsrRequest
 from identity.dsr.rules import scrub
 from identity.linking.models import AnonymousPresentation
+from identity.mfa.models import RecoveryCode, TotpFactor
 from identity.oidc.models import Grant, RefreshToken, RememberedConsent
 from identity.subjects.models import AnonymousSubject, SubjectAlias
 
@@ -127,6 +128,22 @@ def roles(session: Session, person: Person, _ctx: ExportContext) -> list[dict[st
     return [
         {"role": r.role, "granted_at": _t(r.granted_at), "granted_by": r.granted_by} for r in rows
     ]
+
+
+def second_factor(session: Session, person: Person, _ctx: ExportContext) -> dict[str, Any] | None:
+    """Whether a factor is enrolled and its recovery codes' use, never the secret or hashes."""
+    factor = session.get(TotpFactor, person.user_id)
+    if factor is None:
+        return None
+    codes = session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == person.user_id))
+    return {
+        "method": "totp",
+        "created_at": _t(factor.created_at),
+        "confirmed_at": _t(factor.confirmed_at),
+        "recovery_codes": [
+            {"created_at": _t(c.created_at), "used_at": _t(c.used_at)} for c in codes
+        ],
+    }
 
 
 def throttles(session: Session, person: Person, _ctx: ExportContext) -> list[dict[str, Any]]:

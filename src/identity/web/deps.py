@@ -40,6 +40,10 @@ class SignInRequired(Exception):
         self.next_url = next_url
 
 
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def signed_in(next_url: str | None = None) -> Any:
     """A dependency: the signed-in session, or a sign-in that comes back to ``next_url``
     (default: the page asked for; forms name the page that holds them)."""
@@ -47,8 +51,7 @@ def signed_in(next_url: str | None = None) -> Any:
     def required(request: Request) -> CurrentSession:
         current = current_session(request)
         if current is None:
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise SignInRequired(next_url or here)
+            raise SignInRequired(next_url or _here(request))
         return current
 
     return Depends(required)
@@ -59,18 +62,52 @@ class NotAnOfficer(PermissionDenied):
     title = "This page is for privacy officers"
 
 
-def officer_required() -> Any:
-    """A dependency: the signed-in session of a privacy officer (role ``officer``). Anyone
-    else signed in gets a 403 page; nobody signed in is sent to sign in first."""
+class StepRequired(Exception):
+    """A page needs a step first (enrol a second factor, enter a code); the error handler
+    sends the browser to ``path`` and, after it, back to ``next_url``."""
+
+    def __init__(self, path: str, next_url: str) -> None:
+        super().__init__(path)
+        self.path = path
+        self.next_url = next_url
+
+
+# Where the officer gate sends a browser, by the verdict of ``identity.mfa.rules.officer_gate``.
+GATE_STEPS = {"enrol": "/account/security", "code": "/account/security/verify"}
+
+
+def _officer(request: Request, next_url: str | None, *, recent: bool) -> CurrentSession:
+    current = current_session(request)
+    if current is None:
+        raise SignInRequired(next_url or _here(request))
+    runtime = get_runtime(request)
+    if not runtime.accounts.has_role(current.user.id, OFFICER):
+        raise NotAnOfficer()
+    step = GATE_STEPS.get(runtime.mfa.gate(current, recent=recent))
+    if step is not None:
+        raise StepRequired(step, next_url or _here(request))
+    return current
+
+
+def officer_required(next_url: str | None = None) -> Any:
+    """A dependency: the signed-in session of a privacy officer (role ``officer``) that
+    proved its second factor. Anyone else signed in gets a 403 page; nobody signed in is sent
+    to sign in first; an officer without a factor is sent to set one up, and one whose
+    session has not proved it to the code page, each coming back to ``next_url`` (default:
+    the page asked for; forms name the page that holds them)."""
 
     def required(request: Request) -> CurrentSession:
-        current = current_session(request)
-        if current is None:
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise SignInRequired(here)
-        if not get_runtime(request).accounts.has_role(current.user.id, OFFICER):
-            raise NotAnOfficer()
-        return current
+        return _officer(request, next_url, recent=False)
+
+    return Depends(required)
+
+
+def officer_recently_authenticated(next_url: str | None = None) -> Any:
+    """:func:`officer_required`, and the factor proven within
+    ``IDENTITY_OFFICER_REAUTH_AFTER`` (exports, erasures): otherwise the code page first."""
+
+    def required(request: Request) -> CurrentSession:
+        return _officer(request, next_url, recent=True)
 
     return Depends(required)
 

@@ -31,7 +31,7 @@ from identity.errors import (
 )
 from identity.links import LinkError
 from identity.web.csrf import CsrfError
-from identity.web.deps import SignInRequired
+from identity.web.deps import SignInRequired, StepRequired
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,13 @@ async def on_sign_in_required(request: Request, exc: Exception) -> Response:
     return redirect("/login?" + urlencode({"next": safe_next(exc.next_url)}, safe="/"))
 
 
+async def on_step_required(request: Request, exc: Exception) -> Response:
+    from identity.web.pages import redirect, safe_next
+
+    assert isinstance(exc, StepRequired)
+    return redirect(f"{exc.path}?" + urlencode({"next": safe_next(exc.next_url)}, safe="/"))
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", "-")
     log.error("unhandled error (request %s)", request_id, exc_info=exc)
@@ -191,4 +198,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(CsrfError, on_csrf_error)
     app.add_exception_handler(SignInRequired, on_sign_in_required)
+    app.add_exception_handler(StepRequired, on_step_required)
     app.add_exception_handler(Exception, on_unexpected_error)

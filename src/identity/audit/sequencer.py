@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,35 +67,55 @@ class SequencedListener(Protocol):
 
 
 class Leadership:
-    """Whether this process is the one that sequences (PostgreSQL: an advisory lock held on
-    a connection of its own; SQLite: always, the write lock takes turns)."""
+    """Whether this process is the one that sequences.
 
-    def __init__(self, db: Database) -> None:
+    PostgreSQL: a session-level advisory lock, tried on one connection of this process's own
+    that stays open whether the lock was won or not, and is replaced only when it breaks (its
+    session, and any lock it held, ended with it). A follower asks once per call (its loop calls
+    at the poll interval); the leader re-checks that its session is alive at most every
+    ``check_every`` seconds. Between checks a leader whose session just died may run one more
+    round beside its successor: harmless, since a batch is taken only under the tree row's lock
+    (:class:`Sequencer`). SQLite: always; the database's write lock takes turns.
+    """
+
+    def __init__(self, db: Database, *, check_every: float = 0.0) -> None:
         self._db = db
+        self._check_every = check_every
         self._connection: Any = None
+        self._leader = False
+        self._checked_at = 0.0
 
     def held(self) -> bool:
         if self._db.dialect == "sqlite":
             return True
-        if self._connection is not None:
-            try:
-                self._connection.execute("SELECT 1")
-                return True
-            except Exception:  # the session ended: so did the lock
-                self.release()
-        proxied = self._db.engine.raw_connection()
-        connection = proxied.driver_connection
-        proxied.detach()
-        connection.autocommit = True
-        got = connection.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
-        if got and got[0]:
-            self._connection = connection
+        if self._leader and time.monotonic() - self._checked_at < self._check_every:
             return True
-        connection.close()
-        return False
+        for attempt in (1, 2):
+            try:
+                self._leader = self._ask()
+                break
+            except Exception:
+                self.release()  # a broken session has lost its lock too: once more, anew
+                if attempt == 2:
+                    raise
+        self._checked_at = time.monotonic()
+        return self._leader
+
+    def _ask(self) -> bool:
+        if self._connection is None:
+            proxied = self._db.engine.raw_connection()
+            self._connection = proxied.driver_connection
+            proxied.detach()  # the lock lives as long as this session: the pool must not reuse it
+            self._connection.autocommit = True
+        if self._leader:
+            self._connection.execute("SELECT 1")
+            return True
+        got = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+        row = got.fetchone()
+        return bool(row and row[0])
 
     def release(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._leader = self._connection, None, False
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.close()
@@ -117,7 +138,7 @@ class Sequencer:
         self._checkpoint_interval = checkpoint_interval
         self._poll = poll_interval.total_seconds()
         self._listeners = tuple(listeners)
-        self._leadership = Leadership(db)
+        self._leadership = Leadership(db, check_every=self._poll)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -225,12 +246,16 @@ class Sequencer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            busy = False
+            leader = busy = False
             try:
-                if self._leadership.held():
-                    busy = self.run_once() >= self._batch_size
+                leader = self._leadership.held()
+                busy = leader and self.run_once() >= self._batch_size
             except Exception:  # the database may be briefly unavailable; keep the loop alive
                 log.exception("audit sequencing round failed")
-            if not busy:
+            if busy:
+                continue
+            if leader:  # a commit of this process's own wakes it early
                 self._wake.wait(self._poll)
-                self._wake.clear()
+            else:  # the leader is another process: a commit here changes nothing; ask anew
+                self._stop.wait(self._poll)  # for the lock at the poll, and only then
+            self._wake.clear()

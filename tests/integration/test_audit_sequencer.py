@@ -114,3 +114,27 @@ def test_a_follower_asks_at_the_poll_interval_not_at_every_commit(pg_log, elsewh
     finally:
         pg_log.sequencer.stop()
     assert len(asked) <= elapsed / POLL + 2, f"{len(asked)} lock attempts in {elapsed:.1f} s"
+
+
+def statements_placing(runtime: Any, n: int) -> int:
+    """How many statements the sequencer sends to place a batch of ``n`` waiting entries."""
+    for i in range(n):
+        with runtime.db.transaction() as session:
+            audit.record(session, "test.event", actor=SYSTEM, details={"i": i})
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        assert runtime.sequencer.run_once(checkpoint=False) == n
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    return len(sent)
+
+
+def test_a_batch_is_placed_with_the_same_statements_whatever_its_size(runtime):
+    runtime.audit_keys.ensure()  # logs the key's creation
+    runtime.sequencer.drain()
+    assert statements_placing(runtime, 2) == statements_placing(runtime, 300)

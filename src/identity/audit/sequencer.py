@@ -45,7 +45,7 @@ from identity.audit.models import (
 from identity.audit.notes import Checkpoint, sign_note
 from identity.audit.rules import entry_bytes
 from identity.audit.service import WROTE_ENTRIES
-from identity.audit.store import reader
+from identity.audit.store import ENTRY_COLUMNS, reader
 from identity.db import Database, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = zlib.crc32(b"identity.audit.sequencer")  # the PostgreSQL advisory lock key
 
 ENTRY, HASH = AuditEntryRow.__table__, AuditHashRow.__table__
-ENTRY_FIELDS = ("at", "action", "actor", "subject", "details")  # after the index, as Entry
 TREE, CHECKPOINT = AuditTreeRow.__table__, AuditCheckpointRow.__table__
 
 
@@ -77,7 +76,7 @@ _TAKE = (
     update(ENTRY)
     .where(ENTRY.c.id == _waiting.c.id)
     .values(leaf_index=_waiting.c.place, sequenced_at=bindparam("now"))
-    .returning(ENTRY.c.leaf_index, *(ENTRY.c[k] for k in ENTRY_FIELDS))  # as they are now
+    .returning(*ENTRY_COLUMNS)  # as they are now: with their places
 )
 # The second stores the batch's hashes, whose indexes are consecutive (merkle). PostgreSQL
 # gets them as one value cut up by the server: psycopg's executemany pipelines a statement per

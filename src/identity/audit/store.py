@@ -26,6 +26,12 @@ from identity.audit.rules import Entry
 from identity.db import Database, utcnow
 from identity.errors import InvalidInput, NotFound
 
+ENTRY = AuditEntryRow.__table__
+# An entry's columns in :class:`Entry`'s order: ``Entry(*row)``, ``entry_bytes(*row)``.
+ENTRY_COLUMNS = tuple(
+    ENTRY.c[name] for name in ("leaf_index", "at", "action", "actor", "subject", "details")
+)
+
 
 def reader(session: Session) -> HashReader:
     """Stored hashes by index, in the order asked, in one query."""

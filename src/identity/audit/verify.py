@@ -18,17 +18,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from identity.audit.merkle import Frontier, leaf_hash, stored_hash_index
 from identity.audit.models import AuditCheckpointRow, AuditEntryRow, AuditHashRow
 from identity.audit.notes import Checkpoint, NoteError, NoteVerifier, open_checkpoint
-from identity.audit.rules import Problem, mismatch_kind, problem
-from identity.audit.store import entry_of, reader
+from identity.audit.rules import Entry, Problem, entry_bytes, mismatch_kind, problem
+from identity.audit.store import ENTRY_COLUMNS, reader
 
-PAGE = 2000  # rows per round trip while streaming
+PAGE = 5000  # rows per round trip while streaming
 WINDOW = 8  # entries looked at around a mismatch, to name it
+ENTRY, HASH = AuditEntryRow.__table__, AuditHashRow.__table__
+CHECKPOINT = AuditCheckpointRow.__table__
 
 
 @dataclass(frozen=True)
@@ -42,25 +44,24 @@ class VerifyResult:
         return self.problem is None
 
 
-def stream(session: Session, model: Any, key: Any, *conditions: Any) -> Iterator[Any]:
-    """Rows of ``model`` in ``key`` order, a page at a time (keyset pagination: constant
-    memory, and no long-lived cursor)."""
-    after = -1
+def stream(session: Session, columns: Sequence[Any], *conditions: Any) -> Iterator[Row[Any]]:
+    """Core rows of ``columns`` in the order of the first, a key, a page at a time (keyset
+    pagination: constant memory, and no long-lived cursor)."""
+    key, after = columns[0], -1
     while True:
-        statement = select(model).where(key > after, *conditions).order_by(key).limit(PAGE)
-        rows = session.scalars(statement).all()
+        statement = select(*columns).where(key > after, *conditions).order_by(key).limit(PAGE)
+        rows = session.execute(statement).all()
         if not rows:
             return
         yield from rows
-        after = getattr(rows[-1], key.key)
-        session.expunge_all()
+        after = rows[-1][0]
 
 
 class _Checkpoints:
     """The signed checkpoints in size order, each opened with the log's keys as it comes."""
 
     def __init__(self, session: Session, verifiers: Sequence[NoteVerifier], origin: str) -> None:
-        self._rows = stream(session, AuditCheckpointRow, AuditCheckpointRow.size)
+        self._rows = stream(session, (CHECKPOINT.c.size, CHECKPOINT.c.root_hash, CHECKPOINT.c.note))
         self._verifiers = verifiers
         self._origin = origin
         self.checked = 0
@@ -71,14 +72,13 @@ class _Checkpoints:
         self.next = None
         if row is None:
             return None
+        size, root, note = row
         try:
-            checkpoint = open_checkpoint(row.note, self._verifiers, origin=self._origin)
+            checkpoint = open_checkpoint(note, self._verifiers, origin=self._origin)
         except NoteError:
-            return Problem(
-                row.size, "checkpoint", f"checkpoint {row.size} is not signed by the log"
-            )
-        if checkpoint.size != row.size or checkpoint.root_hash != bytes(row.root_hash):
-            return Problem(row.size, "checkpoint", f"checkpoint {row.size} was altered")
+            return Problem(size, "checkpoint", f"checkpoint {size} is not signed by the log")
+        if checkpoint.size != size or checkpoint.root_hash != bytes(root):
+            return Problem(size, "checkpoint", f"checkpoint {size} was altered")
         self.next = checkpoint
         self.checked += 1
         return None
@@ -96,20 +96,14 @@ class _Pass:
     ) -> None:
         self.session = session
         self.checkpoints = _Checkpoints(session, verifiers, origin)
-        self.hashes = stream(session, AuditHashRow, AuditHashRow.index)
+        self.hashes = stream(session, (HASH.c.index, HASH.c.hash))
         self.trusted = trusted
         self.frontier = Frontier()
 
     def run(self) -> Problem | None:
         if found := self.checkpoints.advance() or self._at_size():
             return found
-        entries = stream(
-            self.session,
-            AuditEntryRow,
-            AuditEntryRow.leaf_index,
-            AuditEntryRow.leaf_index.is_not(None),
-        )
-        for row in entries:
+        for row in stream(self.session, ENTRY_COLUMNS, ENTRY.c.leaf_index.is_not(None)):
             if found := self._entry(row) or self._at_size():
                 return found
         if self.checkpoints.next is not None or (
@@ -118,13 +112,12 @@ class _Pass:
             return problem("truncated", self.frontier.size)
         return None
 
-    def _entry(self, row: AuditEntryRow) -> Problem | None:
-        index = row.leaf_index
-        assert index is not None
+    def _entry(self, row: Row[Any]) -> Problem | None:
+        index = row[0]
         if index != self.frontier.size:
             return problem("deleted", self.frontier.size)
-        expected = self.frontier.append(leaf_hash(entry_of(row).data()))
-        stored = [bytes(next(self.hashes).hash) for _ in expected]
+        expected = self.frontier.append(leaf_hash(entry_bytes(*row)))
+        stored = [bytes(next(self.hashes)[1]) for _ in expected]
         if stored[0] != expected[0]:
             return problem(self._name_mismatch(index), index)
         if stored != expected:
@@ -132,14 +125,15 @@ class _Pass:
         return None
 
     def _name_mismatch(self, index: int) -> str:
-        rows = self.session.scalars(
-            select(AuditEntryRow)
-            .where(AuditEntryRow.leaf_index >= index)
-            .order_by(AuditEntryRow.leaf_index)
+        statement = (
+            select(*ENTRY_COLUMNS)
+            .where(ENTRY.c.leaf_index >= index)
+            .order_by(ENTRY.c.leaf_index)
             .limit(WINDOW)
-        ).all()
+        )
+        rows = self.session.execute(statement).all()
         stored = reader(self.session)([stored_hash_index(0, index + i) for i in range(WINDOW)])
-        return mismatch_kind([entry_of(r) for r in rows], list(stored))
+        return mismatch_kind([Entry(*r) for r in rows], list(stored))
 
     def _at_size(self) -> Problem | None:
         """Every checkpoint of the size just reached must have the recomputed root."""

@@ -1,19 +1,22 @@
 """Verifying an export file offline: no database, only the log's published verifier key.
 
-Two passes over the file, constant memory: the first finds the signed checkpoint at its end
-and opens it with the key; the second recomputes every entry's bytes from its fields, and
-either rebuilds the whole tree (a full export: the root must be the checkpoint's) or checks
-each entry's inclusion proof against the checkpoint (a filtered export).
+Two passes over the file, constant memory whatever its size: the first reads only its ends,
+the header (first) and the signed checkpoint (last), and opens the checkpoint with the key;
+the second recomputes every entry's bytes from its fields, and either rebuilds the whole tree
+(a full export: the root must be the checkpoint's) or checks each entry's inclusion proof
+against the checkpoint (a filtered export). Only the second pass decodes the entries: the
+first keeps the last line (or CSV row) it has seen, nothing more.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from identity.audit.export import CSV_COLUMNS, FORMAT, entry_bytes_of
 from identity.audit.merkle import Frontier, MerkleError, check_record, leaf_hash
@@ -21,17 +24,46 @@ from identity.audit.notes import Checkpoint, NoteError, NoteVerifier, open_check
 from identity.audit.rules import Problem, problem
 from identity.audit.verify import VerifyResult
 
+CSV_HEADER = ",".join(CSV_COLUMNS)
+
+
+def _open(path: Path) -> IO[str]:
+    return path.open(encoding="utf-8", newline="")
+
+
+def _is_csv(first_line: str) -> bool:
+    return first_line.strip() == CSV_HEADER
+
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The export's records, JSON Lines or CSV (told apart by the first line)."""
-    with path.open(encoding="utf-8", newline="") as f:
+    """The export's records, JSON Lines or CSV (told apart by the first line), one at a time."""
+    with _open(path) as f:
         first = f.readline()
-        if first.strip() == ",".join(CSV_COLUMNS):
+        if _is_csv(first):
             yield from (_from_csv(row) for row in csv.DictReader(f, fieldnames=CSV_COLUMNS))
             return
-        for line in [first, *f]:
+        for line in itertools.chain((first,), f):
             if line.strip():
                 yield json.loads(line)
+
+
+def _ends(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The header (the first record that is not empty) and the last record, decoding only
+    those."""
+    with _open(path) as f:
+        first_line = f.readline()
+        if _is_csv(first_line):
+            first = last = None
+            for row in csv.DictReader(f, fieldnames=CSV_COLUMNS):
+                first, last = first or row, row
+            return (_from_csv(first) if first else None), (_from_csv(last) if last else None)
+        header, last_line = None, None
+        for line in itertools.chain((first_line,), f):
+            if line.strip():
+                last_line = line
+                if header is None:  # the first record that is not empty
+                    header = json.loads(line) or None
+        return header, (json.loads(last_line) if last_line else None)
 
 
 def _from_csv(row: dict[str, str]) -> dict[str, Any]:
@@ -56,11 +88,7 @@ def _from_csv(row: dict[str, str]) -> dict[str, Any]:
 def _checkpoint(
     path: Path, verifiers: Sequence[NoteVerifier], origin: str
 ) -> tuple[dict[str, Any], Checkpoint] | Problem:
-    header: dict[str, Any] | None = None
-    last: dict[str, Any] | None = None
-    for record in read_records(path):
-        header = header or record
-        last = record
+    header, last = _ends(path)
     if not header or header.get("type") != "header" or header.get("format") != FORMAT:
         return Problem(0, "format", f"not an export of this log ({FORMAT})")
     if not last or last.get("type") != "checkpoint":
@@ -73,39 +101,53 @@ def _checkpoint(
         )
 
 
+class _Walk:
+    """The second pass: each entry against the checkpoint, by the tree or by its proof."""
+
+    def __init__(self, checkpoint: Checkpoint, full: bool) -> None:
+        self.checkpoint = checkpoint
+        self.full = full
+        self.frontier = Frontier()
+        self.checked = 0
+
+    def entry(self, record: dict[str, Any]) -> Problem | None:
+        index = int(record["index"])
+        data = entry_bytes_of(record)
+        if base64.b64decode(str(record["leaf"])) != data:
+            return problem("edited", index)
+        if self.full:
+            if index != self.frontier.size:
+                return problem("deleted", self.frontier.size)
+            self.frontier.append(leaf_hash(data))
+        else:
+            size, root = self.checkpoint.size, self.checkpoint.root_hash
+            try:
+                proof = [base64.b64decode(h) for h in record.get("proof") or []]
+                check_record(proof, size, root, index, leaf_hash(data))
+            except (MerkleError, ValueError):
+                return problem("edited", index)
+        self.checked += 1
+        return None
+
+    def end(self) -> VerifyResult:
+        if self.full:
+            if self.frontier.size != self.checkpoint.size:
+                return VerifyResult(self.checked, 1, problem("truncated", self.frontier.size))
+            if self.frontier.root() != self.checkpoint.root_hash:
+                size = self.checkpoint.size
+                found = Problem(size, "checkpoint", f"the entries do not hash to checkpoint {size}")
+                return VerifyResult(self.checked, 0, found)
+        return VerifyResult(self.checked, 1, None)
+
+
 def verify_file(path: Path, verifiers: Sequence[NoteVerifier], origin: str) -> VerifyResult:
     """Verify an export against the log's verifier key; the first problem found, if any."""
     opened = _checkpoint(path, verifiers, origin)
     if isinstance(opened, Problem):
         return VerifyResult(0, 0, opened)
     header, checkpoint = opened
-    frontier, checked = Frontier(), 0
+    walk = _Walk(checkpoint, bool(header.get("full")))
     for record in read_records(path):
-        if record.get("type") != "entry":
-            continue
-        index = int(record["index"])
-        data = entry_bytes_of(record)
-        if base64.b64decode(str(record["leaf"])) != data:
-            return VerifyResult(checked, 0, problem("edited", index))
-        if header.get("full"):
-            if index != frontier.size:
-                return VerifyResult(checked, 0, problem("deleted", frontier.size))
-            frontier.append(leaf_hash(data))
-        else:
-            try:
-                proof = [base64.b64decode(h) for h in record.get("proof") or []]
-                check_record(proof, checkpoint.size, checkpoint.root_hash, index, leaf_hash(data))
-            except (MerkleError, ValueError):
-                return VerifyResult(checked, 0, problem("edited", index))
-        checked += 1
-    if header.get("full"):
-        if frontier.size != checkpoint.size:
-            return VerifyResult(checked, 1, problem("truncated", frontier.size))
-        if frontier.root() != checkpoint.root_hash:
-            size = checkpoint.size
-            return VerifyResult(
-                checked,
-                0,
-                Problem(size, "checkpoint", f"the entries do not hash to checkpoint {size}"),
-            )
-    return VerifyResult(checked, 1, None)
+        if record.get("type") == "entry" and (found := walk.entry(record)):
+            return VerifyResult(walk.checked, 0, found)
+    return walk.end()

@@ -4,20 +4,19 @@ written by the exporter's own formatting, no database)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import tracemalloc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from identity.audit.export import FORMAT, csv_lines, entry_record, jsonl
+from identity.audit.export import FORMAT, csv_lines, jsonl
 from identity.audit.merkle import Frontier, leaf_hash, prove_record, stored_hashes_for_batch
 from identity.audit.notes import Checkpoint, NoteSigner, sign_note
 from identity.audit.offline import verify_file
+from identity.audit.rules import entry_bytes
 
 ORIGIN = "shop.example/audit"
 SIGNER = NoteSigner.generate(ORIGIN)
@@ -34,39 +33,29 @@ def row(i: int) -> tuple[Any, ...]:
     return (i, START + timedelta(seconds=i), "login.succeeded", user, user, {"sid": f"{i:064x}"})
 
 
-def leaf_of(record: dict[str, object]) -> bytes:
-    return leaf_hash(base64.b64decode(str(record["leaf"])))
-
-
-def generated(n: int, proved: int | None = None) -> Iterator[dict[str, object]]:
-    """The records of an export of an ``n``-entry log: full, or (``proved``) only every
-    ``proved``-th entry, each with its inclusion proof. A full one is generated in constant
-    memory; a proved one keeps the tree's stored hashes."""
-    yield {"type": "header", "format": FORMAT, "size": n, "filter": {}, "full": proved is None}
+def export(path: Path, n: int, fmt: str, proved: int | None = None) -> Path:
+    """An export of an ``n``-entry log, written by the exporter's own formatting: full, in
+    constant memory, or (``proved``) only every ``proved``-th entry, each with its inclusion
+    proof (then the tree's stored hashes are kept)."""
+    leaves = (leaf_hash(entry_bytes(*row(i))) for i in range(n))
     if proved is None:
         frontier = Frontier()
-        for i in range(n):
-            record = entry_record(row(i), None)
-            frontier.append(leaf_of(record))
-            yield record
-        root = frontier.root()
+        for leaf in leaves:
+            frontier.append(leaf)
+        root, selected = frontier.root(), ((row(i), None) for i in range(n))
     else:
-        leaves = [leaf_of(entry_record(row(i), None)) for i in range(n)]
-        stored = [h for _, h in stored_hashes_for_batch(0, leaves, lambda _: [])]
+        stored = [h for _, h in stored_hashes_for_batch(0, list(leaves), lambda _: [])]
 
         def read(indexes: Any) -> list[bytes]:
             return [stored[i] for i in indexes]
 
-        for i in range(0, n, proved):
-            yield entry_record(row(i), prove_record(n, i, read))
         root = Frontier.of(n, read).root()
+        selected = ((row(i), prove_record(n, i, read)) for i in range(0, n, proved))
+    header = {"type": "header", "format": FORMAT, "size": n, "filter": {}, "full": proved is None}
     note = sign_note(Checkpoint(ORIGIN, n, root).to_text(), SIGNER)
-    yield {"type": "checkpoint", "size": n, "note": note}
-
-
-def write(path: Path, records: Iterator[dict[str, object]], fmt: str) -> Path:
+    end = {"type": "checkpoint", "size": n, "note": note}
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.writelines(csv_lines(records) if fmt == "csv" else jsonl(records))
+        out.writelines((csv_lines if fmt == "csv" else jsonl)(header, selected, end))
     return path
 
 
@@ -86,7 +75,7 @@ def peak_while(work: Any) -> tuple[Any, int]:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_verifying_a_large_export_offline_holds_no_more_than_a_few_entries_in_memory(tmp_path, fmt):
-    path = write(tmp_path / f"audit.{fmt}", generated(10_000), fmt)
+    path = export(tmp_path / f"audit.{fmt}", 10_000, fmt)
     assert path.stat().st_size > 3 * MiB
     result, peak = peak_while(lambda: verify(path))
     assert (result.ok, result.entries, result.checkpoints) == (True, 10_000, 1), result.problem
@@ -97,7 +86,7 @@ def test_verifying_a_large_export_offline_holds_no_more_than_a_few_entries_in_me
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_a_filtered_export_is_verified_by_each_entrys_proof(tmp_path, fmt):
-    path = write(tmp_path / f"audit.{fmt}", generated(1000, proved=7), fmt)
+    path = export(tmp_path / f"audit.{fmt}", 1000, fmt, proved=7)
     result = verify(path)
     assert (result.ok, result.entries) == (True, len(range(0, 1000, 7))), result.problem
 
@@ -108,7 +97,7 @@ def rewrite(path: Path, edit: Any) -> None:
 
 
 def test_in_a_large_export_the_first_problem_is_named_as_before(tmp_path):
-    path = write(tmp_path / "audit.jsonl", generated(5000), "jsonl")
+    path = export(tmp_path / "audit.jsonl", 5000, "jsonl")
 
     def edited(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records[4001]["details"] = {"decision": "withdrawn"}  # entry #4000

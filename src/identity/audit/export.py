@@ -12,20 +12,21 @@ Entries are read through a server-side cursor: memory stays constant whatever th
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from binascii import b2a_base64
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from sqlalchemy import and_, select
 
 from identity.audit.merkle import leaf_hash, prove_record
 from identity.audit.models import AuditCheckpointRow
-from identity.audit.rules import Entry, timed_entry_bytes, timestamp
+from identity.audit.rules import Entry, details_text, entry_text, quoted, timestamp
 from identity.audit.store import ENTRY, ENTRY_COLUMNS, reader
 from identity.db import Database
 
@@ -70,42 +71,16 @@ class Filter:
 
 
 def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
+    return b2a_base64(raw, newline=False).decode()
 
 
-def entry_record(row: Sequence[Any], proof: list[bytes] | None) -> dict[str, object]:
-    """An entry's record from its columns (:data:`~identity.audit.store.ENTRY_COLUMNS`): the
-    export's per-entry path, so its time is written once and its details are not copied."""
-    index, at, action, actor, subject, details = row
-    when = timestamp(at)
-    record: dict[str, object] = {
-        "type": "entry",
-        "index": index,
-        "at": when,
-        "action": action,
-        "actor": actor,
-        "subject": subject,
-        "details": details,
-        "leaf": _b64(timed_entry_bytes(index, when, action, actor, subject, details)),
-    }
-    if proof is not None:
-        record["proof"] = [_b64(h) for h in proof]
-    return record
+Row = Sequence[Any]  # an entry's columns, :data:`~identity.audit.store.ENTRY_COLUMNS`
+Proved = tuple[Row, list[bytes] | None]  # and its inclusion proof, in a filtered export
 
 
-def records(
-    db: Database, checkpoint: AuditCheckpointRow, where: Filter
-) -> Iterator[dict[str, object]]:
-    """The export's records, header to checkpoint, streamed: Core rows from a server-side
-    cursor, a page at a time."""
-    size = checkpoint.size
-    yield {
-        "type": "header",
-        "format": FORMAT,
-        "size": size,
-        "filter": where.describe(),
-        "full": where.empty,
-    }
+def entries(db: Database, size: int, where: Filter) -> Iterator[Proved]:
+    """The entries of the tree of ``size`` that ``where`` selects, in log order, streamed:
+    Core rows from a server-side cursor, a page at a time; proofs only when filtered."""
     with db.read() as session:
         statement = (
             select(*ENTRY_COLUMNS)
@@ -116,50 +91,85 @@ def records(
         )
         read = reader(session)
         for row in session.execute(statement):
-            yield entry_record(row, None if where.empty else prove_record(size, row[0], read))
-    yield {"type": "checkpoint", "size": size, "note": checkpoint.note}
+            yield row, None if where.empty else prove_record(size, row[0], read)
 
 
-# One encoder for every line (``json.dumps`` with options makes one per call): the same text.
+def _encoded(row: Row) -> tuple[str, str, str, str, str, str]:
+    """An entry's time, its action, actor, subject and details as JSON text, and base64 of
+    its entry bytes: each part encoded once, for the leaf and for the line alike."""
+    index, at, action, actor, subject, details = row
+    when, action, actor = timestamp(at), _quote(action), _quote(actor)
+    subject, details = quoted(subject), details_text(details)
+    leaf = _b64(entry_text(index, when, action, actor, subject, details).encode())
+    return when, action, actor, subject, details, leaf
+
+
+def jsonl_entry(row: Row, proof: list[bytes] | None) -> str:
+    """``{"type":"entry","index":…,"at":…,"action":…,"actor":…,"subject":…,"details":…,
+    "leaf":…[,"proof":[…]]}``: the JSON a line encoder would write for that record (the
+    details with their keys sorted), from the parts already encoded."""
+    when, action, actor, subject, details, leaf = _encoded(row)
+    tail = "" if proof is None else ',"proof":[' + ",".join(f'"{_b64(h)}"' for h in proof) + "]"
+    return (
+        f'{{"type":"entry","index":{int(row[0])},"at":"{when}","action":{action},'
+        f'"actor":{actor},"subject":{subject},"details":{details},"leaf":"{leaf}"{tail}}}\n'
+    )
+
+
+def csv_entry(row: Row, proof: list[bytes] | None) -> list[object]:
+    when, _, _, _, details, leaf = _encoded(row)
+    index, _, action, actor, subject, _ = row
+    proved = " ".join(_b64(h) for h in proof) if proof is not None else ""
+    return ["entry", index, when, action, actor, subject or "", details, leaf, proved]
+
+
+# One encoder for the header and the checkpoint (``json.dumps`` with options makes one per call).
 _line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def jsonl(rows: Iterator[dict[str, object]]) -> Iterator[str]:
-    for row in rows:
-        yield _line(row) + "\n"
+def jsonl(
+    header: dict[str, object], rows: Iterable[Proved], end: dict[str, object]
+) -> Iterator[str]:
+    yield _line(header) + "\n"
+    page: list[str] = []
+    for row, proof in rows:
+        page.append(jsonl_entry(row, proof))
+        if len(page) == 256:  # one write per few hundred lines, not one per line
+            yield "".join(page)
+            page.clear()
+    yield "".join(page) + _line(end) + "\n"
 
 
-def csv_lines(rows: Iterator[dict[str, object]]) -> Iterator[str]:
+def csv_lines(
+    header: dict[str, object], rows: Iterable[Proved], end: dict[str, object]
+) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        if row["type"] == "header":
-            cells = ["header", row["size"], "", "", "", "", json.dumps(row), "", ""]
-        elif row["type"] == "checkpoint":
-            cells = ["checkpoint", row["size"], "", "", "", "", row["note"], "", ""]
-        else:
-            proof = row.get("proof")
-            cells = [
-                "entry",
-                row["index"],
-                row["at"],
-                row["action"],
-                row["actor"],
-                row["subject"] or "",
-                json.dumps(row["details"], ensure_ascii=False, sort_keys=True),
-                row["leaf"],
-                " ".join(proof) if isinstance(proof, list) else "",
-            ]
-        writer.writerow(cells)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+    writer.writerow(["header", header["size"], "", "", "", "", json.dumps(header), "", ""])
+    for row, proof in rows:
+        writer.writerow(csv_entry(row, proof))
+        if buffer.tell() > 65536:  # a few hundred rows per write
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.writerow(["checkpoint", end["size"], "", "", "", "", end["note"], "", ""])
+    yield buffer.getvalue()
 
 
 def lines(db: Database, checkpoint: AuditCheckpointRow, where: Filter, fmt: str) -> Iterator[str]:
-    rows = records(db, checkpoint, where)
-    return csv_lines(rows) if fmt == "csv" else jsonl(rows)
+    """The export, header to checkpoint, as text to write."""
+    size = checkpoint.size
+    header: dict[str, object] = {
+        "type": "header",
+        "format": FORMAT,
+        "size": size,
+        "filter": where.describe(),
+        "full": where.empty,
+    }
+    end: dict[str, object] = {"type": "checkpoint", "size": size, "note": checkpoint.note}
+    write = csv_lines if fmt == "csv" else jsonl
+    return write(header, entries(db, size, where), end)
 
 
 def leaf_of(record: dict[str, object]) -> bytes:

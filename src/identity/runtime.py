@@ -17,6 +17,7 @@ from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
 from identity.audit.checkpoints import CheckpointKeys, log_origin
+from identity.audit.purge import Purger
 from identity.audit.sequencer import Sequencer
 from identity.audit.store import AuditLog
 from identity.consent.access import ConsentAccess
@@ -87,6 +88,7 @@ class Runtime:
     webhooks: Webhooks
     audit_keys: CheckpointKeys
     audit_log: AuditLog
+    audit_purge: Purger
     sequencer: Sequencer
     anonymous_ids: AnonymousIds
     linking: Linking
@@ -143,6 +145,7 @@ class Runtime:
             webhooks=webhooks,
             audit_keys=audit_keys,
             audit_log=audit_log,
+            audit_purge=Purger(db, settings.audit_retention_policy),
             sequencer=sequencer,
             anonymous_ids=consent.anonymous,
             linking=consent.linking,

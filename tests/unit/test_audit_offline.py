@@ -25,19 +25,21 @@ MiB = 1024 * 1024
 
 
 def row(i: int) -> tuple[Any, ...]:
-    """Entry ``i`` of a generated log, as the exporter reads it from the database."""
+    """Entry ``i`` of a generated log, as the exporter reads it from the database (the last
+    column, ``purged_at``, None: not purged)."""
     user = f"user:00000000-0000-4000-8000-{i % 9973:012d}"
+    at = START + timedelta(seconds=i)
     if i % 3:
         details = {"decision": "granted", "purpose": "personalization", "record_id": i}
-        return (i, START + timedelta(seconds=i), "consent.recorded", user, user, details)
-    return (i, START + timedelta(seconds=i), "login.succeeded", user, user, {"sid": f"{i:064x}"})
+        return (i, at, "consent.recorded", user, user, details, None)
+    return (i, at, "login.succeeded", user, user, {"sid": f"{i:064x}"}, None)
 
 
 def export(path: Path, n: int, fmt: str, proved: int | None = None) -> Path:
     """An export of an ``n``-entry log, written by the exporter's own formatting: full, in
     constant memory, or (``proved``) only every ``proved``-th entry, each with its inclusion
     proof (then the tree's stored hashes are kept)."""
-    leaves = (leaf_hash(entry_bytes(*row(i))) for i in range(n))
+    leaves = (leaf_hash(entry_bytes(*row(i)[:6])) for i in range(n))
     if proved is None:
         frontier = Frontier()
         for leaf in leaves:

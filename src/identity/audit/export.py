@@ -3,9 +3,12 @@
 An export is a header, the entries in log order and, last, the signed checkpoint they are
 proved against (made when the export starts, so it covers every entry exported). A full
 export holds every entry up to the checkpoint: a verifier recomputes the root. A filtered
-export (by time, subject, action) carries each entry's inclusion proof. Two formats with the
-same content: JSON Lines (``{"type": "header" | "entry" | "checkpoint", ...}``) and CSV (a
-``type`` column, the checkpoint's note in the ``details`` column of the last row).
+export (by time, subject, action) carries each entry's inclusion proof. An entry purged past
+its retention is exported as ``purged``: its index, time, action and stored leaf hash, which
+stands for its bytes in the tree and in its proof. Two formats with the same content: JSON
+Lines (``{"type": "header" | "entry" | "purged" | "checkpoint", ...}``) and CSV (a ``type``
+column, a purged entry's leaf hash in the ``leaf`` column, the checkpoint's note in the
+``details`` column of the last row).
 
 Entries are read through a server-side cursor: memory stays constant whatever the size.
 """
@@ -23,11 +26,19 @@ from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
 
-from identity.audit.merkle import leaf_hash, prove_record
+from identity.audit.merkle import HashReader, leaf_hash, prove_record
 from identity.audit.models import AuditCheckpointRow
-from identity.audit.rules import Entry, details_text, entry_text, quoted, timestamp
-from identity.audit.store import ENTRY, ENTRY_COLUMNS, reader
+from identity.audit.rules import (
+    Entry,
+    PurgedEntry,
+    details_text,
+    entry_text,
+    quoted,
+    timestamp,
+)
+from identity.audit.store import ENTRY, ENTRY_COLUMNS, PURGED_AT, leaf_hashes, reader
 from identity.db import Database
 
 FORMAT = "identity-audit-export/1"
@@ -74,52 +85,86 @@ def _b64(raw: bytes) -> str:
     return b2a_base64(raw, newline=False).decode()
 
 
-Row = Sequence[Any]  # an entry's columns, :data:`~identity.audit.store.ENTRY_COLUMNS`
-Proved = tuple[Row, list[bytes] | None]  # and its inclusion proof, in a filtered export
+Row = Sequence[Any]  # an entry's columns (:data:`COLUMNS`)
+Proved = tuple[Row | PurgedEntry, list[bytes] | None]  # and its proof, in a filtered export
+COLUMNS = (*ENTRY_COLUMNS, PURGED_AT)
 
 
 def entries(db: Database, size: int, where: Filter) -> Iterator[Proved]:
     """The entries of the tree of ``size`` that ``where`` selects, in log order, streamed:
-    Core rows from a server-side cursor, a page at a time; proofs only when filtered."""
+    Core rows from a server-side cursor, a page at a time; proofs only when filtered. A
+    purged entry comes as a :class:`PurgedEntry`, with its stored leaf hash (one query per
+    page for all of them)."""
     with db.read() as session:
         statement = (
-            select(*ENTRY_COLUMNS)
+            select(*COLUMNS)
             .where(and_(ENTRY.c.leaf_index.is_not(None), ENTRY.c.leaf_index < size))
             .where(*where.conditions())
             .order_by(ENTRY.c.leaf_index)
             .execution_options(yield_per=PAGE)
         )
-        read = reader(session)
+        read = None if where.empty else reader(session)
+        page: list[Row] = []
         for row in session.execute(statement):
-            yield row, None if where.empty else prove_record(size, row[0], read)
+            page.append(row)
+            if len(page) == PAGE:
+                yield from _proved(session, page, size, read)
+                page = []
+        yield from _proved(session, page, size, read)
+
+
+def _proved(
+    session: Session, rows: list[Row], size: int, read: HashReader | None
+) -> Iterator[Proved]:
+    purged = [row[0] for row in rows if row[6] is not None]
+    leaves = leaf_hashes(session, purged) if purged else {}
+    for row in rows:
+        index = row[0]
+        entry = (
+            row if row[6] is None else PurgedEntry(index, row[1], row[2], leaves.get(index, b""))
+        )
+        yield entry, None if read is None else prove_record(size, index, read)
 
 
 def _encoded(row: Row) -> tuple[str, str, str, str, str, str]:
     """An entry's time, its action, actor, subject and details as JSON text, and base64 of
     its entry bytes: each part encoded once, for the leaf and for the line alike."""
-    index, at, action, actor, subject, details = row
+    index, at, action, actor, subject, details, _ = row
     when, action, actor = timestamp(at), _quote(action), _quote(actor)
     subject, details = quoted(subject), details_text(details)
     leaf = _b64(entry_text(index, when, action, actor, subject, details).encode())
     return when, action, actor, subject, details, leaf
 
 
-def jsonl_entry(row: Row, proof: list[bytes] | None) -> str:
+def _proof(proof: list[bytes] | None) -> str:
+    return "" if proof is None else ',"proof":[' + ",".join(f'"{_b64(h)}"' for h in proof) + "]"
+
+
+def jsonl_entry(row: Row | PurgedEntry, proof: list[bytes] | None) -> str:
     """``{"type":"entry","index":…,"at":…,"action":…,"actor":…,"subject":…,"details":…,
     "leaf":…[,"proof":[…]]}``: the JSON a line encoder would write for that record (the
-    details with their keys sorted), from the parts already encoded."""
+    details with their keys sorted), from the parts already encoded. A purged entry:
+    ``{"type":"purged","index":…,"at":…,"action":…,"leaf_hash":…[,"proof":[…]]}``."""
+    if type(row) is PurgedEntry:
+        return (
+            f'{{"type":"purged","index":{row.index},"at":"{timestamp(row.at)}",'
+            f'"action":{_quote(row.action)},"leaf_hash":"{_b64(row.leaf)}"{_proof(proof)}}}\n'
+        )
     when, action, actor, subject, details, leaf = _encoded(row)
-    tail = "" if proof is None else ',"proof":[' + ",".join(f'"{_b64(h)}"' for h in proof) + "]"
     return (
-        f'{{"type":"entry","index":{int(row[0])},"at":"{when}","action":{action},'
-        f'"actor":{actor},"subject":{subject},"details":{details},"leaf":"{leaf}"{tail}}}\n'
+        f'{{"type":"entry","index":{int(row[0])},"at":"{when}","action":{action},"actor":'
+        f'{actor},"subject":{subject},"details":{details},"leaf":"{leaf}"{_proof(proof)}}}\n'
     )
 
 
-def csv_entry(row: Row, proof: list[bytes] | None) -> list[object]:
-    when, _, _, _, details, leaf = _encoded(row)
-    index, _, action, actor, subject, _ = row
+def csv_entry(row: Row | PurgedEntry, proof: list[bytes] | None) -> list[object]:
+    """A CSV row; a purged entry's has the leaf hash in the ``leaf`` column."""
     proved = " ".join(_b64(h) for h in proof) if proof is not None else ""
+    if type(row) is PurgedEntry:
+        at, leaf = timestamp(row.at), _b64(row.leaf)
+        return ["purged", row.index, at, row.action, "", "", "", leaf, proved]
+    when, _, _, _, details, leaf = _encoded(row)
+    index, _, action, actor, subject, _, _ = row
     return ["entry", index, when, action, actor, subject or "", details, leaf, proved]
 
 

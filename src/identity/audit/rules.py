@@ -77,6 +77,17 @@ class Entry:
         return entry_bytes(self.index, self.at, self.action, self.actor, self.subject, self.details)
 
 
+@dataclass(frozen=True, slots=True)
+class PurgedEntry:
+    """An entry whose contents were purged past their retention (:mod:`.retention`): its
+    place, time and action are left, and the stored leaf hash that still proves it."""
+
+    index: int
+    at: datetime
+    action: str
+    leaf: bytes
+
+
 def entry_bytes(
     index: int, at: datetime, action: str, actor: str, subject: str | None, details: Details
 ) -> bytes:
@@ -128,7 +139,16 @@ def check_details(details: Details) -> dict[str, Any]:
     return result
 
 
-KINDS = ("edited", "deleted", "inserted", "reordered", "truncated", "checkpoint", "hashes")
+KINDS = (
+    "edited",
+    "deleted",
+    "inserted",
+    "reordered",
+    "truncated",
+    "checkpoint",
+    "hashes",
+    "purged",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +195,7 @@ PROBLEMS = {
     "inserted": "entry #{i} is not the entry the log holds there (inserted)",
     "reordered": "entry #{i} is out of its place (reordered)",
     "truncated": "the log ends before entry #{i} although a checkpoint covers it (truncated)",
+    "purged": "entry #{i} was purged, but no recorded purge covers it (purged)",
 }
 
 

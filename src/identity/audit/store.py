@@ -14,7 +14,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from identity.audit.merkle import HashReader, prove_record, prove_tree, tree_hash
+from identity.audit.merkle import (
+    HashReader,
+    prove_record,
+    prove_tree,
+    stored_hash_index,
+    tree_hash,
+)
 from identity.audit.models import (
     TREE_ID,
     AuditCheckpointRow,
@@ -22,7 +28,7 @@ from identity.audit.models import (
     AuditHashRow,
     AuditTreeRow,
 )
-from identity.audit.rules import Entry
+from identity.audit.rules import Entry, PurgedEntry
 from identity.db import Database, utcnow
 from identity.errors import InvalidInput, NotFound
 
@@ -50,6 +56,15 @@ def reader(session: Session) -> HashReader:
     return read
 
 
+def leaf_hashes(session: Session, leaves: Sequence[int]) -> dict[int, bytes]:
+    """The stored leaf hashes of entries ``leaves``, by leaf index, in one query."""
+    wanted = {stored_hash_index(0, i): i for i in leaves}
+    rows = session.execute(
+        select(AuditHashRow.index, AuditHashRow.hash).where(AuditHashRow.index.in_(list(wanted)))
+    ).all()
+    return {wanted[i]: bytes(h) for i, h in rows}
+
+
 class UnknownEntry(NotFound):
     slug = "unknown-entry"
     title = "No such entry in the log"
@@ -71,6 +86,9 @@ class Status:
     checkpoint_age: float | None
 
 
+PURGED_AT = ENTRY.c.purged_at  # set once an entry's contents were purged (retention)
+
+
 def entry_of(row: AuditEntryRow) -> Entry:
     assert row.leaf_index is not None
     return Entry(row.leaf_index, row.at, row.action, row.actor, row.subject, row.details)
@@ -87,12 +105,18 @@ class AuditLog:
             ).scalar_one()
         )
 
-    def entry(self, index: int) -> Entry:
+    def entry(self, index: int) -> Entry | PurgedEntry:
+        """Entry ``index``, or what is left of it once purged (with its stored leaf hash)."""
         with self._db.read() as session:
             row = session.scalar(select(AuditEntryRow).where(AuditEntryRow.leaf_index == index))
             if row is None:
                 raise UnknownEntry(f"the log has no entry {index}")
-            return entry_of(row)
+            if row.purged_at is None:
+                return entry_of(row)
+            leaf = leaf_hashes(session, [index]).get(index)
+            if leaf is None:  # a damaged tree: `identity audit verify` names it
+                raise UnknownEntry(f"the log has no leaf hash for entry {index}")
+            return PurgedEntry(index, row.at, row.action, leaf)
 
     def _sizes(self, session: Session, *sizes: int) -> int:
         size = self.size(session)

@@ -161,10 +161,15 @@ class Leadership:
         return bool(row and row[0])
 
     def release(self) -> None:
-        connection, self._connection, self._leader = self._connection, None, False
-        if connection is not None:
+        connection, leader = self._connection, self._leader
+        self._connection, self._leader = None, False
+        if connection is None:
+            return
+        if leader:  # free the lock now, not once the server notices the session is gone
             with contextlib.suppress(Exception):
-                connection.close()
+                connection.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK,))
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 class Sequencer:

@@ -65,6 +65,22 @@ def leaf_hashes(session: Session, leaves: Sequence[int]) -> dict[int, bytes]:
     return {wanted[i]: bytes(h) for i, h in rows}
 
 
+def entries_of(session: Session, rows: Sequence[AuditEntryRow]) -> dict[int, Entry | PurgedEntry]:
+    """Placed entries by leaf index; a purged one with its stored leaf hash (empty where the
+    tree lacks it: `identity audit verify` names that), all of them read in one query."""
+    purged = [row.leaf_index for row in rows if row.purged_at is not None]
+    leaves = leaf_hashes(session, [i for i in purged if i is not None]) if purged else {}
+    found: dict[int, Entry | PurgedEntry] = {}
+    for row in rows:
+        index = row.leaf_index
+        assert index is not None
+        if row.purged_at is None:
+            found[index] = entry_of(row)
+        else:
+            found[index] = PurgedEntry(index, row.at, row.action, leaves.get(index, b""))
+    return found
+
+
 class UnknownEntry(NotFound):
     slug = "unknown-entry"
     title = "No such entry in the log"
@@ -111,12 +127,10 @@ class AuditLog:
             row = session.scalar(select(AuditEntryRow).where(AuditEntryRow.leaf_index == index))
             if row is None:
                 raise UnknownEntry(f"the log has no entry {index}")
-            if row.purged_at is None:
-                return entry_of(row)
-            leaf = leaf_hashes(session, [index]).get(index)
-            if leaf is None:  # a damaged tree: `identity audit verify` names it
+            found = entries_of(session, [row])[index]
+            if isinstance(found, PurgedEntry) and not found.leaf:
                 raise UnknownEntry(f"the log has no leaf hash for entry {index}")
-            return PurgedEntry(index, row.at, row.action, leaf)
+            return found
 
     def _sizes(self, session: Session, *sizes: int) -> int:
         size = self.size(session)

@@ -1,5 +1,5 @@
 """``identity audit``: status, checkpoints, verification (of the database, against a kept
-checkpoint, or of an export file offline) and streamed exports."""
+checkpoint, or of an export file offline), streamed exports and the retention purge."""
 
 from __future__ import annotations
 
@@ -121,6 +121,27 @@ def _verify_database(trusted_file: Path | None) -> None:
     finally:
         runtime.close()
     _report(result)
+
+
+@audit.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
+def audit_purge(dry_run: bool) -> None:
+    """Clear the contents of entries past their family's retention (IDENTITY_AUDIT_RETENTION).
+
+    Their place, time, action and leaf hash stay: checkpoints, proofs and verification hold.
+    The purge is itself an entry of the log (audit.purged), naming the operator."""
+    from identity.audit.refs import Actor
+    from identity.cli_support import operator
+
+    runtime = _runtime()
+    try:
+        report = runtime.audit_purge.run(actor=Actor.operator(operator()), dry_run=dry_run)
+        if report.ranges and not dry_run:
+            runtime.audit_keys.ensure()
+            runtime.sequencer.drain()  # the purge's own entry takes its place now
+    finally:
+        runtime.close()
+    click.echo(json.dumps(report.summary(), indent=2))
 
 
 @audit.command("export")

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import (
@@ -85,6 +87,25 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+_scan_json = c_make_scanner(json.JSONDecoder()) if c_make_scanner is not None else None
+
+
+def json_loads(document: str | bytes) -> Any:
+    """``json.loads`` for JSON columns, without its per-call overhead: reading a column costs
+    a regular expression, an encoding guess and a decoder call besides the parse itself,
+    twice the parse for a small object (the audit log reads one per entry). The whole text
+    must be one value, else ``json.loads`` decides (and raises what it raises)."""
+    text = document.decode() if isinstance(document, bytes) else document
+    if _scan_json is not None:
+        try:
+            value, end = _scan_json(text, 0)
+        except StopIteration:
+            return json.loads(text)
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
 IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may sit unused before it is pinged
 _IDLE_SINCE = "identity.idle_since"
 
@@ -96,6 +117,7 @@ def create_db_engine(url: str, *, pool: bool = True) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
+            json_deserializer=json_loads,
             **({} if pool else {"poolclass": NullPool}),
         )
         _configure_sqlite(engine)
@@ -103,7 +125,7 @@ def create_db_engine(url: str, *, pool: bool = True) -> Engine:
     pooling: dict[str, Any] = (
         {"pool_size": 10, "max_overflow": 20} if pool else {"poolclass": NullPool}
     )
-    engine = create_engine(url, **pooling)
+    engine = create_engine(url, json_deserializer=json_loads, **pooling)
     if pool:
         _ping_when_idle(engine)
     return engine
@@ -265,38 +287,62 @@ def delete_batch(session: Session, key: Any, where: ColumnElement[bool], limit: 
 
 class Leadership:
     """Whether this process is the one that does a job which one process per database should
-    do at a time (the audit sequencer, housekeeping): on PostgreSQL, the holder of the advisory
-    lock ``key``, on a connection of its own (if the holder dies its session ends, the lock is
-    free, and another process takes over at its next try); on SQLite always (the write lock
-    takes turns)."""
+    do at a time (the audit sequencer, housekeeping).
 
-    def __init__(self, db: Database, key: int) -> None:
+    PostgreSQL: a session-level advisory lock ``key``, tried on one connection of this
+    process's own that stays open whether the lock was won or not, and is replaced only when it
+    breaks (its session, and any lock it held, ended with it: another process takes over at its
+    next try). A follower asks once per call (its loop calls at its interval); the leader
+    re-checks that its session is alive at most every ``check_every`` seconds, so a leader
+    whose session just died may run one more round beside its successor: each job must be safe
+    under that (the sequencer takes a batch only under the tree row's lock). SQLite: always; the
+    database's write lock takes turns.
+    """
+
+    def __init__(self, db: Database, key: int, *, check_every: float = 0.0) -> None:
         self._db = db
         self._key = key
+        self._check_every = check_every
         self._connection: Any = None
+        self._leader = False
+        self._checked_at = 0.0
 
     def held(self) -> bool:
         if self._db.dialect == "sqlite":
             return True
-        if self._connection is not None:
-            try:
-                self._connection.execute("SELECT 1")
-                return True
-            except Exception:  # the session ended: so did the lock
-                self.release()
-        proxied = self._db.engine.raw_connection()
-        connection = proxied.driver_connection
-        proxied.detach()
-        connection.autocommit = True
-        got = connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-        if got and got[0]:
-            self._connection = connection
+        if self._leader and time.monotonic() - self._checked_at < self._check_every:
             return True
-        connection.close()
-        return False
+        for attempt in (1, 2):
+            try:
+                self._leader = self._ask()
+                break
+            except Exception:
+                self.release()  # a broken session has lost its lock too: once more, anew
+                if attempt == 2:
+                    raise
+        self._checked_at = time.monotonic()
+        return self._leader
+
+    def _ask(self) -> bool:
+        if self._connection is None:
+            proxied = self._db.engine.raw_connection()
+            self._connection = proxied.driver_connection
+            proxied.detach()  # the lock lives as long as this session: the pool must not reuse it
+            self._connection.autocommit = True
+        if self._leader:
+            self._connection.execute("SELECT 1")
+            return True
+        got = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
+        row = got.fetchone()
+        return bool(row and row[0])
 
     def release(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
+        connection, leader = self._connection, self._leader
+        self._connection, self._leader = None, False
+        if connection is None:
+            return
+        if leader:  # free the lock now, not once the server notices the session is gone
             with contextlib.suppress(Exception):
-                connection.close()
+                connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        with contextlib.suppress(Exception):
+            connection.close()

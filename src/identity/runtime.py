@@ -17,6 +17,7 @@ from identity.accounts.rules import describe_user_agent
 from identity.accounts.service import AccountService
 from identity.accounts.sessions import SessionCookie
 from identity.audit.checkpoints import CheckpointKeys, log_origin
+from identity.audit.purge import Purger
 from identity.audit.sequencer import Sequencer
 from identity.audit.store import AuditLog
 from identity.consent.access import ConsentAccess
@@ -90,6 +91,7 @@ class Runtime:
     webhooks: Webhooks
     audit_keys: CheckpointKeys
     audit_log: AuditLog
+    audit_purge: Purger
     sequencer: Sequencer
     anonymous_ids: AnonymousIds
     linking: Linking
@@ -115,8 +117,7 @@ class Runtime:
         )
         oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
-        audit_keys, sequencer = _audit(settings, db, webhooks)
-        audit_log = AuditLog(db)
+        audit_keys, sequencer, audit_log = _audit(settings, db, webhooks)
         receipts = p.receipts(settings, consent.service)
         console, consent_history = build_console(
             settings, db, audit_log, audit_keys, consent, receipts
@@ -149,6 +150,7 @@ class Runtime:
             webhooks=webhooks,
             audit_keys=audit_keys,
             audit_log=audit_log,
+            audit_purge=Purger(db, settings.audit_retention_policy),
             sequencer=sequencer,
             anonymous_ids=consent.anonymous,
             linking=consent.linking,
@@ -226,7 +228,7 @@ def _templates(settings: Settings) -> Templates:
 
 def _audit(
     settings: Settings, db: Database, webhooks: Webhooks
-) -> tuple[CheckpointKeys, Sequencer]:
+) -> tuple[CheckpointKeys, Sequencer, AuditLog]:
     keys = CheckpointKeys(db, settings.secret, log_origin(settings.issuer))
     sequencer = Sequencer(
         db,
@@ -237,7 +239,7 @@ def _audit(
         # The consent feed takes its order from the log; webhooks follow the feed.
         listeners=[ConsentFeed(listeners=[webhooks.on_feed]).on_sequenced],
     )
-    return keys, sequencer
+    return keys, sequencer, AuditLog(db)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ own. Invalid values stop start-up with a message naming the variable (see
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from datetime import timedelta
 from enum import StrEnum
@@ -39,6 +40,28 @@ def _seconds_or_iso(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
+
+
+def _duration_or_forever(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() == "forever":
+        return None
+    return _seconds_or_iso(value)
+
+
+# How long the audit log keeps an event family's contents: a duration, or None ("forever").
+Retention = Annotated[timedelta | None, BeforeValidator(_duration_or_forever)]
+# The audit log's families kept for a limited time unless IDENTITY_AUDIT_RETENTION says
+# otherwise: sign-in, session and password events, security evidence for thirteen months (the
+# anonymous ids' lifetime too). Everything else, consent first, is kept until the operator
+# says how long the law requires ("*", every action no other family covers).
+AUDIT_RETENTION_DEFAULTS: dict[str, timedelta | None] = {
+    "login": timedelta(days=395),
+    "session": timedelta(days=395),
+    "password": timedelta(days=395),
+    "*": None,
+}
+AUDIT_KEPT_FAMILY = "audit"  # the log's own entries (its keys, its purges): never purged
+_FAMILY = re.compile(r"\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 
 
 class Environment(StrEnum):
@@ -161,6 +184,12 @@ class Settings(BaseSettings):
     audit_batch_size: int = Field(default=1000, ge=1, le=100_000)
     audit_checkpoint_interval: Duration = timedelta(seconds=5)
     audit_poll_interval: Duration = timedelta(milliseconds=200)
+    # Per action family ("login" covers "login.failed"; the most specific family listed
+    # applies; "*" is every other action): a duration or "forever", merged over
+    # AUDIT_RETENTION_DEFAULTS, as JSON: {"login": "P180D", "consent": "P2190D"}. Past it,
+    # `identity audit purge` clears an entry's actor, subject and details; its place in the
+    # tree, time, action and leaf hash stay, so checkpoints and proofs stay valid.
+    audit_retention: dict[str, Retention] = Field(default_factory=dict)
     # Webhook targets must be https on public addresses. Networks listed here (CIDRs, comma
     # separated, e.g. an internal CRM's "10.20.0.0/16", or "127.0.0.1/32" on a developer's
     # machine) are allowed too, and may use plain http.
@@ -180,6 +209,19 @@ class Settings(BaseSettings):
     @classmethod
     def _networks(cls, value: str) -> str:
         _networks(value)
+        return value
+
+    @field_validator("audit_retention")
+    @classmethod
+    def _retention_families(cls, value: dict[str, timedelta | None]) -> dict[str, timedelta | None]:
+        for family, keep in value.items():
+            if not _FAMILY.fullmatch(family):
+                raise ValueError(f"{family!r} is not an action family (login, login.failed, *)")
+            if keep is not None and keep <= timedelta(0):
+                raise ValueError(f'{family}: a retention must be positive, or "forever"')
+            kept = family == AUDIT_KEPT_FAMILY or family.startswith(AUDIT_KEPT_FAMILY + ".")
+            if kept and keep is not None:
+                raise ValueError("the log's own entries (audit.*) are kept forever")
         return value
 
     @field_validator("display_timezone")
@@ -234,6 +276,12 @@ class Settings(BaseSettings):
         if self.secret_key is None:  # pragma: no cover - load() always fills it
             raise RuntimeError("settings were not loaded with Settings.load()")
         return self.secret_key.get_secret_value().encode()
+
+    @property
+    def audit_retention_policy(self) -> dict[str, timedelta | None]:
+        """Every family's retention: the defaults, the operator's families over them, and the
+        log's own entries kept forever."""
+        return {**AUDIT_RETENTION_DEFAULTS, **self.audit_retention, AUDIT_KEPT_FAMILY: None}
 
     @property
     def https(self) -> bool:

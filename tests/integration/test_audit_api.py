@@ -4,12 +4,13 @@ scope and errors of ``/v1/audit``."""
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from identity import audit
-from identity.audit.refs import SYSTEM, Subject
+from identity.audit.refs import SYSTEM, Actor, Subject
 from tests.support.tlogcheck import run_tlogcheck
 
 PROBLEM = "application/problem+json"
@@ -68,6 +69,47 @@ def test_go_verifies_the_key_checkpoints_and_proofs_the_api_serves(
     records[3]["data"] = base64.b64encode(b"forged").decode()
     code, verdict = run_tlogcheck(tlogcheck, document)
     assert code != 0
+
+
+def test_go_verifies_proofs_of_purged_entries_by_their_leaf_hash(
+    browser, runtime, service_headers, tlogcheck, clock
+):
+    for i in range(7):
+        with runtime.db.transaction() as session:
+            action = "login.succeeded" if i % 2 else "consent.recorded"
+            audit.record(session, action, actor=SYSTEM, subject=Subject.user(str(i)))
+    runtime.sequencer.drain()
+    clock.tick(timedelta(days=400))  # past the sign-ins' thirteen months
+    assert runtime.audit_purge.run(actor=Actor.operator("officer")).summary()["entries"] == 3
+    runtime.sequencer.drain()
+    auditor = service_headers("audit:read", name="Privacy officer's tool")
+    note = browser.get("/v1/audit/checkpoint", headers=auditor).text
+    size = int(note.split("\n")[1])
+    records, purged = [], []
+    for index in range(size):
+        entry = browser.get(f"/v1/audit/entries/{index}", headers=auditor).json()
+        proof = browser.get(
+            "/v1/audit/proofs/inclusion", params={"index": index, "size": size}, headers=auditor
+        ).json()["hashes"]
+        if entry["purged"]:
+            assert set(entry) == {"index", "at", "action", "purged", "leaf_hash"}
+            purged.append(index)
+            records.append({"index": index, "hash": entry["leaf_hash"], "proof": proof})
+        else:
+            records.append({"index": index, "data": entry["leaf"], "proof": proof})
+    assert len(purged) == 3
+    vkey = browser.get("/v1/audit/key", headers=auditor).text.split("\n")[0]
+    document = {
+        "vkey": vkey,
+        "origin": runtime.audit_keys.origin,
+        "checkpoint": note,
+        "records": records,
+    }
+    code, verdict = run_tlogcheck(tlogcheck, document)
+    assert (code, verdict.get("error"), verdict["records_checked"]) == (0, None, size)
+    records[purged[1]]["hash"] = base64.b64encode(bytes(32)).decode()  # another leaf there
+    code, verdict = run_tlogcheck(tlogcheck, document)
+    assert (code, verdict["error"].split(":")[0]) == (1, f"record {purged[1]}")
 
 
 def test_an_entry_carries_the_exact_bytes_its_leaf_hashes(browser, runtime, auditor):

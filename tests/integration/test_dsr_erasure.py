@@ -123,7 +123,7 @@ def test_asking_twice_is_one_request(held: Held, runtime):
 def test_an_erasure_needs_the_password_and_the_csrf_token(held: Held, runtime):
     wrong = ask_for_erasure(held.browser, "not my password")
     assert wrong.status_code == 401
-    assert "That password is not right" in page_text(wrong.text)
+    assert "Esa contraseña no es correcta" in page_text(wrong.text)  # the customer reads Spanish
     no_token = held.browser.post("/account/erase", data={"password": DEFAULT_PASSWORD})
     assert no_token.status_code == 403
     token = csrf_token(held.browser, "/account/data")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -33,6 +34,30 @@ def test_entry_bytes_are_canonical_json_with_the_index_and_a_z_time():
             '"details":{"a":"é","b":1},"index":7,"subject":null}'
         ).encode()
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "subject", "details"),
+    [
+        ('say "hi"\\', "user:\u00e9\u2028", {"z": [1, {"b": None, "a": True}], "a": "\x00\x1f"}),
+        ("x", None, {}),
+        ("\U0001f600", "anonymous", {"n": -(2**70), "k": {"y": "\u2014", "x": []}}),
+    ],
+)
+def test_entry_bytes_are_exactly_the_canonical_json_of_the_entry(action, subject, details):
+    at = datetime(2026, 12, 1, 10, 30, 5, 17, tzinfo=timezone(timedelta(hours=-5)))
+    entry = {
+        "index": 2**40,
+        "at": "2026-12-01T15:30:05.000017Z",
+        "action": action,
+        "actor": "client:a\tb",
+        "subject": subject,
+        "details": details,
+    }
+    expected = json.dumps(
+        entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+    assert entry_bytes(2**40, at, action, "client:a\tb", subject, details) == expected
 
 
 def test_the_same_entry_at_another_index_has_another_leaf():

@@ -52,3 +52,37 @@ def test_the_issuer_loses_its_trailing_slash_and_decides_cookie_security():
     settings = Settings(issuer="https://id.example.com/")
     assert settings.issuer == "https://id.example.com"
     assert settings.https
+
+
+def test_audit_retention_is_per_family_merged_over_the_documented_defaults(monkeypatch):
+    from datetime import timedelta
+
+    from identity.settings import AUDIT_RETENTION_DEFAULTS
+
+    monkeypatch.setenv(
+        "IDENTITY_AUDIT_RETENTION", '{"login": "P180D", "consent": "forever", "login.failed": 60}'
+    )
+    policy = Settings().audit_retention_policy
+    assert policy["login"] == timedelta(days=180)
+    assert policy["login.failed"] == timedelta(seconds=60)
+    assert policy["consent"] is None  # forever
+    assert policy["session"] == AUDIT_RETENTION_DEFAULTS["session"] == timedelta(days=395)
+    assert policy["*"] is None  # what no family names is kept until the operator says
+    assert policy["audit"] is None  # the log's own entries, always
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"audit": "P30D"}', "the log's own entries (audit.*) are kept forever"),
+        ('{"audit.purged": "P30D"}', "the log's own entries (audit.*) are kept forever"),
+        ('{"Login": "P30D"}', "'Login' is not an action family"),
+        ('{"login.": "P30D"}', "'login.' is not an action family"),
+        ('{"login": "PT0S"}', 'login: a retention must be positive, or "forever"'),
+    ],
+)
+def test_a_retention_that_cannot_be_honoured_stops_start_up(monkeypatch, value, message):
+    monkeypatch.setenv("IDENTITY_AUDIT_RETENTION", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert f"IDENTITY_AUDIT_RETENTION: {message}" in describe_errors(caught.value)

@@ -2,7 +2,8 @@
 and for clients with ``audit:read`` entries by index and RFC 9162 proofs (``/v1/audit``).
 
 Leaf indexes are 0-based. An entry's ``leaf`` is base64 of the exact bytes its leaf hash
-covers (``docs/audit.md``); proofs are base64 hashes in RFC 9162 order.
+covers (``docs/audit.md``), a purged entry's ``leaf_hash`` that hash itself; proofs are base64
+hashes in RFC 9162 order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from identity.audit.rules import timestamp
+from identity.audit.rules import PurgedEntry, timestamp
 from identity.audit.store import AuditLog
 from identity.web.deps import get_runtime
 
@@ -77,8 +78,17 @@ def checkpoint(log: LogDep) -> PlainTextResponse:
 
 @router.get("/v1/audit/entries/{index}", dependencies=[Reader], responses=ERRORS)
 def entry(index: int, log: LogDep) -> dict[str, Any]:
-    """One entry by its 0-based leaf index, with the bytes its leaf hashes."""
+    """One entry by its 0-based leaf index, with the bytes its leaf hashes; once purged past
+    its retention (``purged``: true), its time, action and leaf hash (``leaf_hash``) only."""
     found = log.entry(index)
+    if isinstance(found, PurgedEntry):
+        return {
+            "index": found.index,
+            "at": timestamp(found.at),
+            "action": found.action,
+            "purged": True,
+            "leaf_hash": base64.b64encode(found.leaf).decode(),
+        }
     return {
         "index": found.index,
         "at": timestamp(found.at),
@@ -86,6 +96,7 @@ def entry(index: int, log: LogDep) -> dict[str, Any]:
         "actor": found.actor,
         "subject": found.subject,
         "details": dict(found.details),
+        "purged": False,
         "leaf": base64.b64encode(found.data()).decode(),
     }
 

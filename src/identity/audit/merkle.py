@@ -19,7 +19,8 @@ hashes in the same order, so a database answers a whole proof with one ``WHERE i
 Reads per call:
 
 - :func:`stored_hashes_for_record`: at most one, of at most ``log2(n + 1)`` hashes;
-- :func:`stored_hashes_for_batch`: at most one for the whole batch, of at most ``1 + log2(n)``;
+- :func:`stored_hashes_for_batch` and :meth:`Frontier.of`: at most one for the whole batch, of
+  at most ``1 + log2(n)``;
 - :func:`tree_hash`: one, of at most ``1 + log2(n)`` hashes (none for the empty tree);
 - :func:`prove_record` and :func:`prove_tree`: at most one, of at most ``2 * ceil(log2(t))``;
 - :func:`check_record` and :func:`check_tree`: none, the verifier needs only the proof.
@@ -140,36 +141,14 @@ def stored_hashes_for_batch(
     """The ``(index, hash)`` rows to insert when ``leaves`` are appended to a tree of ``n`` records.
 
     The same rows as calling :func:`stored_hashes_for_record` for each leaf, but with one read
-    for the whole batch: hashes written earlier in the batch are taken from the batch, and the
-    few older ones (the right edge of the tree of size ``n``) are fetched together up front.
+    for the whole batch (:meth:`Frontier.of`): the hashes a batch needs from before it are the
+    tree's right edge, and the rest it makes itself. Their indexes are consecutive.
     """
-    if n < 0:
-        raise ImpossibleRequest(f"a tree cannot have {n} records")
-    for leaf in leaves:
-        _check_hash(leaf, "leaf hash")
-    existing = stored_hash_count(n)
-    wanted = sorted(
-        {
-            index
-            for m in range(n, n + len(leaves))
-            for index in _completed_left_indexes(m)
-            if index < existing
-        }
-    )
-    known = dict(zip(wanted, _read(read, wanted), strict=True))
-    rows: list[tuple[int, bytes]] = []
-    for offset, leaf in enumerate(leaves):
-        m = n + offset
-        index = stored_hash_index(0, m)
-        current = leaf
-        rows.append((index, current))
-        known[index] = current
-        for left_index in reversed(_completed_left_indexes(m)):
-            current = node_hash(known[left_index], current)
-            index += 1
-            rows.append((index, current))
-            known[index] = current
-    return rows
+    if not leaves:
+        return []
+    frontier = Frontier.of(n, read)
+    hashes = [h for leaf in leaves for h in frontier.append(leaf)]
+    return list(enumerate(hashes, start=stored_hash_count(n)))
 
 
 def _completed_left_indexes(n: int) -> list[int]:
@@ -191,6 +170,17 @@ class Frontier:
     def __init__(self) -> None:
         self.size = 0
         self._edge: list[bytes] = []  # complete subtrees, largest first (a binary counter)
+
+    @classmethod
+    def of(cls, n: int, read: HashReader) -> Frontier:
+        """The right edge of the stored tree of ``n`` records, in one read of its complete
+        subtrees (as many as ``n`` has one bits): appending to it continues that tree."""
+        if n < 0:
+            raise ImpossibleRequest(f"a tree cannot have {n} records")
+        frontier = cls()
+        frontier.size = n
+        frontier._edge = _read(read, _subtree_indexes(0, n)) if n else []
+        return frontier
 
     def append(self, leaf: bytes) -> list[bytes]:
         _check_hash(leaf, "leaf hash")

@@ -31,7 +31,11 @@ TREE_ID = 1
 
 class AuditEntryRow(Base):
     """One event. ``leaf_index`` (0-based, contiguous) is given by the sequencer, after the
-    transaction that wrote the entry has committed; until then it is NULL."""
+    transaction that wrote the entry has committed; until then it is NULL.
+
+    Past its family's retention an entry is purged (:mod:`identity.audit.retention`):
+    ``actor`` becomes ``""``, ``subject`` NULL, ``details`` ``{}`` and ``purged_at`` is set;
+    its stored leaf hash proves it from then on."""
 
     __tablename__ = "audit_entry"
     __table_args__ = (
@@ -52,6 +56,7 @@ class AuditEntryRow(Base):
     subject: Mapped[str | None] = mapped_column(String(128), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     sequenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditHashRow(Base):

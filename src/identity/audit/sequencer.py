@@ -25,13 +25,14 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from operator import itemgetter
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from identity.audit.checkpoints import CheckpointKeys
-from identity.audit.merkle import leaf_hash, stored_hashes_for_batch, tree_hash
+from identity.audit.merkle import Frontier, leaf_hash, stored_hash_count
 from identity.audit.models import (
     TREE_ID,
     AuditCheckpointRow,
@@ -40,14 +41,59 @@ from identity.audit.models import (
     AuditTreeRow,
 )
 from identity.audit.notes import Checkpoint, sign_note
-from identity.audit.rules import Entry
+from identity.audit.rules import entry_bytes
 from identity.audit.service import WROTE_ENTRIES
-from identity.audit.store import reader
+from identity.audit.store import ENTRY_COLUMNS, reader
 from identity.db import Database, Leadership, utcnow
 
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = zlib.crc32(b"identity.audit.sequencer")  # the PostgreSQL advisory lock key
+
+ENTRY, HASH = AuditEntryRow.__table__, AuditHashRow.__table__
+TREE, CHECKPOINT = AuditTreeRow.__table__, AuditCheckpointRow.__table__
+
+
+# A batch is two statements whatever its size (never one per entry: this runs in every server
+# process, beside its request threads). The first takes the oldest waiting entries, gives them
+# the places from ``size`` on and returns them, in one snapshot: an entry committed meanwhile
+# is simply not in it.
+_waiting = (
+    select(
+        ENTRY.c.id,
+        (
+            bindparam("size", type_=BigInteger) - 1 + func.row_number().over(order_by=ENTRY.c.id)
+        ).label("place"),
+    )
+    .where(ENTRY.c.leaf_index.is_(None))
+    .order_by(ENTRY.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .subquery()
+)
+_TAKE = (
+    update(ENTRY)
+    .where(ENTRY.c.id == _waiting.c.id)
+    .values(leaf_index=_waiting.c.place, sequenced_at=bindparam("now"))
+    .returning(*ENTRY_COLUMNS)  # as they are now: with their places
+)
+# The second stores the batch's hashes, whose indexes are consecutive (merkle). PostgreSQL
+# gets them as one value cut up by the server: psycopg's executemany pipelines a statement per
+# row, and an array of bytea is escaped element by element, each several times the CPU. SQLite's
+# executemany is a loop in C, in process.
+_STORE_PG = text(
+    "INSERT INTO audit_hash (index, hash) SELECT :first + g, substring(:hashes FROM g * 32 + 1"
+    " FOR 32) FROM generate_series(0, :count - 1) AS g"
+)
+_STORE = insert(HASH)
+
+
+def _store(session: Session, first: int, hashes: list[bytes]) -> None:
+    """Insert ``hashes`` at the stored-hash indexes from ``first`` on."""
+    if session.get_bind().dialect.name == "postgresql":
+        values = {"first": first, "hashes": b"".join(hashes), "count": len(hashes)}
+        session.execute(_STORE_PG, values)
+    else:
+        session.execute(_STORE, [{"index": first + i, "hash": h} for i, h in enumerate(hashes)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +127,7 @@ class Sequencer:
         self._checkpoint_interval = checkpoint_interval
         self._poll = poll_interval.total_seconds()
         self._listeners = tuple(listeners)
-        self._leadership = Leadership(db, LEADER_LOCK)
+        self._leadership = Leadership(db, LEADER_LOCK, check_every=self._poll)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,12 +139,20 @@ class Sequencer:
         """Sequence one batch (if any) and sign a checkpoint when one is due (``checkpoint``:
         True forces one for the current size, False never). Returns how many entries."""
         with self._db.transaction() as session:
-            tree = session.execute(
-                select(AuditTreeRow).where(AuditTreeRow.id == TREE_ID).with_for_update()
-            ).scalar_one()
-            count = self._integrate(session, tree)
-            if checkpoint or (checkpoint is None and self._checkpoint_due(session, tree)):
-                self._sign(session, tree)
+            size, root = session.execute(
+                select(TREE.c.size, TREE.c.root_hash).where(TREE.c.id == TREE_ID).with_for_update()
+            ).one()
+            grown = self._integrate(session, size)
+            count = grown.size - size if grown else 0
+            if grown:
+                size, root = grown.size, grown.root()
+                session.execute(
+                    update(TREE)
+                    .where(TREE.c.id == TREE_ID)
+                    .values(size=size, root_hash=root, updated_at=utcnow())
+                )
+            if checkpoint or (checkpoint is None and self._checkpoint_due(session, size)):
+                self._sign(session, size, bytes(root))
         return count
 
     def drain(self) -> int:
@@ -109,61 +163,39 @@ class Sequencer:
         self.run_once(checkpoint=True)
         return total
 
-    def _integrate(self, session: Session, tree: AuditTreeRow) -> int:
-        rows = session.execute(
-            select(
-                AuditEntryRow.id,
-                AuditEntryRow.at,
-                AuditEntryRow.action,
-                AuditEntryRow.actor,
-                AuditEntryRow.subject,
-                AuditEntryRow.details,
-            )
-            .where(AuditEntryRow.leaf_index.is_(None))
-            .order_by(AuditEntryRow.id)
-            .limit(self._batch_size)
-        ).all()
+    def _integrate(self, session: Session, size: int) -> Frontier | None:
+        """Place the oldest waiting entries from leaf ``size`` on: the tree's new right edge,
+        or None when none was waiting."""
+        taken = {"size": size, "limit": self._batch_size, "now": utcnow()}
+        rows = sorted(session.execute(_TAKE, taken).all(), key=itemgetter(0))
         if not rows:
-            return 0
-        size = tree.size
-        leaves = [leaf_hash(Entry(size + i, *r[1:]).data()) for i, r in enumerate(rows)]
-        hashes = stored_hashes_for_batch(size, leaves, reader(session))
-        session.execute(insert(AuditHashRow), [{"index": i, "hash": h} for i, h in hashes])
-        now = utcnow()
-        session.execute(
-            update(AuditEntryRow),
-            [{"id": r[0], "leaf_index": size + i, "sequenced_at": now} for i, r in enumerate(rows)],
-        )
-        tree.size = size + len(rows)
-        tree.root_hash = tree_hash(tree.size, reader(session))
-        tree.updated_at = now
-        sequenced = [Sequenced(size + i, r[2], r[5]) for i, r in enumerate(rows)]
+            return None
+        tree = Frontier.of(size, reader(session))  # the one read of stored hashes
+        hashes = [h for r in rows for h in tree.append(leaf_hash(entry_bytes(*r)))]
+        _store(session, stored_hash_count(size), hashes)
+        sequenced = [Sequenced(r[0], r[2], r[5]) for r in rows]
         for listener in self._listeners:
             listener(session, sequenced)
-        return len(rows)
+        return tree
 
-    def _checkpoint_due(self, session: Session, tree: AuditTreeRow) -> bool:
+    def _checkpoint_due(self, session: Session, size: int) -> bool:
         last = session.execute(
-            select(AuditCheckpointRow.size, AuditCheckpointRow.created_at)
-            .order_by(AuditCheckpointRow.size.desc())
+            select(CHECKPOINT.c.size, CHECKPOINT.c.created_at)
+            .order_by(CHECKPOINT.c.size.desc())
             .limit(1)
         ).first()
         if last is None:
             return True
-        size, created_at = last
-        return bool(tree.size > size and utcnow() - created_at >= self._checkpoint_interval)
+        signed, created_at = last
+        return bool(size > signed and utcnow() - created_at >= self._checkpoint_interval)
 
-    def _sign(self, session: Session, tree: AuditTreeRow) -> None:
-        if session.get(AuditCheckpointRow, tree.size) is not None:
+    def _sign(self, session: Session, size: int, root: bytes) -> None:
+        signed = select(CHECKPOINT.c.size).where(CHECKPOINT.c.size == size)
+        if session.execute(signed).first() is not None:
             return  # this size is signed already
-        checkpoint = Checkpoint(self._keys.origin, tree.size, tree.root_hash)
-        session.add(
-            AuditCheckpointRow(
-                size=tree.size,
-                root_hash=tree.root_hash,
-                note=sign_note(checkpoint.to_text(), self._keys.signer()),
-                created_at=utcnow(),
-            )
+        note = sign_note(Checkpoint(self._keys.origin, size, root).to_text(), self._keys.signer())
+        session.execute(
+            insert(CHECKPOINT).values(size=size, root_hash=root, note=note, created_at=utcnow())
         )
 
     # -- the background thread --------------------------------------------------------------------
@@ -189,12 +221,16 @@ class Sequencer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            busy = False
+            leader = busy = False
             try:
-                if self._leadership.held():
-                    busy = self.run_once() >= self._batch_size
+                leader = self._leadership.held()
+                busy = leader and self.run_once() >= self._batch_size
             except Exception:  # the database may be briefly unavailable; keep the loop alive
                 log.exception("audit sequencing round failed")
-            if not busy:
+            if busy:
+                continue
+            if leader:  # a commit of this process's own wakes it early
                 self._wake.wait(self._poll)
-                self._wake.clear()
+            else:  # the leader is another process: a commit here changes nothing; ask anew
+                self._stop.wait(self._poll)  # for the lock at the poll, and only then
+            self._wake.clear()

@@ -14,7 +14,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from identity.audit.merkle import HashReader, prove_record, prove_tree, tree_hash
+from identity.audit.merkle import (
+    HashReader,
+    prove_record,
+    prove_tree,
+    stored_hash_index,
+    tree_hash,
+)
 from identity.audit.models import (
     TREE_ID,
     AuditCheckpointRow,
@@ -22,9 +28,15 @@ from identity.audit.models import (
     AuditHashRow,
     AuditTreeRow,
 )
-from identity.audit.rules import Entry
+from identity.audit.rules import Entry, PurgedEntry
 from identity.db import Database, utcnow
 from identity.errors import InvalidInput, NotFound
+
+ENTRY = AuditEntryRow.__table__
+# An entry's columns in :class:`Entry`'s order: ``Entry(*row)``, ``entry_bytes(*row)``.
+ENTRY_COLUMNS = tuple(
+    ENTRY.c[name] for name in ("leaf_index", "at", "action", "actor", "subject", "details")
+)
 
 
 def reader(session: Session) -> HashReader:
@@ -42,6 +54,31 @@ def reader(session: Session) -> HashReader:
         return [found[i] for i in indexes if i in found]
 
     return read
+
+
+def leaf_hashes(session: Session, leaves: Sequence[int]) -> dict[int, bytes]:
+    """The stored leaf hashes of entries ``leaves``, by leaf index, in one query."""
+    wanted = {stored_hash_index(0, i): i for i in leaves}
+    rows = session.execute(
+        select(AuditHashRow.index, AuditHashRow.hash).where(AuditHashRow.index.in_(list(wanted)))
+    ).all()
+    return {wanted[i]: bytes(h) for i, h in rows}
+
+
+def entries_of(session: Session, rows: Sequence[AuditEntryRow]) -> dict[int, Entry | PurgedEntry]:
+    """Placed entries by leaf index; a purged one with its stored leaf hash (empty where the
+    tree lacks it: `identity audit verify` names that), all of them read in one query."""
+    purged = [row.leaf_index for row in rows if row.purged_at is not None]
+    leaves = leaf_hashes(session, [i for i in purged if i is not None]) if purged else {}
+    found: dict[int, Entry | PurgedEntry] = {}
+    for row in rows:
+        index = row.leaf_index
+        assert index is not None
+        if row.purged_at is None:
+            found[index] = entry_of(row)
+        else:
+            found[index] = PurgedEntry(index, row.at, row.action, leaves.get(index, b""))
+    return found
 
 
 class UnknownEntry(NotFound):
@@ -65,6 +102,9 @@ class Status:
     checkpoint_age: float | None
 
 
+PURGED_AT = ENTRY.c.purged_at  # set once an entry's contents were purged (retention)
+
+
 def entry_of(row: AuditEntryRow) -> Entry:
     assert row.leaf_index is not None
     return Entry(row.leaf_index, row.at, row.action, row.actor, row.subject, row.details)
@@ -81,12 +121,16 @@ class AuditLog:
             ).scalar_one()
         )
 
-    def entry(self, index: int) -> Entry:
+    def entry(self, index: int) -> Entry | PurgedEntry:
+        """Entry ``index``, or what is left of it once purged (with its stored leaf hash)."""
         with self._db.read() as session:
             row = session.scalar(select(AuditEntryRow).where(AuditEntryRow.leaf_index == index))
             if row is None:
                 raise UnknownEntry(f"the log has no entry {index}")
-            return entry_of(row)
+            found = entries_of(session, [row])[index]
+            if isinstance(found, PurgedEntry) and not found.leaf:
+                raise UnknownEntry(f"the log has no leaf hash for entry {index}")
+            return found
 
     def _sizes(self, session: Session, *sizes: int) -> int:
         size = self.size(session)

@@ -7,28 +7,40 @@ signature must verify with one of the log's keys), and, given a checkpoint kept 
 earlier (``trusted``), that the log still extends it. Successive checkpoints are consistent
 exactly when each matches the one tree recomputed from the entries.
 
+An entry purged past its retention (:mod:`.retention`) has no contents left to recompute: its
+stored leaf hash stands for it, and the stored subtree hashes and roots above it must agree
+with that hash; it must also lie where a recorded purge (an ``audit.purged`` entry) reached,
+else its contents were cleared outside a purge.
+
 Kinds of problem: ``edited``, ``deleted``, ``inserted``, ``reordered`` (an entry, named),
 ``truncated`` (the end), ``checkpoint`` (a signature or a root), ``hashes`` (the stored tree),
-``trusted`` (a rewritten history).
+``trusted`` (a rewritten history), ``purged`` (contents cleared without a recorded purge).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from identity.audit.merkle import Frontier, leaf_hash, stored_hash_index
+from identity.audit.merkle import Frontier, MerkleError, leaf_hash, stored_hash_index
 from identity.audit.models import AuditCheckpointRow, AuditEntryRow, AuditHashRow
 from identity.audit.notes import Checkpoint, NoteError, NoteVerifier, open_checkpoint
-from identity.audit.rules import Problem, mismatch_kind, problem
-from identity.audit.store import entry_of, reader
+from identity.audit.retention import PURGED, PurgeRecords
+from identity.audit.rules import Entry, Problem, entry_bytes, mismatch_kind, problem
+from identity.audit.store import ENTRY_COLUMNS, PURGED_AT, reader
 
-PAGE = 2000  # rows per round trip while streaming
+PAGE = 5000  # rows per round trip while streaming
 WINDOW = 8  # entries looked at around a mismatch, to name it
+ENTRY, HASH = AuditEntryRow.__table__, AuditHashRow.__table__
+CHECKPOINT = AuditCheckpointRow.__table__
+COLUMNS = (*ENTRY_COLUMNS, PURGED_AT)
+# Problems found before the entry they name was counted as sound.
+UNCOUNTED = ("deleted", "truncated", "checkpoint", "trusted", "purged")
 
 
 @dataclass(frozen=True)
@@ -42,25 +54,33 @@ class VerifyResult:
         return self.problem is None
 
 
-def stream(session: Session, model: Any, key: Any, *conditions: Any) -> Iterator[Any]:
-    """Rows of ``model`` in ``key`` order, a page at a time (keyset pagination: constant
-    memory, and no long-lived cursor)."""
-    after = -1
+def stream(session: Session, columns: Sequence[Any], *conditions: Any) -> Iterator[Row[Any]]:
+    """Core rows of ``columns`` in the order of the first, a key, a page at a time (keyset
+    pagination: constant memory, and no long-lived cursor)."""
+    key, after = columns[0], -1
     while True:
-        statement = select(model).where(key > after, *conditions).order_by(key).limit(PAGE)
-        rows = session.scalars(statement).all()
+        statement = select(*columns).where(key > after, *conditions).order_by(key).limit(PAGE)
+        rows = session.execute(statement).all()
         if not rows:
             return
         yield from rows
-        after = getattr(rows[-1], key.key)
-        session.expunge_all()
+        after = rows[-1][0]
+
+
+def purge_records(session: Session) -> PurgeRecords:
+    """Where the recorded purges reached (their entries, placed or not yet)."""
+    records = PurgeRecords()
+    recorded = select(ENTRY.c.details).where(ENTRY.c.action == PURGED, PURGED_AT.is_(None))
+    for details in session.execute(recorded).scalars():
+        records.add(details)
+    return records
 
 
 class _Checkpoints:
     """The signed checkpoints in size order, each opened with the log's keys as it comes."""
 
     def __init__(self, session: Session, verifiers: Sequence[NoteVerifier], origin: str) -> None:
-        self._rows = stream(session, AuditCheckpointRow, AuditCheckpointRow.size)
+        self._rows = stream(session, (CHECKPOINT.c.size, CHECKPOINT.c.root_hash, CHECKPOINT.c.note))
         self._verifiers = verifiers
         self._origin = origin
         self.checked = 0
@@ -71,14 +91,13 @@ class _Checkpoints:
         self.next = None
         if row is None:
             return None
+        size, root, note = row
         try:
-            checkpoint = open_checkpoint(row.note, self._verifiers, origin=self._origin)
+            checkpoint = open_checkpoint(note, self._verifiers, origin=self._origin)
         except NoteError:
-            return Problem(
-                row.size, "checkpoint", f"checkpoint {row.size} is not signed by the log"
-            )
-        if checkpoint.size != row.size or checkpoint.root_hash != bytes(row.root_hash):
-            return Problem(row.size, "checkpoint", f"checkpoint {row.size} was altered")
+            return Problem(size, "checkpoint", f"checkpoint {size} is not signed by the log")
+        if checkpoint.size != size or checkpoint.root_hash != bytes(root):
+            return Problem(size, "checkpoint", f"checkpoint {size} was altered")
         self.next = checkpoint
         self.checked += 1
         return None
@@ -96,20 +115,15 @@ class _Pass:
     ) -> None:
         self.session = session
         self.checkpoints = _Checkpoints(session, verifiers, origin)
-        self.hashes = stream(session, AuditHashRow, AuditHashRow.index)
+        self.hashes = stream(session, (HASH.c.index, HASH.c.hash))
         self.trusted = trusted
         self.frontier = Frontier()
+        self.purges = purge_records(session)
 
     def run(self) -> Problem | None:
         if found := self.checkpoints.advance() or self._at_size():
             return found
-        entries = stream(
-            self.session,
-            AuditEntryRow,
-            AuditEntryRow.leaf_index,
-            AuditEntryRow.leaf_index.is_not(None),
-        )
-        for row in entries:
+        for row in stream(self.session, COLUMNS, ENTRY.c.leaf_index.is_not(None)):
             if found := self._entry(row) or self._at_size():
                 return found
         if self.checkpoints.next is not None or (
@@ -118,28 +132,49 @@ class _Pass:
             return problem("truncated", self.frontier.size)
         return None
 
-    def _entry(self, row: AuditEntryRow) -> Problem | None:
-        index = row.leaf_index
-        assert index is not None
+    def _entry(self, row: Row[Any]) -> Problem | None:
+        index, _, action, _, _, _, purged_at = row
         if index != self.frontier.size:
             return problem("deleted", self.frontier.size)
-        expected = self.frontier.append(leaf_hash(entry_of(row).data()))
-        stored = [bytes(next(self.hashes).hash) for _ in expected]
-        if stored[0] != expected[0]:
+        if purged_at is not None:
+            return self._purged(index, action)
+        expected = self.frontier.append(leaf_hash(entry_bytes(*row[:6])))
+        stored = self._stored(len(expected))
+        if stored and stored[0] != expected[0]:
             return problem(self._name_mismatch(index), index)
         if stored != expected:
             return Problem(index, "hashes", f"the stored hashes at entry #{index} are wrong")
         return None
 
+    def _purged(self, index: int, action: str) -> Problem | None:
+        """A purged entry: accepted where a recorded purge covers it, and proved by its stored
+        leaf hash, which the stored subtree hashes above it (and the roots) must agree with."""
+        if not self.purges.covers(index, action):
+            return problem("purged", index)
+        leaf = self._stored(1)
+        try:
+            expected = self.frontier.append(leaf[0]) if leaf else []
+        except MerkleError:  # not a hash at all
+            expected = []
+        if not expected or leaf + self._stored(len(expected) - 1) != expected:
+            return Problem(index, "hashes", f"the stored hashes at entry #{index} are wrong")
+        return None
+
+    def _stored(self, count: int) -> list[bytes]:
+        """The next ``count`` stored hashes (fewer where the table ends)."""
+        return [bytes(row[1]) for row in itertools.islice(self.hashes, count)]
+
     def _name_mismatch(self, index: int) -> str:
-        rows = self.session.scalars(
-            select(AuditEntryRow)
-            .where(AuditEntryRow.leaf_index >= index)
-            .order_by(AuditEntryRow.leaf_index)
+        statement = (
+            select(*COLUMNS)
+            .where(ENTRY.c.leaf_index >= index)
+            .order_by(ENTRY.c.leaf_index)
             .limit(WINDOW)
-        ).all()
+        )
+        rows = self.session.execute(statement).all()
         stored = reader(self.session)([stored_hash_index(0, index + i) for i in range(WINDOW)])
-        return mismatch_kind([entry_of(r) for r in rows], list(stored))
+        entries = list(itertools.takewhile(lambda r: r[6] is None, rows))  # purged: no bytes
+        return mismatch_kind([Entry(*r[:6]) for r in entries], list(stored))
 
     def _at_size(self) -> Problem | None:
         """Every checkpoint of the size just reached must have the recomputed root."""
@@ -173,6 +208,6 @@ def verify_database(
     walk = _Pass(session, verifiers, origin, trusted)
     found = walk.run()
     sound = walk.frontier.size
-    if found is not None and found.kind not in ("deleted", "truncated", "checkpoint", "trusted"):
+    if found is not None and found.kind not in UNCOUNTED:
         sound -= 1  # the entry named was counted before it was found wrong
     return VerifyResult(sound, walk.checkpoints.checked, found)

@@ -31,8 +31,8 @@ from identity.audit.merkle import MerkleError, check_record, leaf_hash
 from identity.audit.models import AuditEntryRow
 from identity.audit.notes import NoteError, open_checkpoint, parse_vkey
 from identity.audit.refs import Actor, Subject
-from identity.audit.rules import Entry, timestamp
-from identity.audit.store import AuditLog, BadTreeSize, UnknownEntry, entry_of
+from identity.audit.rules import Entry, PurgedEntry, timestamp
+from identity.audit.store import AuditLog, BadTreeSize, UnknownEntry, entries_of
 from identity.console.rules import (
     Cursor,
     Email,
@@ -104,9 +104,13 @@ class EntryView:
     summary: str  # the same on one line, cut for a list
     leaf: str  # base64 of the exact bytes the leaf hashes
     timestamp: str  # the time as the leaf has it (UTC, microseconds)
+    purged: bool = False  # past its retention: no actor, subject, details or bytes left
 
     @classmethod
-    def of(cls, entry: Entry) -> EntryView:
+    def of(cls, entry: Entry | PurgedEntry) -> EntryView:
+        if isinstance(entry, PurgedEntry):
+            at = entry.at
+            return cls(entry.index, at, entry.action, "", None, "", "", "", timestamp(at), True)
         details = dict(entry.details)
         line = json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
         return cls(
@@ -250,7 +254,7 @@ class Console:
             statement = statement.where(placed > cursor.index).order_by(placed.asc())
         with self._db.read() as session:
             rows = session.scalars(statement.limit(search.size + 1)).all()
-            entries = {row.leaf_index: entry_of(row) for row in rows}
+            entries = entries_of(session, rows)
             waiting = 0
             if cursor is None:
                 unplaced = select(func.count()).where(placed.is_(None), *where)
@@ -281,13 +285,15 @@ class Console:
         (raises :class:`~identity.audit.store.UnknownEntry`)."""
         found = self._log.entry(index)
         proof = self.proof(found)
-        self.record(officer, "officer.viewed_entry", _subject(found.subject), {"index": index})
+        about = None if isinstance(found, PurgedEntry) else _subject(found.subject)
+        self.record(officer, "officer.viewed_entry", about, {"index": index})
         return EntryView.of(found), proof
 
-    def proof(self, entry: Entry) -> Proof:
+    def proof(self, entry: Entry | PurgedEntry) -> Proof:
         """Open the latest checkpoint with the published verifier keys, fetch the inclusion
-        proof, recompute the leaf from the entry's fields and run the proof to the signed
-        root: exactly what an outsider holding only ``/audit/key`` does."""
+        proof, recompute the leaf from the entry's fields (a purged entry's is its stored leaf
+        hash) and run the proof to the signed root: exactly what an outsider holding only
+        ``/audit/key`` does."""
         row = self._log.latest_checkpoint()
         if row is None:
             return Proof("pending")
@@ -299,7 +305,7 @@ class Console:
         size, root = checkpoint.size, checkpoint.root_hash
         if entry.index >= size:
             return Proof("pending", size, _b64(root))
-        leaf = leaf_hash(entry.data())
+        leaf = entry.leaf if isinstance(entry, PurgedEntry) else leaf_hash(entry.data())
         hashes: list[bytes] = []
         try:
             hashes = self._log.inclusion(entry.index, size)

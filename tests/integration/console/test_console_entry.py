@@ -130,3 +130,30 @@ def test_the_entry_page_speaks_spanish(officer, runtime):
     text = page_text(officer.client.get("/admin/audit/1?lang=es").text)
     assert "Entrada de auditoría n.º 1" in text
     assert "Verificada" in text
+
+
+def test_a_purged_entry_shows_what_is_left_and_its_proof_verifies_by_its_leaf_hash(
+    officer, runtime
+):
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    from identity.audit.purge import Purger
+    from identity.db import utcnow
+
+    with freeze_time(utcnow() - timedelta(days=2)):
+        write(runtime, 3, action="test.old")
+    runtime.sequencer.drain()
+    Purger(runtime.db, {"test": timedelta(days=1)}).run(actor=Actor.operator("officer"))
+    runtime.sequencer.drain()
+    index = placed(runtime, "test.old")[1]
+    page = officer.client.get(f"/admin/audit/{index}")
+    assert page.status_code == 200
+    text = page_text(page.text)
+    assert "Verified" in text
+    assert "were purged past their retention" in text
+    assert str(ANA) not in text
+    assert "Leaf (the exact bytes hashed" not in text  # no bytes left to show
+    listed = officer.client.get("/admin/audit", params={"action": "test.old"})
+    assert page_text(listed.text).count("Purged past its retention") == 3

@@ -78,7 +78,7 @@ def test_a_pending_key_that_was_retired_never_takes_over(store, shopper, runtime
 def receipt(client, runtime) -> str:
     with runtime.db.read() as session:
         record_id = session.scalars(select(ConsentRecord.id)).first()
-    return client.get(f"/account/privacy/receipts/{record_id}").text
+    return client.get(f"/account/privacy/receipts/{record_id}.jwt").text
 
 
 def test_a_retired_receipt_key_stays_published_and_its_receipts_still_verify(

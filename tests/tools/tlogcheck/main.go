@@ -9,6 +9,8 @@
 //	  "origin": "identity.example/audit",     the expected checkpoint origin
 //	  "checkpoint": "<signed note>",          a C2SP tlog-checkpoint signed by vkey
 //	  "records": [{"index": 3, "data": "<base64>", "proof": ["<base64 hash>", ...]}],
+//	                                          a purged record gives its leaf hash instead
+//	                                          of its data: {"index": 4, "hash": "<base64>", ...}
 //	  "old_checkpoint": "<signed note>",      optional, with
 //	  "consistency_proof": ["<base64 hash>"], the proof from old_checkpoint to checkpoint
 //	  "log": {"records": ["<base64>"], "stored_hashes": ["<base64 hash>"]}   optional
@@ -36,7 +38,17 @@ import (
 type record struct {
 	Index int64       `json:"index"`
 	Data  []byte      `json:"data"`
+	Hash  *tlog.Hash  `json:"hash"`
 	Proof []tlog.Hash `json:"proof"`
+}
+
+// leaf is the record's hash: tlog's RecordHash of its data, or, for a record whose data was
+// purged, the leaf hash given in its place.
+func (r record) leaf() tlog.Hash {
+	if r.Hash != nil {
+		return *r.Hash
+	}
+	return tlog.RecordHash(r.Data)
 }
 
 type input struct {
@@ -105,7 +117,7 @@ func check(in *input, v *verdict) error {
 	v.Origin, v.Size, v.Root, v.Signers = cur.origin, cur.tree.N, cur.tree.Hash.String(), signers
 
 	for _, r := range in.Records {
-		if err := tlog.CheckRecord(r.Proof, cur.tree.N, cur.tree.Hash, r.Index, tlog.RecordHash(r.Data)); err != nil {
+		if err := tlog.CheckRecord(r.Proof, cur.tree.N, cur.tree.Hash, r.Index, r.leaf()); err != nil {
 			return fmt.Errorf("record %d: %w", r.Index, err)
 		}
 		v.RecordsChecked++

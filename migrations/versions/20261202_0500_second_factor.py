@@ -1,7 +1,7 @@
 """The second factor: TOTP authenticators, recovery codes, and when a browser session last
 proved a factor.
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 13:00:00
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import identity.db
 
-revision: str = "0013"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -2,7 +2,7 @@
 whose actor, subject and details were cleared (its leaf hash, in ``audit_hash``, stays).
 
 Revision ID: 0012
-Revises: 0013
+Revises: 0011
 Create Date: 2026-12-02 12:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import identity.db
 
 revision: str = "0012"
-down_revision: str | None = "0013"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from identity.cli_support import operator_option
 from identity.cli_support import runtime as _runtime
 
 
@@ -125,17 +126,18 @@ def _verify_database(trusted_file: Path | None) -> None:
 
 @audit.command("purge")
 @click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
-def audit_purge(dry_run: bool) -> None:
+@operator_option
+def audit_purge(dry_run: bool, operator: str) -> None:
     """Clear the contents of entries past their family's retention (IDENTITY_AUDIT_RETENTION).
 
     Their place, time, action and leaf hash stay: checkpoints, proofs and verification hold.
     The purge is itself an entry of the log (audit.purged), naming the operator."""
-    from identity.audit.refs import Actor
-    from identity.cli_support import operator
+    from identity.cli_support import operator as operator_actor
 
+    actor = operator_actor(operator)
     runtime = _runtime()
     try:
-        report = runtime.audit_purge.run(actor=Actor.operator(operator()), dry_run=dry_run)
+        report = runtime.audit_purge.run(actor=actor, dry_run=dry_run)
         if report.ranges and not dry_run:
             runtime.audit_keys.ensure()
             runtime.sequencer.drain()  # the purge's own entry takes its place now

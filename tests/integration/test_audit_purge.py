@@ -305,7 +305,6 @@ def test_identity_audit_purge_clears_what_is_due_and_the_log_still_verifies(
         "IDENTITY_DATABASE_URL": database_url,
         "IDENTITY_SECRET_KEY": TEST_SECRET,
         "IDENTITY_ISSUER": runtime.settings.issuer,  # the log's name
-        "IDENTITY_OPERATOR": "privacy-officer",
         "IDENTITY_AUDIT_RETENTION": '{"login": "P30D"}',
     }
 
@@ -315,10 +314,10 @@ def test_identity_audit_purge_clears_what_is_due_and_the_log_still_verifies(
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    dry = json.loads(cli("purge", "--dry-run"))
+    dry = json.loads(cli("purge", "--dry-run", "--operator", "privacy-officer"))
     assert (dry["dry_run"], dry["entries"], list(dry["families"])) == (True, 3, ["login"])
     assert all(row.purged_at is None for row in rows(runtime).values())
-    done = json.loads(cli("purge"))
+    done = json.loads(cli("purge", "--operator", "privacy-officer"))
     assert (done["dry_run"], done["entries"]) == (False, 3)
     purged = [row for row in rows(runtime).values() if row.purged_at is not None]
     assert [row.action for row in purged] == ["login.succeeded"] * 3

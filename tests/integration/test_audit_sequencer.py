@@ -22,8 +22,9 @@ from identity import audit
 from identity.audit.merkle import stored_hash_count
 from identity.audit.models import AuditEntryRow, AuditHashRow
 from identity.audit.refs import SYSTEM
-from identity.audit.sequencer import Leadership
+from identity.audit.sequencer import LEADER_LOCK
 from identity.audit.verify import verify_database
+from identity.db import Leadership
 from identity.runtime import Runtime
 from tests.conftest import TEST_SECRET
 
@@ -43,7 +44,7 @@ def pg_log(runtime: Any, backend: str) -> Any:
 @pytest.fixture
 def elsewhere(pg_log: Any) -> Iterator[Leadership]:
     """The leader lock, held as if by another process."""
-    holder = Leadership(pg_log.db)
+    holder = Leadership(pg_log.db, LEADER_LOCK)
     assert holder.held()
     yield holder
     holder.release()
@@ -251,7 +252,7 @@ def test_sequencers_whose_leader_loses_its_session_again_and_again_place_each_en
 
 
 def test_a_follower_asks_for_the_lock_on_one_connection_of_its_own(pg_log, elsewhere):
-    follower = Leadership(pg_log.db)
+    follower = Leadership(pg_log.db, LEADER_LOCK)
     pg_log.db.engine.dispose()  # no idle connection in the pool: the follower opens its own
     connects: list[object] = []
     try:
@@ -272,7 +273,7 @@ def test_a_follower_asks_for_the_lock_on_one_connection_of_its_own(pg_log, elsew
 def test_a_follower_whose_session_broke_reconnects_and_takes_over_from_a_dead_leader(
     pg_log, elsewhere
 ):
-    follower = Leadership(pg_log.db)
+    follower = Leadership(pg_log.db, LEADER_LOCK)
     pg_log.db.engine.dispose()  # no idle connection in the pool: the follower opens its own
     try:
         with watching(pg_log) as watcher:

@@ -67,7 +67,10 @@ class Cluster:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
+            if (self.directory / "data" / "postmaster.pid").exists():  # else: already gone
+                self._run(
+                    "pg_ctl", "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop"
+                )
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -81,3 +81,30 @@ def expect_signed_out(page: Page, rp: DemoRp, channel: str) -> None:
     expect(page).to_have_url(re.compile("^" + re.escape(rp.home(channel)) + r"(\?|$)"))
     expect(status(page)).to_have_text(RP_NOT_SIGNED_IN)
     expect(page.get_by_role("link", name="Sign in", exact=True)).to_be_visible()
+
+
+# The second factor's pages as a shopper or officer reads them (both journeys use them).
+SECOND_FACTOR_TEXTS = {
+    "es": {
+        "title": "Verificación en dos pasos",
+        "set_up": "Configurar una app de autenticación",
+        "code_label": "Código de tu app de autenticación",
+        "turn_on": "Activar la verificación en dos pasos",
+        "codes_title": "Tus códigos de recuperación",
+        "saved": "Ya los he guardado: continuar",
+        "sign_out": "Cerrar sesión",
+        "enter_code": "Introduce tu código",
+        "continue": "Continuar",
+    },
+    "en": {
+        "title": "Two-step sign-in",
+        "set_up": "Set up an authenticator app",
+        "code_label": "Code from your authenticator app",
+        "turn_on": "Turn on two-step sign-in",
+        "codes_title": "Your recovery codes",
+        "saved": "I have saved them: continue",
+        "sign_out": "Sign out",
+        "enter_code": "Enter your code",
+        "continue": "Continue",
+    },
+}

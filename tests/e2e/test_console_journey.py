@@ -17,7 +17,7 @@ from sqlalchemy import select
 from identity.accounts.models import User
 from identity.context import OFFICER, Origin
 from tests.e2e.conftest import Account
-from tests.e2e.steps import expect_page, log_in
+from tests.e2e.steps import SECOND_FACTOR_TEXTS, expect_page, log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def sign_in_officer(page: Page, officer: Account, lang: str, screenshot: Any) ->
     """The console's address sends an officer without a second factor to set one up: the key
     from the QR code into an authenticator app (pyotp here), the first code, the recovery
     codes; then signing in again asks for the app's code before the console opens."""
-    t = FACTOR[lang]
+    t = SECOND_FACTOR_TEXTS[lang]
     page.goto("/admin")
     log_in(page, officer)
     expect_page(page, lang, t["title"])
@@ -74,33 +74,6 @@ def sign_in_officer(page: Page, officer: Account, lang: str, screenshot: Any) ->
     page.get_by_label(t["code_label"], exact=True).fill(app.at(now, counter_offset=1))
     page.get_by_role("button", name=t["continue"]).click()
     expect(page).to_have_url(re.compile(r"/admin$"))
-
-
-# The second factor's pages, as tests/e2e/test_second_factor_journey.py reads them.
-FACTOR = {
-    "es": {
-        "title": "Verificación en dos pasos",
-        "set_up": "Configurar una app de autenticación",
-        "code_label": "Código de tu app de autenticación",
-        "turn_on": "Activar la verificación en dos pasos",
-        "codes_title": "Tus códigos de recuperación",
-        "saved": "Ya los he guardado: continuar",
-        "sign_out": "Cerrar sesión",
-        "enter_code": "Introduce tu código",
-        "continue": "Continuar",
-    },
-    "en": {
-        "title": "Two-step sign-in",
-        "set_up": "Set up an authenticator app",
-        "code_label": "Code from your authenticator app",
-        "turn_on": "Turn on two-step sign-in",
-        "codes_title": "Your recovery codes",
-        "saved": "I have saved them: continue",
-        "sign_out": "Sign out",
-        "enter_code": "Enter your code",
-        "continue": "Continue",
-    },
-}
 
 
 def expect_fits(page: Page, width: int) -> None:

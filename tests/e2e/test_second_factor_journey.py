@@ -12,38 +12,22 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.steps import expect_page, log_in
+from tests.e2e.steps import SECOND_FACTOR_TEXTS, expect_page, log_in
 
 pytestmark = pytest.mark.e2e
 
 TEXTS = {
     "es": {
+        **SECOND_FACTOR_TEXTS["es"],
         "hello": "Hola, {name}",
         "security_link": "Pedir un código de tu móvil después de la contraseña",
-        "title": "Verificación en dos pasos",
-        "set_up": "Configurar una app de autenticación",
-        "code_label": "Código de tu app de autenticación",
-        "turn_on": "Activar la verificación en dos pasos",
-        "codes_title": "Tus códigos de recuperación",
-        "saved": "Ya los he guardado: continuar",
-        "sign_out": "Cerrar sesión",
-        "enter_code": "Introduce tu código",
-        "continue": "Continuar",
         "recovery_link": "¿Has perdido el móvil? Usa un código de recuperación",
         "recovery_label": "Código de recuperación",
     },
     "en": {
+        **SECOND_FACTOR_TEXTS["en"],
         "hello": "Hello, {name}",
         "security_link": "Ask for a code from your phone after your password",
-        "title": "Two-step sign-in",
-        "set_up": "Set up an authenticator app",
-        "code_label": "Code from your authenticator app",
-        "turn_on": "Turn on two-step sign-in",
-        "codes_title": "Your recovery codes",
-        "saved": "I have saved them: continue",
-        "sign_out": "Sign out",
-        "enter_code": "Enter your code",
-        "continue": "Continue",
         "recovery_link": "Lost your phone? Use a recovery code",
         "recovery_label": "Recovery code",
     },

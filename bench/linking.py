@@ -30,7 +30,7 @@ the order inside a round reversed every other round:
 ``signin``     PostgreSQL on core 0 with the server; one connection (``bench/lua/signin.lua``),
                ``--duration`` per kind: ``plain`` (no ``anon_id``), ``empty`` (a new visitor's
                id), ``merge`` (an id with the banner's decisions). Linking runs at redemption,
-               after the token transaction commits and before the answer; the audit log must
+               inside the token transaction (it commits with the redemption); the audit log must
                then show a ``link.created`` per flow with an id, no ``link.refused``, and three
                merged records per ``merge`` flow.
 ``decisions``  PostgreSQL on core 0; ``--connections`` (``bench/lua/decision.lua``), random

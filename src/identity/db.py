@@ -241,10 +241,18 @@ def _dialect_insert(dialect: str, table: Any) -> Any:
     return dialect_insert(table)
 
 
-def insert_ignoring_conflict(session: Session, table: Any, values: dict[str, Any]) -> None:
-    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL."""
+def insert_ignoring_conflict(session: Session, table: Any, values: dict[str, Any]) -> bool:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL; whether it inserted."""
+    table = getattr(table, "__table__", table)  # a mapped class or its table
     statement = _dialect_insert(session.get_bind().dialect.name, table)
-    session.execute(statement.values(**values).on_conflict_do_nothing())
+    returning = statement.values(**values).on_conflict_do_nothing().returning(*table.primary_key)
+    return session.execute(returning).first() is not None
+
+
+def dialect_insert_for(dialect: str, table: Any) -> Any:
+    """The dialect's ``INSERT`` (with ``on_conflict_do_*``), for statements no helper here
+    covers (build them once per dialect)."""
+    return _dialect_insert(dialect, table)
 
 
 def upsert(

@@ -101,6 +101,53 @@ def test_a_visitors_banner_choice_follows_them_into_their_account_with_its_origi
     assert [a for a, _ in actions(runtime)] == ["link.created"]
 
 
+def test_the_link_commits_in_the_code_redemptions_transaction(channel, shopper, runtime):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    seen: list[list[str]] = []
+
+    def inside(session, redeemed):  # a later listener sees the link, not yet committed
+        rows = session.scalars(
+            select(AuditEntryRow.action).where(AuditEntryRow.action == "link.created")
+        )
+        seen.append(list(rows))
+        with runtime.db.read() as other:
+            seen.append(
+                list(
+                    other.scalars(
+                        select(AuditEntryRow.action).where(AuditEntryRow.action == "link.created")
+                    )
+                )
+            )
+
+    runtime.oidc.provider.on_code_redeemed(inside)
+    sign_in(channel, visitor)
+    assert seen == [["link.created"], []]  # in the redemption's transaction, before its commit
+    assert [a for a, _ in actions(runtime)] == ["link.created"]
+
+
+def test_a_failing_step_at_redemption_undoes_only_its_own_writes_and_the_sign_in_goes_on(
+    channel, shopper, runtime
+):
+    def broken(session, redeemed):
+        session.execute(
+            AuditEntryRow.__table__.insert().values(
+                at=utcnow(), action="test.half_written", actor="system", subject=None, details={}
+            )
+        )
+        raise RuntimeError("a bug in a listener")
+
+    runtime.oidc.provider.on_code_redeemed(broken)
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    tokens = sign_in(channel, visitor)
+    assert tokens["access_token"]
+    assert tokens["id_token"]
+    assert [a for a, _ in actions(runtime)] == ["link.created"]  # the link, before the bug
+    assert actions(runtime, "test.") == []
+    assert answer_of(runtime, str(shopper.id), "personalization").allowed
+
+
 @pytest.mark.parametrize(
     "token",
     ["a_" + "A" * 48, "a_notbase64!!", "a_" + "A" * 10, "not-an-anonymous-id", "a_\x00" * 90],

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session
 
 from identity import audit
@@ -152,8 +152,17 @@ class Writes:
 
     def states(self, subject: str) -> dict[str, State]:
         """The subject's current states, as this transaction sees them."""
-        rows = self.session.execute(select(*STATE_COLUMNS).where(STATE.c.subject == subject))
-        return {r.purpose: state_of(r) for r in rows}
+        return self.states_of(subject)[subject]
+
+    def states_of(self, *subjects: str) -> dict[str, dict[str, State]]:
+        """Several subjects' current states in one query."""
+        found: dict[str, dict[str, State]] = {s: {} for s in subjects}
+        rows = self.session.execute(
+            select(STATE.c.subject, *STATE_COLUMNS).where(STATE.c.subject.in_(subjects))
+        )
+        for r in rows:
+            found[r.subject][r.purpose] = state_of(r)
+        return found
 
 
 class Ledger:
@@ -169,11 +178,21 @@ class Ledger:
         self._send_confirmation = send_confirmation
 
     @contextmanager
-    def writing(self) -> Iterator[Writes]:
-        """A write transaction for appends; confirmations go out after it commits."""
+    def writing(self, session: Session | None = None) -> Iterator[Writes]:
+        """A write transaction for appends, or appends in the caller's ``session``;
+        confirmations go out after the transaction commits."""
+        if session is not None:
+            writes = Writes(session, self)
+            yield writes
+            if self._send_confirmation is not None and writes.confirmations:
+                event.listen(session, "after_commit", lambda _: self._confirm(writes), once=True)
+            return
         with self._db.transaction() as session:
             writes = Writes(session, self)
             yield writes
+        self._confirm(writes)
+
+    def _confirm(self, writes: Writes) -> None:
         if self._send_confirmation is not None:
             for request in writes.confirmations:
                 self._send_confirmation(request)

@@ -10,10 +10,10 @@ to each other: a link goes from an anonymous id to one account, never onwards.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from identity import audit
@@ -26,9 +26,10 @@ from identity.linking.models import AnonymousPresentation
 from identity.linking.rules import merge_decision
 from identity.subjects.anonymous import AnonymousId, AnonymousIds, InvalidAnonymousId
 from identity.subjects.models import AnonymousSubject
-from identity.subjects.service import remember_anonymous
+from identity.subjects.service import Claimed, claim_anonymous
 
 MERGE, UNDO = "link_merge", "link_undo"
+SUBJECTS = AnonymousSubject.__table__
 
 
 @dataclass(frozen=True)
@@ -68,85 +69,118 @@ class Linking:
 
     # -- at sign-in --------------------------------------------------------------------------
 
-    def link(self, token: str, *, client_id: str, user_id: uuid.UUID, actor: Actor) -> Linked:
-        """Link the id to the account (first time) and merge what the visitor decided."""
-        try:
-            anonymous = self._anonymous.verify(token, client_id, utcnow())
-        except InvalidAnonymousId as exc:
-            return self._refused(None, client_id, user_id, actor, exc.reason)
-        with self._ledger.writing() as writes:
-            row = self._present(writes.session, anonymous, user_id)
-            reason = self._refusal(row, user_id)
-            if reason is None:
-                again = row.user_id is not None
-                if not again:
-                    row.user_id, row.linked_at = user_id, utcnow()
-                merged = self._merge(writes, anonymous, user_id, actor)
-                audit.record(
-                    writes.session,
-                    "link.merged_again" if again else "link.created",
-                    actor=actor,
-                    subject=Subject.user(user_id),
-                    details={"anonymous": anonymous.key, "client_id": client_id, "merged": merged},
+    def link(
+        self,
+        token: str,
+        *,
+        client_id: str,
+        user_id: uuid.UUID,
+        actor: Actor,
+        session: Session | None = None,
+    ) -> Linked:
+        """Link the id to the account (first time) and merge what the visitor decided; in the
+        caller's transaction when ``session`` is given (a sign-in's code redemption: the link
+        commits with the sign-in, and its entries are sequenced in the same round)."""
+        with self._ledger.writing(session) as writes:
+            try:
+                anonymous = self._anonymous.verify(token, client_id, utcnow())
+            except InvalidAnonymousId as exc:
+                return self._refused(writes.session, None, client_id, user_id, actor, exc.reason)
+            claimed = self._present(writes.session, anonymous, user_id)
+            reason = self._refusal(claimed, user_id)
+            if reason is not None:
+                return self._refused(
+                    writes.session, anonymous.key, client_id, user_id, actor, reason
                 )
-                return Linked("merged_again" if again else "linked", None, tuple(merged))
-        return self._refused(anonymous.key, client_id, user_id, actor, reason)
+            again = claimed.user_id is not None
+            if not again:
+                writes.session.execute(
+                    update(SUBJECTS)
+                    .where(SUBJECTS.c.key == anonymous.key)
+                    .values(user_id=user_id, linked_at=utcnow())
+                )
+            merged = self._merge(writes, anonymous, user_id, actor)
+            audit.record(
+                writes.session,
+                "link.merged_again" if again else "link.created",
+                actor=actor,
+                subject=Subject.user(user_id),
+                details={"anonymous": anonymous.key, "client_id": client_id, "merged": merged},
+            )
+            return Linked("merged_again" if again else "linked", None, tuple(merged))
 
-    def _present(
-        self, session: Session, anonymous: AnonymousId, user_id: uuid.UUID
-    ) -> AnonymousSubject:
-        row = remember_anonymous(session, anonymous)
-        session.refresh(row, with_for_update=True)  # one sign-in at a time decides the link
-        insert_ignoring_conflict(
+    def _present(self, session: Session, anonymous: AnonymousId, user_id: uuid.UUID) -> Claimed:
+        claimed = claim_anonymous(session, anonymous)
+        new = insert_ignoring_conflict(
             session,
-            AnonymousPresentation,
+            AnonymousPresentation.__table__,
             {"key": anonymous.key, "user_id": user_id, "presented_at": utcnow()},
         )
-        accounts = session.scalar(
-            select(func.count()).where(AnonymousPresentation.key == anonymous.key)
+        if claimed.shared or not new:
+            return claimed  # the same accounts as before: nothing to count
+        accounts = int(
+            session.scalar(select(func.count()).where(AnonymousPresentation.key == anonymous.key))
+            or 0
         )
-        if not row.shared and int(accounts or 0) > self._max_accounts:
-            row.shared = True
-            audit.record(
-                session,
-                "link.shared",
-                actor=Actor.client(anonymous.client_id),
-                subject=Subject.visitor(anonymous.key),
-                details={"accounts": int(accounts or 0)},
-            )
-        return row
+        if accounts <= self._max_accounts:
+            return claimed
+        session.execute(update(SUBJECTS).where(SUBJECTS.c.key == anonymous.key).values(shared=True))
+        audit.record(
+            session,
+            "link.shared",
+            actor=Actor.client(anonymous.client_id),
+            subject=Subject.visitor(anonymous.key),
+            details={"accounts": accounts},
+        )
+        return replace(claimed, shared=True)
 
     @staticmethod
-    def _refusal(row: AnonymousSubject, user_id: uuid.UUID) -> str | None:
-        if row.unlinked_at is not None:
+    def _refusal(claimed: Claimed, user_id: uuid.UUID) -> str | None:
+        if claimed.unlinked:
             return "unlinked"
-        if row.shared:
+        if claimed.shared:
             return "shared"
-        if row.user_id is not None and row.user_id != user_id:
+        if claimed.user_id is not None and claimed.user_id != user_id:
             return "linked_elsewhere"
         return None
 
-    def refuse(self, client_id: str, user_id: uuid.UUID, actor: Actor, reason: str) -> Linked:
-        """A link refused before the id is even looked at (e.g. a third party's)."""
-        return self._refused(None, client_id, user_id, actor, reason)
-
-    def _refused(
-        self, key: str | None, client_id: str, user_id: uuid.UUID, actor: Actor, reason: str
+    def refuse(
+        self,
+        client_id: str,
+        user_id: uuid.UUID,
+        actor: Actor,
+        reason: str,
+        session: Session | None = None,
     ) -> Linked:
-        with self._db.transaction() as session:
-            audit.record(
-                session,
-                "link.refused",
-                actor=actor,
-                subject=Subject.user(user_id),
-                details={"anonymous": key, "client_id": client_id, "reason": reason},
-            )
+        """A link refused before the id is even looked at (e.g. a third party's)."""
+        if session is not None:
+            return self._refused(session, None, client_id, user_id, actor, reason)
+        with self._db.transaction() as own:
+            return self._refused(own, None, client_id, user_id, actor, reason)
+
+    @staticmethod
+    def _refused(
+        session: Session,
+        key: str | None,
+        client_id: str,
+        user_id: uuid.UUID,
+        actor: Actor,
+        reason: str,
+    ) -> Linked:
+        audit.record(
+            session,
+            "link.refused",
+            actor=actor,
+            subject=Subject.user(user_id),
+            details={"anonymous": key, "client_id": client_id, "reason": reason},
+        )
         return Linked("refused", reason)
 
     def _merge(
         self, writes: Writes, anonymous: AnonymousId, user_id: uuid.UUID, actor: Actor
     ) -> list[str]:
-        visitor, account = writes.states(anonymous.key), writes.states(str(user_id))
+        both = writes.states_of(anonymous.key, str(user_id))
+        visitor, account = both[anonymous.key], both[str(user_id)]
         merged = []
         for purpose in self._catalog:
             decision = merge_decision(

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
 from identity.oidc.clients import Client
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,10 @@ class Redeemed:
 
 
 class RedeemedListener(Protocol):
-    def __call__(self, redeemed: Redeemed) -> None:
-        """Told after the redemption's transaction committed."""
+    def __call__(self, session: Session, redeemed: Redeemed) -> None:
+        """Told inside the redemption's transaction, in a savepoint of its own: what it
+        writes commits with the redemption (one transaction, one sequencer round for the
+        sign-in), and if it fails only its own writes are undone."""
 
 
 def kept_anon_id(value: str | None) -> str | None:
@@ -44,12 +48,15 @@ def kept_anon_id(value: str | None) -> str | None:
     return value[:MAX_ANON_ID].replace("\x00", "")
 
 
-def tell(listeners: Sequence[RedeemedListener], redeemed: Redeemed | None) -> None:
+def tell(
+    listeners: Sequence[RedeemedListener], session: Session, redeemed: Redeemed | None
+) -> None:
     """The sign-in never depends on what listeners do: a failure is logged, not raised."""
     if redeemed is None:
         return
     for listener in listeners:
         try:
-            listener(redeemed)
+            with session.begin_nested():
+                listener(session, redeemed)
         except Exception:
             log.exception("after-redemption step failed for client %s", redeemed.client.client_id)

@@ -373,7 +373,8 @@ class Provider(AuthorizationServer):
         with self.db.transaction() if writes else self.db.read() as session:
             request.db = session
             response: Response = self.create_token_response(request)
-        tell(self._redeemed_listeners, request.redeemed)
+            if response.status_code == 200:
+                tell(self._redeemed_listeners, session, request.redeemed)
         return response
 
     def on_code_redeemed(self, listener: RedeemedListener) -> None:

@@ -7,16 +7,18 @@ names to stored subjects and back, in batches, never creating anything.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from identity.accounts.models import User
 from identity.crypto import derive_key
-from identity.db import Database, insert_ignoring_conflict, upsert, utcnow
+from identity.db import Database, dialect_insert_for, insert_ignoring_conflict, upsert, utcnow
 from identity.subjects.anonymous import (
     AnonymousId,
     AnonymousIds,
@@ -106,12 +108,45 @@ def _later(table: Any, excluded: Any) -> Any:
     return table.c.expires_at < excluded.expires_at
 
 
-def remember_anonymous(session: Session, anonymous: AnonymousId) -> AnonymousSubject:
-    """:func:`note_anonymous`, and the row."""
-    note_anonymous(session, anonymous)
-    row = session.get(AnonymousSubject, anonymous.key, populate_existing=True)
-    assert row is not None
-    return row
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An anonymous subject's row as a sign-in that presents it finds it."""
+
+    user_id: uuid.UUID | None
+    unlinked: bool
+    shared: bool
+
+
+def claim_anonymous(session: Session, anonymous: AnonymousId) -> Claimed:
+    """:func:`note_anonymous`, returning the row and holding it until the transaction ends, in
+    one statement: on PostgreSQL ``ON CONFLICT DO UPDATE`` locks the row it meets (so two
+    sign-ins with one id decide its link one after the other); SQLite has one writer."""
+    row = session.execute(
+        _claim_statement(session.get_bind().dialect.name),
+        {
+            "key": anonymous.key,
+            "client_id": anonymous.client_id,
+            "created_at": utcnow(),
+            "expires_at": anonymous.expires_at,
+            "shared": False,
+        },
+    ).one()
+    return Claimed(row.user_id, row.unlinked_at is not None, bool(row.shared))
+
+
+@functools.lru_cache(maxsize=2)
+def _claim_statement(dialect: str) -> Any:
+    table = AnonymousSubject.__table__
+    statement = dialect_insert_for(dialect, table)
+    excluded = statement.excluded
+    # Always an update (never ``WHERE``-skipped), so RETURNING always has the row.
+    later = case(
+        (table.c.expires_at < excluded.expires_at, excluded.expires_at),
+        else_=table.c.expires_at,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["key"], set_={"expires_at": later}
+    ).returning(table.c.user_id, table.c.unlinked_at, table.c.shared)
 
 
 class SubjectResolver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -161,7 +162,13 @@ def app_from_environment() -> FastAPI:
     from identity.consent.policy import PolicyError
 
     try:
-        return create_app(Settings.load())
+        app = create_app(Settings.load())
     except PolicyError as exc:
         log.critical("invalid purpose file: %s", exc)
         raise SystemExit(f"invalid purpose file: {exc}") from exc
+    # What start-up built (modules, compiled statements, templates, the catalogue) lives as
+    # long as the process: out of the collector's generations, a full collection no longer
+    # walks it, which would otherwise stall the requests in flight.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -16,6 +16,7 @@ from identity import cli_officers as officers
 from identity.cli_audit import audit
 from identity.cli_consent import consent
 from identity.cli_dsr import dsr, erase_subject
+from identity.cli_support import operator_option
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
 
@@ -165,9 +166,10 @@ def users_create(email: str, password_stdin: bool, name: str, locale: str, verif
 @users.command("delete")
 @click.option("--email", required=True)
 @click.option("--reason", required=True, help="Why (kept and audited: no personal details).")
-def users_delete(email: str, reason: str) -> None:
+@operator_option
+def users_delete(email: str, reason: str, operator: str) -> None:
     """Erase the account at once, as `identity dsr erase --now` does (audited as operator)."""
-    erase_subject(email, reason, now=True)
+    erase_subject(email, reason, now=True, operator_name=operator)
 
 
 # The client registration's fields, as this command's flags (for its error messages).

@@ -110,6 +110,13 @@ IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may sit unused before it i
 _IDLE_SINCE = "identity.idle_since"
 
 
+# Connections a process keeps open: as many as its threads that may hold one at once
+# (``web.offload``'s pool); overflow is for FastAPI's own thread pool (the pages), opened and
+# closed on demand.
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+
+
 def create_db_engine(url: str, *, pool: bool = True) -> Engine:
     """Create an engine with the pragmas and transaction behaviour described above."""
     parsed = make_url(url)
@@ -123,7 +130,7 @@ def create_db_engine(url: str, *, pool: bool = True) -> Engine:
         _configure_sqlite(engine)
         return engine
     pooling: dict[str, Any] = (
-        {"pool_size": 10, "max_overflow": 20} if pool else {"poolclass": NullPool}
+        {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if pool else {"poolclass": NullPool}
     )
     engine = create_engine(url, json_deserializer=json_loads, **pooling)
     _speak_utc(engine)

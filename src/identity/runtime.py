@@ -236,6 +236,7 @@ def _audit(
         batch_size=settings.audit_batch_size,
         checkpoint_interval=settings.audit_checkpoint_interval,
         poll_interval=settings.audit_poll_interval,
+        round_interval=settings.audit_round_interval,
         # The consent feed takes its order from the log; webhooks follow the feed.
         listeners=[ConsentFeed(listeners=[webhooks.on_feed]).on_sequenced],
     )

@@ -210,12 +210,15 @@ def test_the_export_command_prints_the_document_and_is_audited_as_the_operator(
     run, make_user, runtime
 ):
     user = make_user("carla@example.com", name="Carla Pérez")
-    result = run("dsr", "export", "--subject", "Carla@Example.com")
+    result = run("dsr", "export", "--subject", "Carla@Example.com", "--operator", "maria")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert (document["subject"], document["account"]["name"]) == (str(user.id), "Carla Pérez")
     [entry] = audited(runtime, "dsr.access_exported")
-    assert (entry.actor, entry.subject) == ("operator:cli", f"user:{user.id}")
+    assert (entry.actor, entry.subject) == ("operator:maria", f"user:{user.id}")
+    email_as_operator = run("dsr", "export", "--subject", str(user.id), "--operator", "a@b.c")
+    assert email_as_operator.returncode != 0
+    assert "login name" in email_as_operator.stderr
     unknown = run("dsr", "export", "--subject", "nobody@example.com")
     assert unknown.returncode != 0
     assert "no account has that email" in unknown.stderr

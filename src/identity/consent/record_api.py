@@ -14,7 +14,6 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope
 
 from identity.consent.access import WRITE, ConsentAccess
@@ -26,6 +25,7 @@ from identity.db import rfc3339
 from identity.oidc.bearer import BearerVerifier
 from identity.web.errors import validation_problem
 from identity.web.lane import Endpoint, JsonAnswer, header, read_body
+from identity.web.offload import in_thread
 
 MAX_RECORD_BYTES = 64 * 1024
 
@@ -82,7 +82,7 @@ class RecordEndpoint:
             errors = exc.errors(include_url=False, include_input=False)
             return validation_problem([{**e, "loc": ("body", *e["loc"])} for e in errors])
         name, purpose = match.group(1), match.group(2)
-        recorded, answer = await run_in_threadpool(
+        recorded, answer = await in_thread(
             self._access.record,
             caller,
             name,

@@ -90,7 +90,7 @@ class ConsentService:
         self._settings = settings
         self._db = db
         self.catalog = catalog
-        self._ledger = ledger
+        self.ledger = ledger
         self.links = links
 
     def purpose(self, purpose_id: str) -> Purpose:
@@ -113,7 +113,9 @@ class ConsentService:
         purposes = [self.purpose(p) for p in choices]
         need_phone: list[str] = []
         now = utcnow()
-        with self._ledger.writing() as writes:
+        with self.ledger.writing() as writes:
+            if not hold_account(writes.session, subject):
+                return Choices([], [])  # erased meanwhile: nothing to write for anyone
             user = writes.session.get(User, uuid.UUID(subject))
             states = writes.states(subject)
             for purpose in purposes:
@@ -146,7 +148,9 @@ class ConsentService:
         self, subject: str, purpose_ids: Iterable[str], *, keep: bool, origin: Origin
     ) -> list[Recorded]:
         """The answer to the re-consent interstitial shown after a major version bump."""
-        with self._ledger.writing() as writes:
+        with self.ledger.writing() as writes:
+            if not _holds_subject(writes.session, subject):
+                return []
             states = writes.states(subject)
             for purpose in (self.purpose(p) for p in purpose_ids):
                 if needs_reconfirmation(purpose, states.get(purpose.id), utcnow()):
@@ -172,7 +176,9 @@ class ConsentService:
         with self._db.read() as session:  # most requests: nothing to do, no write lock
             if not self._gpc_todo(session, subject, sale_or_share):
                 return []
-        with self._ledger.writing() as writes:
+        with self.ledger.writing() as writes:
+            if not _holds_subject(writes.session, subject):
+                return []
             for purpose, decision in self._gpc_todo(writes.session, subject, sale_or_share):
                 writes.append(
                     NewRecord(
@@ -245,10 +251,10 @@ class ConsentService:
                     errors=[{"loc": ["body", "collected_at"], "msg": problem}],
                 )
         origin, kept = _reported_origin(evidence, client_id)
-        with self._ledger.writing() as writes:
+        with self.ledger.writing() as writes:
             if anonymous is not None:
                 note_anonymous(writes.session, anonymous)
-            elif not _account_exists(writes.session, subject):
+            elif not hold_account(writes.session, subject):
                 raise UnknownSubject("no customer with that subject id is known to this client")
             return writes.append(
                 NewRecord(
@@ -271,7 +277,9 @@ class ConsentService:
         """Use a double opt-in link: the pending grant becomes a grant (raises LinkError)."""
         confirmation = self.links.read_confirmation(token)
         purpose = self.purpose(confirmation.purpose_id)
-        with self._ledger.writing() as writes:
+        with self.ledger.writing() as writes:
+            if not _holds_subject(writes.session, confirmation.subject):
+                raise LinkError("invalid")  # erased: a link in an old mail brings nobody back
             self.links.redeem(writes.session, confirmation)
             state = writes.states(confirmation.subject).get(purpose.id)
             if state is None or state.status != "pending":
@@ -313,8 +321,8 @@ class ConsentService:
     def unsubscribe(self, token: str, origin: Origin) -> Recorded | None:
         """RFC 8058 one-click unsubscribe: idempotent, no login, no cookie."""
         subject, purpose = self.read_unsubscribe(token)
-        with self._ledger.writing() as writes:
-            if not is_anonymous_key(subject) and not _account_exists(writes.session, subject):
+        with self.ledger.writing() as writes:
+            if not _holds_subject(writes.session, subject):
                 return None  # erased: a link in an old mail must not bring a subject back
             state = writes.states(subject).get(purpose.id)
             if state is not None and state.status in ("denied", "withdrawn"):
@@ -365,10 +373,23 @@ class ConsentService:
             return [RecordView.of(r) for r in rows]
 
 
-def _account_exists(session: Session, subject: str) -> bool:
+def hold_account(session: Session, subject: str) -> bool:
+    """Whether the account exists, and it is held so until the write commits: on PostgreSQL the row
+    is share-locked (``FOR KEY SHARE``), so an erasure (which locks it ``FOR UPDATE`` first)
+    either waits for this write and then removes what it wrote, or goes first and this write
+    finds no account. SQLite has one writer at a time."""
     found = session.execute(ACCOUNT_EXISTS, {"id": uuid.UUID(subject)})
     return found.first() is not None
 
 
+def _holds_subject(session: Session, subject: str) -> bool:
+    """An account subject is held (:func:`hold_account`); an anonymous one needs nothing."""
+    return is_anonymous_key(subject) or hold_account(session, subject)
+
+
 _USERS = User.__table__
-ACCOUNT_EXISTS = select(_USERS.c.id).where(_USERS.c.id == bindparam("id"))  # built once
+ACCOUNT_EXISTS = (  # built once
+    select(_USERS.c.id)
+    .where(_USERS.c.id == bindparam("id"))
+    .with_for_update(read=True, key_share=True)
+)

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from identity.context import CurrentSession
@@ -37,6 +36,7 @@ from identity.web.deps import (
     signed_in,
     text_field,
 )
+from identity.web.offload import in_thread
 from identity.web.pages import redirect, render
 
 FormUser = Annotated[CurrentSession, signed_in("/account/apps")]
@@ -86,8 +86,8 @@ async def authorize(request: Request, oidc: OidcDep) -> Response:
     """The authorization endpoint (GET or POST, OpenID Connect Core §3.1.2.1). Deliberately
     no CORS: it is navigated to, never fetched."""
     oauth_request = await provider_request(request)
-    current = await run_in_threadpool(current_session, request)
-    outcome = await run_in_threadpool(oidc.flow.run, oauth_request, current)
+    current = await in_thread(current_session, request)
+    outcome = await in_thread(oidc.flow.run, oauth_request, current)
     return _show(request, outcome)
 
 
@@ -189,7 +189,7 @@ async def logout_page(request: Request, oidc: OidcDep) -> Response:
     if not any(k in request.query_params for k in OIDC_LOGOUT_PARAMS):
         return render(request, "accounts/logout.html", {})
     oauth_request = await provider_request(request)
-    return await run_in_threadpool(_end_session, request, oidc, oauth_request, False)
+    return await in_thread(_end_session, request, oidc, oauth_request, False)
 
 
 @router.post("/logout")
@@ -199,12 +199,12 @@ async def logout(request: Request, oidc: OidcDep) -> Response:
     runtime = get_runtime(request)
     if CSRF_FIELD not in form and any(k in form for k in OIDC_LOGOUT_PARAMS):
         # A relying party posting its logout request (RP-Initiated Logout §2 allows POST).
-        return await run_in_threadpool(_end_session, request, oidc, oauth_request, False)
+        return await in_thread(_end_session, request, oidc, oauth_request, False)
     runtime.csrf.check(request, form.get(CSRF_FIELD))
     if any(k in form for k in OIDC_LOGOUT_PARAMS):
-        return await run_in_threadpool(_end_session, request, oidc, oauth_request, True)
+        return await in_thread(_end_session, request, oidc, oauth_request, True)
     origin = request_origin(request)
-    await run_in_threadpool(
+    await in_thread(
         runtime.accounts.logout, request.cookies.get(runtime.session_cookie.name), origin
     )
     return _clear_cookie(request, redirect("/login?notice=signed_out"))

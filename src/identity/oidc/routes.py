@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity.oidc.server import ProviderRequest, form_params
 from identity.oidc.service import BearerError, OidcService
 from identity.web.deps import get_runtime
+from identity.web.offload import in_thread
 
 router = APIRouter(tags=["OpenID Connect"])
 
@@ -57,13 +57,13 @@ def jwks(oidc: OidcDep) -> JSONResponse:
 @router.post("/revoke", summary="Token revocation (RFC 7009)")
 async def revoke(request: Request, oidc: OidcDep) -> Response:
     oauth_request = await provider_request(request)
-    return await run_in_threadpool(oidc.provider.endpoint_response, "revocation", oauth_request)
+    return await in_thread(oidc.provider.endpoint_response, "revocation", oauth_request)
 
 
 @router.post("/introspect", summary="Token introspection (RFC 7662)")
 async def introspect(request: Request, oidc: OidcDep) -> Response:
     oauth_request = await provider_request(request)
-    return await run_in_threadpool(oidc.provider.endpoint_response, "introspection", oauth_request)
+    return await in_thread(oidc.provider.endpoint_response, "introspection", oauth_request)
 
 
 async def _bearer_token(request: Request) -> str | None:
@@ -86,7 +86,7 @@ async def userinfo(request: Request, oidc: OidcDep) -> Response:
     """UserInfo (OpenID Connect Core §5.3), by GET or POST."""
     try:
         token = await _bearer_token(request)
-        claims: dict[str, Any] = await run_in_threadpool(oidc.userinfo, token)
+        claims: dict[str, Any] = await in_thread(oidc.userinfo, token)
     except BearerError as exc:
         challenge = f'Bearer error="{exc.error}", error_description="{exc.description}"'
         return JSONResponse(

@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope
 
 from identity.oidc.server import Provider, ProviderRequest
 from identity.web.errors import oauth_error
 from identity.web.lane import Endpoint, read_body
+from identity.web.offload import in_thread
 
 MAX_FORM_BYTES = 64 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -57,7 +57,7 @@ class TokenEndpoint:
         data = request.payload.data
         if data.get("grant_type") == "client_credentials" and "client_assertion" not in data:
             return self._provider.token_response(request)
-        return await run_in_threadpool(self._provider.token_response, request)
+        return await in_thread(self._provider.token_response, request)
 
     def endpoint(self) -> Endpoint:
         return Endpoint("POST", "/token", self, OPERATION, oauth=True)

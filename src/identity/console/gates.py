@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Depends
+
 from identity.context import CurrentSession
-from identity.web.deps import officer_recently_authenticated, officer_required
+from identity.web.deps import officer_arriving, officer_recently_authenticated, officer_required
 
 Officer = Annotated[CurrentSession, officer_required()]
+ArrivingOfficer = Annotated[CurrentSession, Depends(officer_arriving)]
 RecentOfficer = Annotated[CurrentSession, officer_recently_authenticated()]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response, StreamingResponse
 
 from identity.audit.store import UnknownEntry
-from identity.console.gates import Officer, RecentOfficer
+from identity.console.gates import ArrivingOfficer, Officer, RecentOfficer
 from identity.console.history import ConsentHistory
 from identity.console.rules import (
     FIELDS,
@@ -39,7 +39,7 @@ from identity.web.deps import (
     text_field,
 )
 from identity.web.errors import error_page
-from identity.web.pages import redirect, render
+from identity.web.pages import redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
@@ -60,6 +60,14 @@ def _history(runtime: Any) -> ConsentHistory:
 @router.get("/admin")
 def home(request: Request, officer: Officer) -> Response:
     return render(request, "console/index.html", {"subject": "", "problems": []})
+
+
+@router.get("/admin/continue")
+def arrived_from_elsewhere(request: Request, officer: ArrivingOfficer) -> Response:
+    """A console link followed from another site: go on only if the officer chooses to."""
+    wanted = safe_next(request.query_params.get("next"))
+    target = wanted if wanted.startswith("/admin/") else "/admin"
+    return render(request, "console/continue.html", {"target": target})
 
 
 # -- the audit log -----------------------------------------------------------------------------

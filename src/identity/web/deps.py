@@ -74,9 +74,20 @@ class StepRequired(Exception):
 
 # Where the officer gate sends a browser, by the verdict of ``identity.mfa.rules.officer_gate``.
 GATE_STEPS = {"enrol": "/account/security", "code": "/account/security/verify"}
+# Where it sends an officer who followed a link from another site (see :func:`_officer`).
+ARRIVED_FROM_ELSEWHERE = "/admin/continue"
 
 
-def _officer(request: Request, next_url: str | None, *, recent: bool) -> CurrentSession:
+def _from_elsewhere(request: Request) -> bool:
+    """A navigation another site (or another origin of this site) started, by the browser's
+    ``Sec-Fetch-Site``; a typed URL or a bookmark says ``none``, a browser too old to say
+    anything is let through."""
+    return request.headers.get("sec-fetch-site") in ("cross-site", "same-site")
+
+
+def _officer(
+    request: Request, next_url: str | None, *, recent: bool, from_elsewhere: bool = False
+) -> CurrentSession:
     current = current_session(request)
     if current is None:
         raise SignInRequired(next_url or _here(request))
@@ -86,6 +97,11 @@ def _officer(request: Request, next_url: str | None, *, recent: bool) -> Current
     step = GATE_STEPS.get(runtime.mfa.gate(current, recent=recent))
     if step is not None:
         raise StepRequired(step, next_url or _here(request))
+    # Console pages record who looked at what: a link on another site must not make an
+    # officer's browser search or open a customer in the officer's name. The officer is asked
+    # first, on a page that writes nothing (forms are covered by the CSRF check).
+    if request.method == "GET" and not from_elsewhere and _from_elsewhere(request):
+        raise StepRequired(ARRIVED_FROM_ELSEWHERE, _here(request))
     return current
 
 
@@ -100,6 +116,12 @@ def officer_required(next_url: str | None = None) -> Any:
         return _officer(request, next_url, recent=False)
 
     return Depends(required)
+
+
+def officer_arriving(request: Request) -> CurrentSession:
+    """:func:`officer_required` for the page that asks an officer who followed a link from
+    elsewhere whether to go on: it records nothing, so it may be reached that way."""
+    return _officer(request, None, recent=False, from_elsewhere=True)
 
 
 def officer_recently_authenticated(next_url: str | None = None) -> Any:

@@ -12,6 +12,7 @@ ES = {
     "Not you? Switch account": "¿No eres tú? Cambiar de cuenta",
     "Please correct the following:": "Corrige lo siguiente:",
     "Read %(app)s's privacy policy": "Lee la política de privacidad de %(app)s",
+    "Show": "Mostrar",
     "Show password": "Mostrar contraseña",
     "With the country prefix, like +34 600 123 456. Spaces are fine.": (
         "Con el prefijo de país, como +34 600 123 456. Puedes poner espacios."

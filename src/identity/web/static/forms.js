@@ -3,16 +3,19 @@
 (function () {
   "use strict";
 
-  // A "Show password" toggle next to each password field. The label comes from the page
-  // (data-reveal-label, in the page's language) and stays the same; aria-pressed says
-  // whether the password is shown, so a screen reader hears "Show password, pressed".
+  // A "Show" toggle next to each password field. Its words come from the page, in the
+  // page's language: data-reveal-text on screen, data-reveal-label as its accessible name.
+  // Both stay the same; aria-pressed says whether the password is shown, so a screen reader
+  // hears "Show password, toggle button, pressed".
   document.querySelectorAll(".password-field").forEach(function (wrapper) {
     var input = wrapper.querySelector("input");
     if (!input || wrapper.querySelector("button")) return;
     var button = document.createElement("button");
     button.type = "button";
     button.className = "reveal secondary small";
-    button.textContent = wrapper.getAttribute("data-reveal-label") || "Show password";
+    var label = wrapper.getAttribute("data-reveal-label") || "Show password";
+    button.textContent = wrapper.getAttribute("data-reveal-text") || label;
+    button.setAttribute("aria-label", label);
     button.setAttribute("aria-pressed", "false");
     button.setAttribute("aria-controls", input.id);
     button.addEventListener("click", function () {

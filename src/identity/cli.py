@@ -182,6 +182,8 @@ FLAGS = {
     "auth_method": "--auth-method",
     "subject_type": "--subject-type",
     "backchannel_logout_uri": "--backchannel-logout-uri",
+    "client_uri": "--client-uri",
+    "policy_uri": "--policy-uri",
     "jwks": "--jwks-file",
     "resource_server_for": "--resource-server-for",
     "id_token_alg": "--id-token-alg",
@@ -215,6 +217,8 @@ def clients() -> None:
 @click.option("--first-party", is_flag=True, help="Skip the consent screen (our own channels).")
 @click.option("--subject-type", default="public", type=click.Choice(["public", "pairwise"]))
 @click.option("--backchannel-logout-uri", default=None)
+@click.option("--client-uri", default=None, help="The channel's home page (sign-in links back).")
+@click.option("--policy-uri", default=None, help="Its privacy policy (linked on consent).")
 @click.option(
     "--jwks-file", type=click.File("r"), default=None, help="Public keys (private_key_jwt)."
 )

@@ -46,6 +46,7 @@ def demo_clients(rp_url: str = DEFAULT_RP_URL) -> tuple[dict[str, Any], ...]:
             "redirect_uris": [f"{rp}/store/callback"],
             "post_logout_redirect_uris": [f"{rp}/store/"],
             "backchannel_logout_uri": f"{rp}/store/backchannel-logout",
+            "client_uri": f"{rp}/store/",
             "first_party": True,
             # Its backend keeps visitors' cookie-banner choices (anonymous ids).
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
@@ -58,6 +59,7 @@ def demo_clients(rp_url: str = DEFAULT_RP_URL) -> tuple[dict[str, Any], ...]:
             "redirect_uris": [f"{rp}/app/callback"],
             "post_logout_redirect_uris": [f"{rp}/app/"],
             "backchannel_logout_uri": f"{rp}/app/backchannel-logout",
+            "client_uri": f"{rp}/app/",
             "first_party": True,
         },
         {
@@ -66,6 +68,8 @@ def demo_clients(rp_url: str = DEFAULT_RP_URL) -> tuple[dict[str, Any], ...]:
             "redirect_uris": [f"{market}/marketplace/callback"],
             "post_logout_redirect_uris": [f"{market}/marketplace/"],
             "backchannel_logout_uri": f"{market}/marketplace/backchannel-logout",
+            "client_uri": f"{market}/marketplace/",
+            "policy_uri": f"{market}/marketplace/privacy-policy",
             "subject_type": "pairwise",
             "scope": "openid profile email offline_access",
         },

@@ -162,7 +162,7 @@ def test_a_new_shopper_signs_up_confirms_the_email_signs_in_and_out_on_a_phone(
     screenshot(page, "check-your-email")
 
     open_mailed_link(page, lang, email, t["verify_subject"], screenshot)
-    expect(page).to_have_url(re.compile(r"/login\?notice=verified$"))
+    expect(page).to_have_url(re.compile(r"/login\?notice=verified&login_hint="))
     expect_page(page, lang, t["sign_in"])
     expect(page.get_by_role("status")).to_have_text(t["verified"])
     screenshot(page, "confirmed-now-sign-in")
@@ -249,7 +249,7 @@ def test_a_shopper_who_forgot_the_password_chooses_a_new_one_and_the_old_one_sto
     screenshot(page, "new-password-form")
     page.get_by_role("button", name=t["save_password"]).click()
 
-    expect(page).to_have_url(re.compile(r"/login\?notice=password_reset$"))
+    expect(page).to_have_url(re.compile(r"/login\?notice=password_reset&login_hint="))
     expect_page(page, lang, t["sign_in"])
     expect(page.get_by_role("status")).to_have_text(t["password_changed"])
     screenshot(page, "password-changed")

@@ -235,7 +235,7 @@ def test_invalid_profile_changes_are_refused_and_change_nothing(client, make_use
                 "locality": "y",
                 "country": "Spain",
             },
-            "two-letter country code",
+            "Choose a country from the list",
         ),
     ):
         bad = submit(client, "/account/profile", fields, form_page="/account")

@@ -34,7 +34,9 @@ def test_reset_changes_the_password_and_the_old_one_stops_working(
     make_user("ana@example.com")
     link = request_link(client, mailbox)
     response = reset(client, link)
-    assert response.headers["location"] == "/login?notice=password_reset"
+    assert response.headers["location"] == (
+        "/login?notice=password_reset&login_hint=ana%40example.com"
+    )
     assert login(client, "ana@example.com", DEFAULT_PASSWORD).status_code == 401
     assert login(client, "ana@example.com", NEW).status_code == 303
     assert mailbox.last("ana@example.com")["subject"] == "Your password was changed"

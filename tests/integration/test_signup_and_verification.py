@@ -44,7 +44,8 @@ def test_the_verification_link_confirms_the_address_once(client, runtime, mailbo
     link = mailbox.last_link("nuria@example.com", "/verify")
     first = client.get(link)
     assert first.status_code == 303
-    assert first.headers["location"] == "/login?notice=verified"
+    # The sign-in form comes with the confirmed address filled in.
+    assert first.headers["location"] == "/login?notice=verified&login_hint=nuria%40example.com"
     again = client.get(link)
     assert again.status_code == 400
     assert "already been used" in page_text(again.text)

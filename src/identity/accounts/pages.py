@@ -8,8 +8,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from identity.accounts.countries import country_choices
 from identity.accounts.pending import PENDING_MAX_AGE
-from identity.accounts.rules import SUPPORTED_LOCALES, Profile
+from identity.accounts.rules import (
+    SUPPORTED_LOCALES,
+    Problem,
+    Profile,
+    link_path,
+    login_form_problems,
+    normalize_email,
+)
 from identity.accounts.service import (
     AccountDisabled,
     EmailNotVerified,
@@ -90,19 +98,29 @@ def home(current: CurrentDep) -> Response:
 
 
 # -- sign-up ------------------------------------------------------------------------------
+#
+# Every page of the way in carries ``next`` (checked by ``safe_next`` each time it arrives,
+# from a form, a query or a mailed link), so a shopper who came from a channel ends there:
+# sign-up -> mailed link -> verify -> sign-in -> next; forgot -> mailed link -> reset ->
+# sign-in -> next.
+
+
+def _journey(runtime: RuntimeDep, next_url: str) -> dict[str, Any]:
+    """``next`` and, when it continues an authorization, the registered client it is for
+    (its name and home page, from the client registry: never from the request)."""
+    return {"next": next_url, "continue_to": runtime.oidc.client_continued_by(next_url)}
+
+
+def _next(request: Request, form: Any = None) -> str:
+    raw = text_field(form, "next", 2000) if form is not None else request.query_params.get("next")
+    return safe_next(raw)
 
 
 @router.get("/signup")
-def signup_form(request: Request) -> Response:
-    return render(
-        request,
-        "accounts/signup.html",
-        {
-            "form": {"email": "", "name": "", "locale": request_locale(request)},
-            "problems": [],
-            "next": safe_next(request.query_params.get("next")),
-        },
-    )
+def signup_form(request: Request, runtime: RuntimeDep) -> Response:
+    form = {"email": "", "name": "", "locale": request_locale(request)}
+    context = {"form": form, "problems": [], **_journey(runtime, _next(request))}
+    return render(request, "accounts/signup.html", context)
 
 
 @router.post("/signup")
@@ -112,48 +130,40 @@ def signup(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Ori
         "name": text_field(form, "name", 200),
         "locale": text_field(form, "locale", 8) or request_locale(request),
     }
+    next_url = _next(request, form)
+    context = {"form": values, "problems": [], **_journey(runtime, next_url)}
     try:
         runtime.accounts.signup(
-            password=text_field(form, "password", 2048), origin=origin, **values
+            password=text_field(form, "password", 2048),
+            origin=origin,
+            next_url=next_url,
+            **values,
         )
     except TooManyAttempts as exc:
-        return _mail_limited(
-            request,
-            "accounts/signup.html",
-            {"form": values, "problems": [], "next": safe_next(text_field(form, "next"))},
-            exc,
-        )
+        return _mail_limited(request, "accounts/signup.html", context, exc)
     except InvalidForm as exc:
-        return render(
-            request,
-            "accounts/signup.html",
-            {
-                "form": values,
-                "problems": [p.value for p in exc.problems],
-                "next": safe_next(text_field(form, "next")),
-            },
-            status=400,
-        )
-    return redirect("/signup/sent")
+        context["problems"] = [p.value for p in exc.problems]
+        return render(request, "accounts/signup.html", context, status=400)
+    return redirect(link_path("/signup/sent", next_url))
 
 
 @router.get("/signup/sent")
 def signup_sent(request: Request) -> Response:
-    return render(request, "accounts/check_email.html", {"reason": "signup"})
+    context = {"reason": "signup", "next": _next(request)}
+    return render(request, "accounts/check_email.html", context)
 
 
 @router.get("/verify")
 def verify(request: Request, runtime: RuntimeDep, origin: OriginDep) -> Response:
+    next_url = _next(request)
     try:
-        runtime.accounts.verify_email(request.query_params.get("token", "")[:2000], origin)
+        user = runtime.accounts.verify_email(request.query_params.get("token", "")[:2000], origin)
     except LinkError as exc:
-        return render(
-            request,
-            "accounts/link_problem.html",
-            {"reason": exc.reason, "link": "verify"},
-            status=400,
-        )
-    return redirect("/login?notice=verified")
+        context = {"reason": exc.reason, "link": "verify", "next": next_url}
+        return render(request, "accounts/link_problem.html", context, status=400)
+    # Not signed in here: the link may be opened on another device, or by a mail scanner.
+    # The sign-in form comes with the address filled in and leads on to ``next``.
+    return redirect(link_path("/login", next_url, notice="verified", login_hint=user.email))
 
 
 @router.post("/verify/resend")
@@ -161,12 +171,14 @@ def resend_verification(
     request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep
 ) -> Response:
     email = text_field(form, "email", 320)
+    next_url = _next(request, form)
     try:
-        runtime.accounts.resend_verification(email=email, origin=origin)
+        runtime.accounts.resend_verification(email=email, origin=origin, next_url=next_url)
     except TooManyAttempts as exc:
-        context = {"email": email, "next": "/account", "error": None, "notice": None}
+        context = {"email": email, "error": None, "notice": None, "problems": []}
+        context |= _journey(runtime, next_url)
         return _mail_limited(request, "accounts/login.html", context, exc)
-    return redirect("/login?notice=check_email")
+    return redirect(link_path("/login", next_url, notice="check_email"))
 
 
 def _mail_limited(
@@ -187,40 +199,43 @@ def _mail_limited(
 
 
 @router.get("/login")
-def login_form(request: Request, current: CurrentDep) -> Response:
-    next_url = safe_next(request.query_params.get("next"))
-    return render(
-        request,
-        "accounts/login.html",
-        {
-            "email": request.query_params.get("login_hint", "")[:320],
-            "next": next_url,
-            "error": None,
-            "notice": _notice(request),
-        },
-    )
+def login_form(request: Request, runtime: RuntimeDep) -> Response:
+    context = {
+        "email": request.query_params.get("login_hint", "")[:320],
+        "error": None,
+        "notice": _notice(request),
+        "problems": [],
+        **_journey(runtime, _next(request)),
+    }
+    return render(request, "accounts/login.html", context)
+
+
+def _login_refused(request: Request, context: dict[str, Any], error: str, status: int) -> Response:
+    return render(request, "accounts/login.html", {**context, "error": error}, status=status)
 
 
 @router.post("/login")
 def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
     email = text_field(form, "email", 320)
-    next_url = safe_next(text_field(form, "next", 2000))
-    context = {"email": email, "next": next_url, "notice": None}
+    password = text_field(form, "password", 2048)
+    next_url = _next(request, form)
+    context = {"email": email, "notice": None, "problems": [], **_journey(runtime, next_url)}
+    if problems := login_form_problems(email, password):
+        context["problems"] = [p.value for p in problems]
+        return _login_refused(request, context, "", 400)
     try:
         logged_in = runtime.accounts.login(
             email=email,
-            password=text_field(form, "password", 2048),
+            password=password,
             origin=origin,
             previous_cookie=request.cookies.get(runtime.session_cookie.name),
         )
     except LoginFailed:
-        return render(request, "accounts/login.html", {**context, "error": "invalid"}, status=401)
+        return _login_refused(request, context, "invalid", 401)
     except EmailNotVerified:
-        return render(
-            request, "accounts/login.html", {**context, "error": "unverified"}, status=403
-        )
+        return _login_refused(request, context, "unverified", 403)
     except AccountDisabled:
-        return render(request, "accounts/login.html", {**context, "error": "disabled"}, status=403)
+        return _login_refused(request, context, "disabled", 403)
     except TooManyAttempts as exc:
         return render(
             request,
@@ -244,47 +259,56 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
 
 
 @router.get("/forgot")
-def forgot_form(request: Request) -> Response:
-    return render(
-        request, "accounts/forgot.html", {"email": request.query_params.get("email", "")[:320]}
-    )
+def forgot_form(request: Request, runtime: RuntimeDep) -> Response:
+    email = request.query_params.get("email", "")[:320]
+    context = {"email": email, "problems": [], **_journey(runtime, _next(request))}
+    return render(request, "accounts/forgot.html", context)
 
 
 @router.post("/forgot")
 def forgot(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
     email = text_field(form, "email", 320)
+    next_url = _next(request, form)
+    context = {"email": email, "problems": [], **_journey(runtime, next_url)}
+    if normalize_email(email) is None:  # the format only: says nothing about accounts
+        context["problems"] = [Problem.email_invalid.value]
+        return render(request, "accounts/forgot.html", context, status=400)
     try:
-        runtime.accounts.request_reset(email=email, origin=origin)
+        runtime.accounts.request_reset(email=email, origin=origin, next_url=next_url)
     except TooManyAttempts as exc:
-        return _mail_limited(request, "accounts/forgot.html", {"email": email}, exc)
-    return redirect("/forgot/sent")
+        return _mail_limited(request, "accounts/forgot.html", context, exc)
+    return redirect(link_path("/forgot/sent", next_url))
 
 
 @router.get("/forgot/sent")
 def forgot_sent(request: Request) -> Response:
-    return render(request, "accounts/check_email.html", {"reason": "reset"})
+    context = {"reason": "reset", "next": _next(request)}
+    return render(request, "accounts/check_email.html", context)
+
+
+def _link_problem(request: Request, exc: LinkError, next_url: str) -> Response:
+    context = {"reason": exc.reason, "link": "reset", "next": next_url}
+    return render(request, "accounts/link_problem.html", context, status=400)
 
 
 @router.get("/reset")
 def reset_form(request: Request, runtime: RuntimeDep) -> Response:
     token = request.query_params.get("token", "")[:2000]
+    next_url = _next(request)
     try:
         runtime.accounts.check_reset_link(token)
     except LinkError as exc:
-        return render(
-            request,
-            "accounts/link_problem.html",
-            {"reason": exc.reason, "link": "reset"},
-            status=400,
-        )
-    return render(request, "accounts/reset.html", {"token": token, "problems": []})
+        return _link_problem(request, exc, next_url)
+    context = {"token": token, "problems": [], "next": next_url}
+    return render(request, "accounts/reset.html", context)
 
 
 @router.post("/reset")
 def reset(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
     token = text_field(form, "token", 2000)
+    next_url = _next(request, form)
     try:
-        runtime.accounts.reset_password(
+        user = runtime.accounts.reset_password(
             token=token,
             password=text_field(form, "password", 2048),
             confirm=text_field(form, "confirm", 2048),
@@ -292,20 +316,12 @@ def reset(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
             current_cookie=request.cookies.get(runtime.session_cookie.name),
         )
     except LinkError as exc:
-        return render(
-            request,
-            "accounts/link_problem.html",
-            {"reason": exc.reason, "link": "reset"},
-            status=400,
-        )
+        return _link_problem(request, exc, next_url)
     except InvalidForm as exc:
-        return render(
-            request,
-            "accounts/reset.html",
-            {"token": token, "problems": [p.value for p in exc.problems]},
-            status=400,
-        )
-    return redirect("/login?notice=password_reset")
+        problems = [p.value for p in exc.problems]
+        context = {"token": token, "problems": problems, "next": next_url}
+        return render(request, "accounts/reset.html", context, status=400)
+    return redirect(link_path("/login", next_url, notice="password_reset", login_hint=user.email))
 
 
 # -- account ------------------------------------------------------------------------------
@@ -342,6 +358,7 @@ def _account_page(
             "sessions": view.sessions,
             "this_sid": current.session.sid,
             "locales": SUPPORTED_LOCALES,
+            "countries": country_choices(request_locale(request)),
             "notice": None if problems else _notice(request),
             "problems": problems or [],
             "profile": profile or _profile_of(view.user),

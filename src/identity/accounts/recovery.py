@@ -12,6 +12,7 @@ from identity.accounts.common import (
 from identity.accounts.models import User
 from identity.accounts.rules import (
     Problem,
+    link_path,
     normalize_email,
     password_problems,
 )
@@ -27,8 +28,10 @@ from identity.links import LinkError, LinkPurpose, password_binding
 class Recovery(AccountsBase):
     # -- password reset -----------------------------------------------------------------
 
-    def request_reset(self, *, email: str, origin: Origin) -> None:
+    def request_reset(self, *, email: str, origin: Origin, next_url: str | None = None) -> None:
         """Mail a reset link if the account exists; the caller shows the same page either way.
+        The link carries ``next_url`` (a checked same-site path), so the shopper signs in
+        with the new password and goes on to where they were.
 
         Both paths do the same work (one transaction: the limits, the lookup, an audit
         entry) and the mail is made and sent by the mail thread, so the response time does
@@ -51,9 +54,9 @@ class Recovery(AccountsBase):
         if wait:
             raise TooManyAttempts(wait)
         if user is not None:
-            self._jobs.submit(lambda: self._mail_reset_link(user))
+            self._jobs.submit(lambda: self._mail_reset_link(user, next_url))
 
-    def _mail_reset_link(self, user: User) -> None:
+    def _mail_reset_link(self, user: User, next_url: str | None) -> None:
         token = self._links.make(
             LinkPurpose.reset_password, str(user.id), password_binding(user.password_hash)
         )
@@ -61,7 +64,7 @@ class Recovery(AccountsBase):
             user.email,
             user.locale,
             name=self._greeting_name(user),
-            link=self._url(f"/reset?token={token}"),
+            link=self._url(link_path("/reset", next_url, token=token)),
         )
 
     def check_reset_link(self, token: str) -> User:

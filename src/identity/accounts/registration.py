@@ -14,6 +14,7 @@ from identity.accounts.common import (
 )
 from identity.accounts.models import User
 from identity.accounts.rules import (
+    link_path,
     normalize_email,
     signup_problems,
 )
@@ -30,11 +31,22 @@ from identity.links import LinkError, LinkPurpose
 class Registration(AccountsBase):
     # -- sign-up and verification -------------------------------------------------------
 
-    def signup(self, *, email: str, password: str, name: str, locale: str, origin: Origin) -> None:
+    def signup(
+        self,
+        *,
+        email: str,
+        password: str,
+        name: str,
+        locale: str,
+        origin: Origin,
+        next_url: str | None = None,
+    ) -> None:
         """Create an unverified account and mail the verification link.
 
         Signing up with an address that already has an account shows the same outcome
         and mails its owner instead, so the form cannot be used to discover accounts.
+        ``next_url`` (a checked same-site path, e.g. the store's authorization) rides in
+        the mailed links, so confirming the address leads back to where the shopper was.
         """
         normalized, password_hash = self._checked_new_account(email, password, name, locale)
         now = utcnow()
@@ -70,17 +82,17 @@ class Registration(AccountsBase):
                 user = self._user_by_email(session, normalized)  # type: ignore[assignment]
             existing = user
         if existing is None:
-            self._jobs.submit(lambda: self._send_verification(user))
+            self._jobs.submit(lambda: self._send_verification(user, next_url))
         elif user is not None:
-            self._jobs.submit(lambda: self._mail_already_registered(user))
+            self._jobs.submit(lambda: self._mail_already_registered(user, next_url))
 
-    def _mail_already_registered(self, user: User) -> None:
+    def _mail_already_registered(self, user: User, next_url: str | None) -> None:
         self._mail.already_registered(
             user.email,
             user.locale,
             name=self._greeting_name(user),
-            login_link=self._url("/login"),
-            reset_link=self._url("/forgot"),
+            login_link=self._url(link_path("/login", next_url)),
+            reset_link=self._url(link_path("/forgot", next_url)),
         )
 
     def create(
@@ -135,13 +147,14 @@ class Registration(AccountsBase):
             raise InvalidForm(problems)
         return normalized, self._passwords.hash(password)
 
-    def _send_verification(self, user: User) -> None:
+    def _send_verification(self, user: User, next_url: str | None = None) -> None:
         token = self._links.make(LinkPurpose.verify_email, str(user.id), user.email)
-        self._mail.verify_email(
-            user.email, user.locale, name=None, link=self._url(f"/verify?token={token}")
-        )
+        link = self._url(link_path("/verify", next_url, token=token))
+        self._mail.verify_email(user.email, user.locale, name=None, link=link)
 
-    def resend_verification(self, *, email: str, origin: Origin) -> None:
+    def resend_verification(
+        self, *, email: str, origin: Origin, next_url: str | None = None
+    ) -> None:
         normalized = normalize_email(email)
         if normalized is None:
             return
@@ -151,7 +164,7 @@ class Registration(AccountsBase):
         if wait:
             raise TooManyAttempts(wait)
         if user is not None and not user.email_verified:
-            self._jobs.submit(lambda: self._send_verification(user))
+            self._jobs.submit(lambda: self._send_verification(user, next_url))
 
     def verify_email(self, token: str, origin: Origin) -> User:
         claims = self._links.read(LinkPurpose.verify_email, token)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlencode
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -27,10 +29,23 @@ class Problem(StrEnum):
     passwords_differ = "passwords_differ"
     name_missing = "name_missing"
     name_too_long = "name_too_long"
+    password_missing = "password_missing"
     locale_unsupported = "locale_unsupported"
     phone_invalid = "phone_invalid"
     address_incomplete = "address_incomplete"
     country_invalid = "country_invalid"
+
+
+DEFAULT_DESTINATION = "/account"  # where a sign-in goes when nothing asked for somewhere else
+
+
+def link_path(path: str, next_url: str | None = None, **params: str) -> str:
+    """``path`` with its query: ``params``, then ``next`` when it leads somewhere other than
+    the default. ``next_url`` must already be a checked same-site path (pages check it with
+    ``safe_next`` when it arrives, and again when it comes back from a mailed link)."""
+    onward = next_url and next_url != DEFAULT_DESTINATION
+    query = {**params, **({"next": next_url} if onward else {})}
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 def normalize_email(raw: str) -> str | None:
@@ -40,6 +55,16 @@ def normalize_email(raw: str) -> str | None:
     except EmailNotValidError:
         return None
     return result.normalized.lower()
+
+
+def login_form_problems(email: str, password: str) -> list[Problem]:
+    """What the sign-in form lacks before any account is looked up (the format only)."""
+    problems = []
+    if normalize_email(email) is None:
+        problems.append(Problem.email_invalid)
+    if not password:
+        problems.append(Problem.password_missing)
+    return problems
 
 
 def password_problems(password: str, *, email: str, min_length: int) -> list[Problem]:
@@ -88,7 +113,8 @@ def name_problems(name: str) -> list[Problem]:
     return []
 
 
-def profile_problems(profile: Profile) -> list[Problem]:
+def profile_problems(profile: Profile, countries: Collection[str]) -> list[Problem]:
+    """What is wrong with ``profile``; ``countries`` are the ISO 3166-1 codes accepted."""
     problems = name_problems(profile.name)
     if profile.locale not in SUPPORTED_LOCALES:
         problems.append(Problem.locale_unsupported)
@@ -97,7 +123,7 @@ def profile_problems(profile: Profile) -> list[Problem]:
     address = profile.address()
     if address and not {"street_address", "locality", "country"} <= set(address):
         problems.append(Problem.address_incomplete)
-    if profile.country.strip() and not re.fullmatch(r"[A-Za-z]{2}", profile.country.strip()):
+    if profile.country.strip() and profile.country.strip().upper() not in countries:
         problems.append(Problem.country_invalid)
     if any(len(v) > 200 for v in (profile.street_address, profile.locality, profile.postal_code)):
         problems.append(Problem.address_incomplete)

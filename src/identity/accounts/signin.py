@@ -21,6 +21,7 @@ from identity.accounts.common import (
     LoggedIn,
     LoginFailed,
 )
+from identity.accounts.countries import country_codes
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.pending import SecondFactorRequired
 from identity.accounts.rules import (
@@ -287,7 +288,7 @@ class SignIn(AccountsBase):
             return len(ended)
 
     def update_profile(self, current: CurrentSession, profile: Profile, origin: Origin) -> User:
-        problems = profile_problems(profile)
+        problems = profile_problems(profile, country_codes())
         if problems:
             raise InvalidForm(problems)
         phone = " ".join(profile.phone_number.split()) or None

@@ -54,6 +54,8 @@ class Client:
     resources: tuple[str, ...]
     resource_server_for: tuple[str, ...] = ()
     resolve_purpose: str | None = None
+    client_uri: str | None = None
+    policy_uri: str | None = None
     client_metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -77,6 +79,8 @@ class Client:
             resources=tuple(row.resources),
             resource_server_for=tuple(row.resource_server_for or ()),
             resolve_purpose=row.resolve_purpose,
+            client_uri=row.client_uri,
+            policy_uri=row.policy_uri,
             client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
         )
 
@@ -250,6 +254,8 @@ class ClientRegistry:
             resources=list(spec.resources),
             resource_server_for=list(spec.resource_server_for),
             resolve_purpose=spec.resolve_purpose,
+            client_uri=spec.client_uri,
+            policy_uri=spec.policy_uri,
             created_at=utcnow(),
             disabled_at=None,
         )

@@ -30,6 +30,10 @@ class OAuthClient(Base):
     id_token_alg: Mapped[str] = mapped_column(String(8))
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # for private_key_jwt
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    # Where the sign-in page links "back to the shop" and the consent screen links the
+    # client's privacy policy (RFC 7591 §2): registered by an operator, never taken from a request.
+    client_uri: Mapped[str | None] = mapped_column(String(2000))
+    policy_uri: Mapped[str | None] = mapped_column(String(2000))
     resources: Mapped[list[str]] = mapped_column(JSON)  # RFC 8707 audiences it may request
     # Audiences this client serves as a resource server: it may introspect tokens for them.
     resource_server_for: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")

@@ -62,6 +62,8 @@ class ClientSpec:
     first_party: bool = False
     subject_type: str = "public"
     backchannel_logout_uri: str | None = None
+    client_uri: str | None = None  # the channel's home page, linked from the sign-in page
+    policy_uri: str | None = None  # its privacy policy, linked from the consent screen
     jwks: dict[str, Any] | None = None
     resources: list[str] = field(default_factory=list)
     resource_server_for: list[str] = field(default_factory=list)
@@ -161,9 +163,15 @@ def _uri_problems(spec: ClientSpec, kind: str) -> list[Problem]:
         for uri in uris:
             if problem := redirect_uri_problem(uri, application_type=kind):
                 problems.append(Problem(name, f"{uri} {problem}"))
-    uri = spec.backchannel_logout_uri
-    if uri and (problem := redirect_uri_problem(uri, application_type="web")):
-        problems.append(Problem("backchannel_logout_uri", f"{uri} {problem}"))
+    # Pages link to these: https (or loopback http) only, so no javascript: or data: URL
+    # can ever become a link on our pages.
+    for name, one in (
+        ("backchannel_logout_uri", spec.backchannel_logout_uri),
+        ("client_uri", spec.client_uri),
+        ("policy_uri", spec.policy_uri),
+    ):
+        if one and (problem := redirect_uri_problem(one, application_type="web")):
+            problems.append(Problem(name, f"{one} {problem}"))
     for audience in spec.resource_server_for:
         if problem := resource_identifier_problem(audience):
             problems.append(Problem("resource_server_for", f"{audience} {problem}"))

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
@@ -199,3 +200,23 @@ class OidcService:
 
     def client(self, client_id: str | None) -> Client | None:
         return self.provider.clients.get(client_id)
+
+    def client_continued_by(self, next_url: str) -> Client | None:
+        """The registered sign-in client whose authorization ``next_url`` (a checked
+        same-site path) continues, or None: the sign-in page names it and links back to its
+        home page. Only the signed interaction of ``/authorize/resume`` or the ``client_id``
+        of ``/authorize`` is read; the name and the link come from the registry, never from
+        the request."""
+        parts = urlsplit(next_url)
+        query = parse_qs(parts.query)
+        if parts.path == "/authorize/resume":
+            interaction = self.interactions.load((query.get("interaction") or [""])[0])
+            client_id = dict(interaction.params).get("client_id") if interaction else None
+        elif parts.path == "/authorize":
+            client_id = (query.get("client_id") or [None])[0]
+        else:
+            return None
+        client = self.client(client_id)
+        if client is None or "authorization_code" not in client.grant_types:
+            return None
+        return client

@@ -8,12 +8,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from identity.accounts import credential_pages
+from identity.accounts.devices import DEVICE_COOKIE_MAX_AGE
 from identity.accounts.pending import PENDING_MAX_AGE
 from identity.accounts.rules import SUPPORTED_LOCALES, Profile
 from identity.accounts.service import (
     AccountDisabled,
     EmailNotVerified,
     InvalidForm,
+    LoggedIn,
     LoginFailed,
     SecondFactorRequired,
 )
@@ -57,11 +60,38 @@ def _notice(request: Request) -> str | None:
     return value if value in NOTICES else None
 
 
-def set_session_cookie(runtime: RuntimeDep, response: Response, value: str) -> None:
+def set_session_cookie(
+    runtime: RuntimeDep, response: Response, value: str, max_age: int | None = None
+) -> None:
     cookie = runtime.session_cookie
     response.set_cookie(
-        cookie.name, value, httponly=True, secure=cookie.secure, samesite="lax", path="/"
+        cookie.name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=cookie.secure,
+        samesite="lax",
+        path="/",
     )
+
+
+def set_sign_in_cookies(runtime: RuntimeDep, response: Response, logged_in: LoggedIn) -> None:
+    """A completed sign-in's cookies: the session's (kept after the browser closes only with
+    "keep me signed in"), and a device cookie for a browser that had none (new-device alerts)."""
+    row = logged_in.session
+    lifetime = int((row.expires_at - row.created_at).total_seconds()) if row.remember else None
+    set_session_cookie(runtime, response, logged_in.cookie_value, lifetime)
+    if logged_in.device_cookie:
+        cookie = runtime.session_cookie
+        response.set_cookie(
+            cookie.device,
+            logged_in.device_cookie,
+            max_age=int(DEVICE_COOKIE_MAX_AGE.total_seconds()),
+            httponly=True,
+            secure=cookie.secure,
+            samesite="lax",
+            path="/",
+        )
 
 
 def set_pending_cookie(runtime: RuntimeDep, response: Response, value: str | None) -> None:
@@ -205,13 +235,15 @@ def login_form(request: Request, current: CurrentDep) -> Response:
 def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: OriginDep) -> Response:
     email = text_field(form, "email", 320)
     next_url = safe_next(text_field(form, "next", 2000))
-    context = {"email": email, "next": next_url, "notice": None}
+    remember = text_field(form, "remember", 8) == "1"  # "keep me signed in"
+    context = {"email": email, "next": next_url, "notice": None, "remember": remember}
     try:
         logged_in = runtime.accounts.login(
             email=email,
             password=text_field(form, "password", 2048),
             origin=origin,
             previous_cookie=request.cookies.get(runtime.session_cookie.name),
+            remember=remember,
         )
     except LoginFailed:
         return render(request, "accounts/login.html", {**context, "error": "invalid"}, status=401)
@@ -236,7 +268,7 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
     if logged_in.next_step:  # e.g. consents to review after a policy change
         next_url = f"{logged_in.next_step}?" + urlencode({"next": next_url})
     response = redirect(next_url)
-    set_session_cookie(runtime, response, logged_in.cookie_value)
+    set_sign_in_cookies(runtime, response, logged_in)
     return response
 
 
@@ -346,6 +378,7 @@ def _account_page(
             "problems": problems or [],
             "profile": profile or _profile_of(view.user),
             "erasure": runtime.dsr.pending_erasure(current.user.id),
+            **credential_pages.security_context(request),
         },
         status=status,
     )
@@ -385,3 +418,7 @@ def end_other_sessions(
 ) -> Response:
     runtime.accounts.end_other_sessions(current, origin)
     return redirect("/account?notice=sessions_ended")
+
+
+# Change of password and of address: their own module, under this router's page dependencies.
+router.include_router(credential_pages.router)

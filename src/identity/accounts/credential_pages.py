@@ -40,9 +40,7 @@ def security_context(request: Request) -> dict[str, Any]:
     return {"security_notice": notice if notice in SECURITY_NOTICES else None}
 
 
-def _refused(
-    request: Request, template: str, context: dict[str, Any], exc: Exception
-) -> Response:
+def _refused(request: Request, template: str, context: dict[str, Any], exc: Exception) -> Response:
     """The form again, saying why: the password was wrong, attempts are paused, or the new
     value breaks a rule."""
     if isinstance(exc, TooManyAttempts):
@@ -120,7 +118,10 @@ def request_email_change(
     new_email = text_field(form, "email", 320)
     try:
         runtime.accounts.request_email_change(
-            current, new_email=new_email, password=text_field(form, "password", FIELD), origin=origin
+            current,
+            new_email=new_email,
+            password=text_field(form, "password", FIELD),
+            origin=origin,
         )
     except (InvalidForm, LoginFailed, TooManyAttempts) as exc:
         context = _email_form(current, email=new_email)

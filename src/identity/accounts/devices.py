@@ -48,9 +48,7 @@ class KnownDevices:
         except (BadSignature, UnicodeDecodeError):
             return None
 
-    def sighted(
-        self, session: Session, user_id: uuid.UUID, cookie: str, now: datetime
-    ) -> Sighting:
+    def sighted(self, session: Session, user_id: uuid.UUID, cookie: str, now: datetime) -> Sighting:
         """Record a sign-in of ``user_id`` from the browser sending ``cookie``, inside the
         sign-in's transaction; says whether to alert and which cookie to give the browser."""
         device_id, new_cookie = self.device_id(cookie), None

@@ -18,9 +18,7 @@ class AccountMail:
         self._templates = templates
         self._sender = sender
 
-    def _send(
-        self, to: str, locale: str, template: str, subject: str, **context: object
-    ) -> None:
+    def _send(self, to: str, locale: str, template: str, subject: str, **context: object) -> None:
         text = self._templates.render(f"mail/{template}.txt", locale, context)
         self._sender.send(
             OutgoingMail(to=to, subject=self._templates.gettext(locale, subject), text=text)
@@ -89,7 +87,12 @@ class AccountMail:
         # Only the new address gets the link: whoever reads the old mailbox cannot finish a
         # change they did not ask for, nor one they did for an address that is not theirs.
         self._send(
-            to, locale, "email_change_confirm", N_("Confirm your new email address"), name=name, link=link
+            to,
+            locale,
+            "email_change_confirm",
+            N_("Confirm your new email address"),
+            name=name,
+            link=link,
         )
 
     def email_change_notice(

@@ -101,4 +101,7 @@ ES = {
         "Tu contraseña se ha cambiado. Te hemos enviado un correo para contártelo."
     ),
     "kept signed in": "sesión mantenida",
+    "The password and the email address you sign in with.": (
+        "La contraseña y la dirección de correo con las que inicias sesión."
+    ),
 }

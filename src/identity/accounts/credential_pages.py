@@ -1,8 +1,8 @@
 """The account's "Sign-in and security" pages: change the password, change the email address,
 and confirm the new address from the mailed link.
 
-The router is included by the account pages' router (``accounts/pages.py``) and shares its
-page dependencies. Every form is CSRF-checked and asks for the current password; the
+The router is included by the account pages' router (``accounts/pages.py``), so the app
+needs no line of its own; it carries the page dependencies itself. Every form is CSRF-checked and asks for the current password; the
 confirmation link is never acted on by a GET (mail scanners open links), and only the account
 it was made for, signed in, may use it.
 """
@@ -18,10 +18,17 @@ from identity.accounts.service import InvalidForm, LoginFailed
 from identity.context import CurrentSession
 from identity.errors import TooManyAttempts
 from identity.links import LinkError
-from identity.web.deps import CsrfFormDep, OriginDep, RuntimeDep, signed_in, text_field
+from identity.web.deps import (
+    PAGE_DEPENDENCIES,
+    CsrfFormDep,
+    OriginDep,
+    RuntimeDep,
+    signed_in,
+    text_field,
+)
 from identity.web.pages import redirect, render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 # Forms name their own page, so a session that ended meanwhile signs in and comes back to it.
 PasswordUser = Annotated[CurrentSession, signed_in("/account/password")]

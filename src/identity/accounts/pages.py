@@ -420,5 +420,5 @@ def end_other_sessions(
     return redirect("/account?notice=sessions_ended")
 
 
-# Change of password and of address: their own module, under this router's page dependencies.
+# Change of password and of address: their own module, served with the account pages.
 router.include_router(credential_pages.router)

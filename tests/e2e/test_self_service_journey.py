@@ -32,7 +32,9 @@ TEXTS = {
         "repeat": "Repite la contraseña nueva",
         "sign_out_others": "Cerrar la sesión en mis otros dispositivos",
         "change_password_button": "Cambiar la contraseña",
-        "password_changed": "Tu contraseña se ha cambiado. Te hemos enviado un correo para contártelo.",
+        "password_changed": (
+            "Tu contraseña se ha cambiado. Te hemos enviado un correo para contártelo."
+        ),
         "new_email": "Nueva dirección de correo",
         "send_link": "Enviar el enlace de confirmación",
         "link_sent": (

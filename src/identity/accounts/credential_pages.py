@@ -2,9 +2,9 @@
 and confirm the new address from the mailed link.
 
 The router is included by the account pages' router (``accounts/pages.py``), so the app
-needs no line of its own; it carries the page dependencies itself. Every form is CSRF-checked and asks for the current password; the
-confirmation link is never acted on by a GET (mail scanners open links), and only the account
-it was made for, signed in, may use it.
+needs no line of its own; it carries the page dependencies itself. Every form is CSRF-checked
+and asks for the current password; the confirmation link is never acted on by a GET (mail
+scanners open links), and only the account it was made for, signed in, may use it.
 """
 
 from __future__ import annotations

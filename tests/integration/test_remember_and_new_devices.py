@@ -260,3 +260,18 @@ def test_https_device_cookies_are_host_bound_and_secure(make_settings, make_user
         assert "Secure" in header
         assert "Path=/" in header
         assert "Domain" not in header
+
+
+def test_the_access_export_lists_known_browsers_and_the_erasure_deletes_them(
+    app, ana, runtime, count_rows
+):
+    from identity.audit.refs import Actor
+
+    sign_in(browser(app), remember=True)
+    sign_in(browser(app, ANDROID))
+    document = runtime.dsr.export(ana.id, actor=Actor.operator("test"))
+    assert len(document["known_devices"]) == 2
+    assert set(document["known_devices"][0]) == {"first_seen_at", "last_seen_at"}
+    assert sorted(s["kept_signed_in"] for s in document["sessions"]) == [False, True]
+    runtime.dsr.erase(ana.id, actor=Actor.operator("test"), reason="test erasure")
+    assert count_rows(KnownDevice) == 0

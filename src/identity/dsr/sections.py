@@ -116,6 +116,7 @@ def sessions(session: Session, person: Person, _ctx: ExportContext) -> list[dict
             "expires_at": _t(r.expires_at),
             "methods": r.amr.split(),
             "user_agent": r.user_agent,
+            "kept_signed_in": r.remember,
         }
         for r in rows
     ]

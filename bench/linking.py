@@ -235,7 +235,7 @@ def record_banner(setup: Setup, visitors: list[str], per_transaction: int = 200)
     appends them (the subject row at first use, then record, state, audit entry)."""
     from identity.audit.refs import Actor
     from identity.consent.ledger import Ledger, NewRecord
-    from identity.subjects.service import remember_anonymous
+    from identity.subjects.service import note_anonymous
 
     runtime, now = setup.runtime, utcnow()
     ledger = Ledger(db=runtime.db, pseudonyms=runtime.pseudonyms)
@@ -243,7 +243,7 @@ def record_banner(setup: Setup, visitors: list[str], per_transaction: int = 200)
         with ledger.writing() as writes:
             for token in visitors[start : start + per_transaction]:
                 visitor = runtime.anonymous_ids.verify(token, CLIENT, now)
-                remember_anonymous(writes.session, visitor)
+                note_anonymous(writes.session, visitor)
                 for purpose, decision in BANNER:
                     writes.append(NewRecord(
                         subject=visitor.key, purpose=runtime.consent.catalog.require(purpose),

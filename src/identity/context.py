@@ -24,6 +24,7 @@ class Origin:
     ip: str
     user_agent: str = ""
     locale: str = "en"
+    device: str = ""  # the first-party device cookie as sent (checked by accounts.devices)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # Browser sessions
     session_idle_timeout: Duration = timedelta(days=1)
     session_absolute_timeout: Duration = timedelta(days=30)
+    # "Keep me signed in" (a box on the sign-in form): a cookie that outlives the browser
+    # and these longer timeouts instead of the two above.
+    session_remember_idle_timeout: Duration = timedelta(days=30)
+    session_remember_absolute_timeout: Duration = timedelta(days=90)
 
     # Privacy officers prove their second factor again before exports and erasures when
     # they last proved it longer ago than this.
@@ -115,6 +119,7 @@ class Settings(BaseSettings):
     # Account links
     verify_link_ttl: Duration = timedelta(days=2)
     reset_link_ttl: Duration = timedelta(hours=1)
+    email_change_link_ttl: Duration = timedelta(hours=24)  # mailed to the new address
 
     # Login throttling (per account and per client IP, kept in the database)
     login_failure_window: Duration = timedelta(minutes=15)

@@ -219,12 +219,12 @@ def test_anonymous_expire_removes_the_state_of_ids_past_their_lifetime(run, runt
     from datetime import timedelta
 
     from identity.db import utcnow
-    from identity.subjects.service import remember_anonymous
+    from identity.subjects.service import note_anonymous
 
     channel = make_client(client_id="kiosk").client.client_id
     issued = runtime.anonymous_ids.issue(channel, utcnow() - timedelta(days=400))
     with runtime.db.transaction() as session:
-        remember_anonymous(session, issued)
+        note_anonymous(session, issued)
     result = run("anonymous", "expire")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1 anonymous ids expired"

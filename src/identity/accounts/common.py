@@ -12,6 +12,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from identity.accounts.devices import KnownDevices
 from identity.accounts.mail import AccountMail
 from identity.accounts.models import BrowserSession, User
 from identity.accounts.passwords import Passwords
@@ -74,6 +75,7 @@ class LoggedIn:
     user: User
     session: BrowserSession
     next_step: str | None = None  # a page to see before going on (e.g. re-consent)
+    device_cookie: str | None = None  # a first-party device cookie to give the browser
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +124,21 @@ class AccountsBase:
             {
                 LinkPurpose.verify_email: settings.verify_link_ttl,
                 LinkPurpose.reset_password: settings.reset_link_ttl,
+                LinkPurpose.change_email: settings.email_change_link_ttl,
             },
         )
         self.sessions = Sessions(
             idle_timeout=settings.session_idle_timeout,
             absolute_timeout=settings.session_absolute_timeout,
+            remember_idle_timeout=settings.session_remember_idle_timeout,
+            remember_absolute_timeout=settings.session_remember_absolute_timeout,
         )
         self._throttle = Throttle()
         self._session_listeners = tuple(session_listeners)
         self._sign_in_steps = tuple(sign_in_steps)
         self._second_factor = second_factor
         self.pending = PendingSignIns(settings.secret)
+        self.devices = KnownDevices(settings.secret)
         window = settings.login_failure_window
         lock = (settings.login_lock_base, settings.login_lock_max)
         self._account_policy = ThrottlePolicy(

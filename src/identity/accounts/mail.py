@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from identity.mail import MailSender, OutgoingMail
 from identity.web.templating import Templates
 
@@ -16,9 +18,7 @@ class AccountMail:
         self._templates = templates
         self._sender = sender
 
-    def _send(
-        self, to: str, locale: str, template: str, subject: str, **context: str | None
-    ) -> None:
+    def _send(self, to: str, locale: str, template: str, subject: str, **context: object) -> None:
         text = self._templates.render(f"mail/{template}.txt", locale, context)
         self._sender.send(
             OutgoingMail(to=to, subject=self._templates.gettext(locale, subject), text=text)
@@ -47,12 +47,78 @@ class AccountMail:
             reset_link=reset_link,
         )
 
-    def password_changed(self, to: str, locale: str, *, name: str, reset_link: str) -> None:
+    def password_changed(
+        self, to: str, locale: str, *, name: str, reset_link: str, others_signed_out: bool = True
+    ) -> None:
         self._send(
             to,
             locale,
             "password_changed",
             N_("Your password was changed"),
             name=name,
+            reset_link=reset_link,
+            others_signed_out=others_signed_out,
+        )
+
+    # -- self-service ---------------------------------------------------------------------
+
+    def new_device(
+        self,
+        to: str,
+        locale: str,
+        *,
+        name: str | None,
+        device: str,
+        when: datetime,
+        account_link: str,
+    ) -> None:
+        self._send(
+            to,
+            locale,
+            "new_device",
+            N_("New sign-in to your account"),
+            name=name,
+            device=device,
+            when=when,
+            account_link=account_link,
+        )
+
+    def confirm_new_email(self, to: str, locale: str, *, name: str | None, link: str) -> None:
+        # Only the new address gets the link: whoever reads the old mailbox cannot finish a
+        # change they did not ask for, nor one they did for an address that is not theirs.
+        self._send(
+            to,
+            locale,
+            "email_change_confirm",
+            N_("Confirm your new email address"),
+            name=name,
+            link=link,
+        )
+
+    def email_change_notice(
+        self, to: str, locale: str, *, name: str | None, account_link: str, reset_link: str
+    ) -> None:
+        self._send(
+            to,
+            locale,
+            "email_change_notice",
+            N_("A change of your email address was requested"),
+            name=name,
+            account_link=account_link,
+            reset_link=reset_link,
+        )
+
+    def email_change_taken(
+        self, to: str, locale: str, *, name: str | None, login_link: str, reset_link: str
+    ) -> None:
+        # As for sign-up with a known address: the page says the same either way, and the
+        # owner of the address learns what happened from their own mailbox.
+        self._send(
+            to,
+            locale,
+            "email_change_taken",
+            N_("Someone tried to use your email address"),
+            name=name,
+            login_link=login_link,
             reset_link=reset_link,
         )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from identity.db import Base, UTCDateTime
@@ -80,6 +80,8 @@ class BrowserSession(Base):
     proven_at: Mapped[datetime] = mapped_column(UTCDateTime())
     user_agent: Mapped[str] = mapped_column(String(200))
     ip_hash: Mapped[str] = mapped_column(String(64))
+    # "Keep me signed in": the longer idle and absolute timeouts, and a persistent cookie.
+    remember: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="sessions")
 
@@ -93,3 +95,18 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class KnownDevice(Base):
+    """A browser (its first-party device cookie) that has signed in to an account before; a
+    sign-in from one not listed here mails the account a new-device alert. Only a digest of
+    the cookie's random id is stored."""
+
+    __tablename__ = "known_device"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

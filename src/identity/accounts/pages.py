@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from identity.accounts import credential_pages
 from identity.accounts.countries import country_choices
+from identity.accounts.devices import DEVICE_COOKIE_MAX_AGE
 from identity.accounts.pending import PENDING_MAX_AGE
 from identity.accounts.rules import (
     SUPPORTED_LOCALES,
@@ -22,6 +24,7 @@ from identity.accounts.service import (
     AccountDisabled,
     EmailNotVerified,
     InvalidForm,
+    LoggedIn,
     LoginFailed,
     SecondFactorRequired,
 )
@@ -65,11 +68,38 @@ def _notice(request: Request) -> str | None:
     return value if value in NOTICES else None
 
 
-def set_session_cookie(runtime: RuntimeDep, response: Response, value: str) -> None:
+def set_session_cookie(
+    runtime: RuntimeDep, response: Response, value: str, max_age: int | None = None
+) -> None:
     cookie = runtime.session_cookie
     response.set_cookie(
-        cookie.name, value, httponly=True, secure=cookie.secure, samesite="lax", path="/"
+        cookie.name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=cookie.secure,
+        samesite="lax",
+        path="/",
     )
+
+
+def set_sign_in_cookies(runtime: RuntimeDep, response: Response, logged_in: LoggedIn) -> None:
+    """A completed sign-in's cookies: the session's (kept after the browser closes only with
+    "keep me signed in"), and a device cookie for a browser that had none (new-device alerts)."""
+    row = logged_in.session
+    lifetime = int((row.expires_at - row.created_at).total_seconds()) if row.remember else None
+    set_session_cookie(runtime, response, logged_in.cookie_value, lifetime)
+    if logged_in.device_cookie:
+        cookie = runtime.session_cookie
+        response.set_cookie(
+            cookie.device,
+            logged_in.device_cookie,
+            max_age=int(DEVICE_COOKIE_MAX_AGE.total_seconds()),
+            httponly=True,
+            secure=cookie.secure,
+            samesite="lax",
+            path="/",
+        )
 
 
 def set_pending_cookie(runtime: RuntimeDep, response: Response, value: str | None) -> None:
@@ -219,7 +249,14 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
     email = text_field(form, "email", 320)
     password = text_field(form, "password", 2048)
     next_url = _next(request, form)
-    context = {"email": email, "notice": None, "problems": [], **_journey(runtime, next_url)}
+    remember = text_field(form, "remember", 8) == "1"  # "keep me signed in"
+    context = {
+        "email": email,
+        "notice": None,
+        "problems": [],
+        "remember": remember,
+        **_journey(runtime, next_url),
+    }
     if problems := login_form_problems(email, password):
         context["problems"] = [p.value for p in problems]
         return _login_refused(request, context, "", 400)
@@ -229,6 +266,7 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
             password=password,
             origin=origin,
             previous_cookie=request.cookies.get(runtime.session_cookie.name),
+            remember=remember,
         )
     except LoginFailed:
         return _login_refused(request, context, "invalid", 401)
@@ -251,7 +289,7 @@ def login(request: Request, form: CsrfFormDep, runtime: RuntimeDep, origin: Orig
     if logged_in.next_step:  # e.g. consents to review after a policy change
         next_url = f"{logged_in.next_step}?" + urlencode({"next": next_url})
     response = redirect(next_url)
-    set_session_cookie(runtime, response, logged_in.cookie_value)
+    set_sign_in_cookies(runtime, response, logged_in)
     return response
 
 
@@ -363,6 +401,7 @@ def _account_page(
             "problems": problems or [],
             "profile": profile or _profile_of(view.user),
             "erasure": runtime.dsr.pending_erasure(current.user.id),
+            **credential_pages.security_context(request),
         },
         status=status,
     )
@@ -402,3 +441,7 @@ def end_other_sessions(
 ) -> Response:
     runtime.accounts.end_other_sessions(current, origin)
     return redirect("/account?notice=sessions_ended")
+
+
+# Change of password and of address: their own module, served with the account pages.
+router.include_router(credential_pages.router)

@@ -37,6 +37,7 @@ class SecondFactorRequired(Unauthenticated):
 class PendingSignIn:
     user_id: uuid.UUID
     password_binding: str
+    remember: bool = False  # "keep me signed in" was ticked with the password
 
 
 class PendingSignIns:
@@ -44,8 +45,8 @@ class PendingSignIns:
         key = derive_key(secret, "identity.pending-sign-in")
         self._serializer = URLSafeTimedSerializer(key, salt="pending-sign-in")
 
-    def issue(self, user_id: uuid.UUID, password_binding: str) -> str:
-        return self._serializer.dumps({"u": str(user_id), "b": password_binding})
+    def issue(self, user_id: uuid.UUID, password_binding: str, *, remember: bool = False) -> str:
+        return self._serializer.dumps({"u": str(user_id), "b": password_binding, "r": remember})
 
     def read(self, token: str | None) -> PendingSignIn | None:
         """The pending sign-in behind a token; None when missing, forged or too old."""
@@ -53,6 +54,6 @@ class PendingSignIns:
             return None
         try:
             data = self._serializer.loads(token, max_age=int(PENDING_MAX_AGE.total_seconds()))
-            return PendingSignIn(uuid.UUID(data["u"]), str(data["b"]))
+            return PendingSignIn(uuid.UUID(data["u"]), str(data["b"]), data.get("r") is True)
         except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
             return None

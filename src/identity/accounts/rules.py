@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Collection
@@ -34,6 +35,7 @@ class Problem(StrEnum):
     phone_invalid = "phone_invalid"
     address_incomplete = "address_incomplete"
     country_invalid = "country_invalid"
+    email_unchanged = "email_unchanged"
 
 
 DEFAULT_DESTINATION = "/account"  # where a sign-in goes when nothing asked for somewhere else
@@ -244,6 +246,46 @@ def describe_user_agent(user_agent: str) -> str:
     if browser and system:
         return f"{browser} · {system}"
     return browser or system or user_agent[:60] or "?"
+
+
+# -- self-service: new devices, a change of address ----------------------------------------
+
+
+def alerts_new_device(*, device_known: bool, devices_known: int) -> bool:
+    """Whether a sign-in mails a new-device alert: a browser this account has not signed in
+    from before, on an account that has signed in from somewhere already. An account's first
+    sign-in (right after sign-up, or its first since alerts exist) only teaches us the device:
+    an alert then would be about the shopper's own first visit."""
+    return not device_known and devices_known > 0
+
+
+BINDING_DIGEST = 24  # hex characters of the digest that starts an email-change binding
+
+
+def email_change_binding(*, current_email: str, password_hash: str, new_email: str) -> str:
+    """What a change-of-address link is bound to: a digest of the address and password as
+    they were when it was asked for, then the new address. Once the address changes (this
+    link used, or another one) or the password does, the digest no longer matches: the link
+    is dead, with no table of outstanding links to clean up."""
+    digest = hashlib.sha256(f"{current_email}\n{password_hash}".encode()).hexdigest()
+    return f"{digest[:BINDING_DIGEST]}:{new_email}"
+
+
+def new_email_of(binding: str) -> str | None:
+    """The new address an email-change binding carries (None: not such a binding)."""
+    digest, colon, email = binding.partition(":")  # hex has no colon: the first one ends it
+    if not colon or len(digest) != BINDING_DIGEST or normalize_email(email) != email:
+        return None
+    return email
+
+
+def email_change_problems(new_email: str | None, current_email: str) -> list[Problem]:
+    """``new_email`` is the normalised form (None: not a valid address)."""
+    if new_email is None:
+        return [Problem.email_invalid]
+    if new_email == current_email:
+        return [Problem.email_unchanged]
+    return []
 
 
 # -- disabled accounts ----------------------------------------------------------------------

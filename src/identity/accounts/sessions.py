@@ -3,7 +3,9 @@
 The cookie carries only a random 256-bit id; the database keeps its SHA-256, so neither a
 database leak nor a log line yields a usable session. A new id is issued at every login (no
 session fixation), and a session ends after ``session_idle_timeout`` without activity or
-``session_absolute_timeout`` after login, whichever comes first.
+``session_absolute_timeout`` after login, whichever comes first. A session started with "keep
+me signed in" (``remember``) uses ``session_remember_idle_timeout`` and
+``session_remember_absolute_timeout`` instead, and its cookie outlives the browser.
 """
 
 from __future__ import annotations
@@ -26,19 +28,37 @@ class SessionCookie:
     name: str
     secure: bool
     pending: str = "identity_pending"  # a sign-in waiting for its second factor (not a session)
+    device: str = "identity_device"  # which browser this is, for new-device alerts
 
     @classmethod
     def for_issuer(cls, https: bool) -> SessionCookie:
         # ``__Host-`` binds the cookie to this exact host over https, so a sibling subdomain
         # cannot plant or overwrite it.
         prefix = "__Host-" if https else ""
-        return cls(f"{prefix}identity_session", https, f"{prefix}identity_pending")
+        return cls(
+            f"{prefix}identity_session",
+            https,
+            f"{prefix}identity_pending",
+            f"{prefix}identity_device",
+        )
 
 
 class Sessions:
-    def __init__(self, *, idle_timeout: timedelta, absolute_timeout: timedelta) -> None:
+    def __init__(
+        self,
+        *,
+        idle_timeout: timedelta,
+        absolute_timeout: timedelta,
+        remember_idle_timeout: timedelta | None = None,
+        remember_absolute_timeout: timedelta | None = None,
+    ) -> None:
         self.idle_timeout = idle_timeout
         self.absolute_timeout = absolute_timeout
+        self.remember_idle_timeout = remember_idle_timeout or idle_timeout
+        self.remember_absolute_timeout = remember_absolute_timeout or absolute_timeout
+
+    def idle_timeout_of(self, row: BrowserSession) -> timedelta:
+        return self.remember_idle_timeout if row.remember else self.idle_timeout
 
     def start(
         self,
@@ -50,12 +70,15 @@ class Sessions:
         user_agent: str,
         ip_hash: str,
         sid: str | None = None,
+        remember: bool = False,
     ) -> tuple[str, BrowserSession]:
         """Create a session; returns the cookie value (shown once, never stored) and the row.
 
         ``sid`` continues an existing session under a new cookie value (re-authentication of
         the same user): relying parties keep their session, the cookie is still rotated.
+        ``remember`` ("keep me signed in") gives it the longer timeouts.
         """
+        lifetime = self.remember_absolute_timeout if remember else self.absolute_timeout
         cookie_value = new_token()
         row = BrowserSession(
             id_hash=token_digest(cookie_value),
@@ -65,10 +88,11 @@ class Sessions:
             auth_time=now,
             proven_at=now,
             last_seen_at=now,
-            expires_at=now + self.absolute_timeout,
+            expires_at=now + lifetime,
             amr=amr,
             user_agent=user_agent[:200],
             ip_hash=ip_hash,
+            remember=remember,
         )
         session.add(row)
         session.flush()
@@ -91,7 +115,7 @@ class Sessions:
             last_seen_at=row.last_seen_at,
             expires_at=row.expires_at,
             now=now,
-            idle_timeout=self.idle_timeout,
+            idle_timeout=self.idle_timeout_of(row),
         ):
             return None
         return row
@@ -122,7 +146,7 @@ class Sessions:
                 last_seen_at=r.last_seen_at,
                 expires_at=r.expires_at,
                 now=now,
-                idle_timeout=self.idle_timeout,
+                idle_timeout=self.idle_timeout_of(r),
             )
         ]
 
@@ -148,10 +172,13 @@ class Sessions:
     def purge_expired(self, session: Session, now: datetime, limit: int) -> int:
         """Delete at most ``limit`` sessions past either timeout (they can never be used
         again: ``find`` refuses them); housekeeping calls this in batches."""
+        idle = (BrowserSession.last_seen_at <= now - self.idle_timeout) & ~BrowserSession.remember
+        idle_remembered = BrowserSession.remember & (
+            BrowserSession.last_seen_at <= now - self.remember_idle_timeout
+        )
         return delete_batch(
             session,
             BrowserSession.id_hash,
-            (BrowserSession.expires_at <= now)
-            | (BrowserSession.last_seen_at <= now - self.idle_timeout),
+            (BrowserSession.expires_at <= now) | idle | idle_remembered,
             limit,
         )

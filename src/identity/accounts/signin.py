@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from identity import audit
@@ -26,6 +26,7 @@ from identity.accounts.models import BrowserSession, User
 from identity.accounts.pending import SecondFactorRequired
 from identity.accounts.rules import (
     Profile,
+    describe_user_agent,
     normalize_email,
     profile_problems,
 )
@@ -43,7 +44,13 @@ class SignIn(AccountsBase):
     # -- login and sessions -------------------------------------------------------------
 
     def login(
-        self, *, email: str, password: str, origin: Origin, previous_cookie: str | None
+        self,
+        *,
+        email: str,
+        password: str,
+        origin: Origin,
+        previous_cookie: str | None,
+        remember: bool = False,
     ) -> LoggedIn:
         """Check the password under throttling; on success start a fresh session.
 
@@ -52,6 +59,7 @@ class SignIn(AccountsBase):
         :class:`AccountDisabled` (both only after the right password), or
         :class:`SecondFactorRequired` (no session yet: the code step comes next). The password
         is checked outside any transaction so that no database lock is held while hashing.
+        ``remember`` ("keep me signed in") asks for the longer session.
         """
         normalized = normalize_email(email) or email.strip().lower()[:320]
         keys = (
@@ -68,7 +76,9 @@ class SignIn(AccountsBase):
             if self._passwords.needs_rehash(user.password_hash)
             else None
         )
-        logged_in = self._complete_login(user.id, keys, new_hash, origin, previous_cookie)
+        logged_in = self._complete_login(
+            user.id, keys, new_hash, origin, previous_cookie, remember=remember
+        )
         step = self.next_step(user.id)
         return replace(logged_in, next_step=step) if step else logged_in
 
@@ -108,6 +118,8 @@ class SignIn(AccountsBase):
         new_hash: str | None,
         origin: Origin,
         previous_cookie: str | None,
+        *,
+        remember: bool,
     ) -> LoggedIn:
         """Settle a right password: refund the charge, then start a session, or (with a
         second factor) hand out a pending sign-in instead, which is not a session."""
@@ -130,7 +142,8 @@ class SignIn(AccountsBase):
             elif not user.email_verified:
                 pass  # no session; reported below, after the refund is committed
             elif self._second_factor is not None and self._second_factor(session, user.id):
-                pending = self.pending.issue(user.id, password_binding(user.password_hash))
+                binding = password_binding(user.password_hash)
+                pending = self.pending.issue(user.id, binding, remember=remember)
                 self._note(session, user, "login.second_factor_due", origin)
             else:
                 logged_in = self.open_session(
@@ -140,6 +153,7 @@ class SignIn(AccountsBase):
                     previous_cookie=previous_cookie,
                     amr="pwd",
                     now=now,
+                    remember=remember,
                 )
         # The right password, for an account that is disabled or whose address is not yet
         # confirmed: no session, yet not a failed guess either (the refund above is
@@ -173,11 +187,13 @@ class SignIn(AccountsBase):
         previous_cookie: str | None,
         amr: str,
         now: datetime,
+        remember: bool = False,
     ) -> LoggedIn:
         """Start the browser session of a completed sign-in, inside the caller's transaction.
 
         Rotate: the cookie value is never reused. The same user signing in again keeps the
-        session (and its relying parties); another user's session ends."""
+        session (and its relying parties); another user's session ends. A browser new to
+        the account is mailed about once the transaction commits (:mod:`.devices`)."""
         continued_sid = None
         previous = self.sessions.find(session, previous_cookie, now) if previous_cookie else None
         if previous is not None:
@@ -195,15 +211,34 @@ class SignIn(AccountsBase):
             user_agent=origin.user_agent,
             ip_hash=self._pseudonyms.ip(origin.ip),
             sid=continued_sid,
+            remember=remember,
         )
+        sighting = self.devices.sighted(session, user.id, origin.device, now)
         audit.record(
             session,
             "login.succeeded",
             actor=Actor.user(user.id),
             subject=Subject.user(user.id),
-            details=self._details(origin, sid=row.sid, amr=amr),
+            details=self._details(origin, sid=row.sid, amr=amr, new_device=sighting.alert),
         )
-        return LoggedIn(cookie_value, user, row)
+        if sighting.alert:
+            self._alert_new_device(session, user, row, now)
+        return LoggedIn(cookie_value, user, row, device_cookie=sighting.new_cookie)
+
+    def _alert_new_device(
+        self, session: Session, user: User, row: BrowserSession, now: datetime
+    ) -> None:
+        """Mail the new-device alert after the sign-in commits (a rolled-back sign-in sends
+        nothing), from the mail thread: a slow or failing relay never holds the sign-in."""
+        to, locale, name = user.email, user.locale, self._greeting_name(user)
+        device = describe_user_agent(row.user_agent)
+
+        def send() -> None:
+            self._mail.new_device(
+                to, locale, name=name, device=device, when=now, account_link=self._url("/account")
+            )
+
+        event.listen(session, "after_commit", lambda _s: self._jobs.submit(send), once=True)
 
     def next_step(self, user_id: uuid.UUID) -> str | None:
         """The first page the user must see right after signing in (re-consent), if any."""

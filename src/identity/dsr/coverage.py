@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from identity.accounts.models import BrowserSession, LoginThrottle, User, UserRole
+from identity.accounts.models import BrowserSession, KnownDevice, LoginThrottle, User, UserRole
 from identity.consent.models import ConsentState
 from identity.dsr import sections as s
 from identity.linking.models import AnonymousPresentation
@@ -145,6 +145,13 @@ COVERAGE: dict[str, Coverage] = {
         s.delete_where(UserRole, lambda p: UserRole.user_id == p.user_id),
         "deleted",
         "roles an operator granted (the officer's); the grant itself stays audited",
+    ),
+    "known_device": Coverage(
+        "known_devices",
+        s.known_devices,
+        s.delete_where(KnownDevice, lambda p: KnownDevice.user_id == p.user_id),
+        "deleted",
+        "browsers signed in from (new-device alerts): dates only, not the cookie digest",
     ),
     "browser_session": Coverage(
         "sessions",

@@ -18,7 +18,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity.accounts.common import ACCOUNT_PREFIX
-from identity.accounts.models import BrowserSession, LoginThrottle, User, UserRole
+from identity.accounts.models import BrowserSession, KnownDevice, LoginThrottle, User, UserRole
 from identity.audit.models import AuditEntryRow
 from identity.consent.models import ConsentRecord, ConsentState
 from identity.db import rfc3339
@@ -116,8 +116,21 @@ def sessions(session: Session, person: Person, _ctx: ExportContext) -> list[dict
             "expires_at": _t(r.expires_at),
             "methods": r.amr.split(),
             "user_agent": r.user_agent,
+            "kept_signed_in": r.remember,
         }
         for r in rows
+    ]
+
+
+def known_devices(session: Session, person: Person, _ctx: ExportContext) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(KnownDevice)
+        .where(KnownDevice.user_id == person.user_id)
+        .order_by(KnownDevice.first_seen_at)
+    )
+    # The digest names a browser's cookie; it is of no use to the customer and stays ours.
+    return [
+        {"first_seen_at": _t(r.first_seen_at), "last_seen_at": _t(r.last_seen_at)} for r in rows
     ]
 
 

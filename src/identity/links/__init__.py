@@ -30,6 +30,7 @@ class LinkPurpose(StrEnum):
     verify_email = "verify_email"
     reset_password = "reset_password"
     confirm_consent = "confirm_consent"
+    change_email = "change_email"  # to the new address; bound to the old one and the password
 
 
 class LinkError(InvalidInput):

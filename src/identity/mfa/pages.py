@@ -16,7 +16,7 @@ import segno
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from identity.accounts.pages import set_pending_cookie, set_session_cookie
+from identity.accounts.pages import set_pending_cookie, set_sign_in_cookies
 from identity.context import CurrentSession
 from identity.errors import TooManyAttempts
 from identity.mfa.rules import grouped
@@ -114,7 +114,7 @@ def sign_in_code(
     if logged_in.next_step:  # e.g. consents to review after a policy change
         next_url = _with_next(logged_in.next_step, next_url)
     response = redirect(next_url)
-    set_session_cookie(runtime, response, logged_in.cookie_value)
+    set_sign_in_cookies(runtime, response, logged_in)
     set_pending_cookie(runtime, response, None)
     return response
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -150,6 +150,7 @@ class Proofs:
                 previous_cookie=previous_cookie,
                 amr=f"pwd {OTP}",
                 now=now,
+                remember=waiting.remember,
             )
 
         try:
@@ -157,7 +158,7 @@ class Proofs:
         except NoFactor as exc:  # removed meanwhile (by an operator): sign in from the start
             raise SignInExpired() from exc
         step = self._accounts.next_step(waiting.user_id)
-        return LoggedIn(logged_in.cookie_value, logged_in.user, logged_in.session, step)
+        return replace(logged_in, next_step=step)
 
     def pending_user(self, pending: str | None) -> uuid.UUID | None:
         """The account a pending sign-in is for (to show the code page), if it is live."""

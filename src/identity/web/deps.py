@@ -168,6 +168,7 @@ def request_origin(request: Request) -> Origin:
         ip=request.client.host if request.client else "unknown",
         user_agent=request.headers.get("user-agent", "")[:400],
         locale=request_locale(request),
+        device=request.cookies.get(get_runtime(request).session_cookie.device, "")[:200],
     )
 
 

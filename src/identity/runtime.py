@@ -60,6 +60,8 @@ from identity.resources import resource_dir
 from identity.settings import Settings
 from identity.subjects.anonymous import AnonymousIds
 from identity.subjects.service import SubjectResolver, Subjects
+from identity.upstream.confirm import Upstream
+from identity.upstream.wiring import UpstreamParts
 from identity.web.csrf import Csrf
 from identity.web.templating import Templates
 
@@ -101,11 +103,13 @@ class Runtime:
     dsr: DataSubjectRequests
     dsr_worker: DueRequests
     operations: Operations
+    upstream: Upstream
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
         db = db or Database(settings.database_url)
-        templates, pseudonyms = _templates(settings), Pseudonyms(settings.secret)
+        upstream = UpstreamParts.build(settings, db)  # the sign-in page's buttons need it
+        templates, pseudonyms = _templates(settings, upstream), Pseudonyms(settings.secret)
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
         p = _Provider.build(settings, db)
         catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
@@ -162,6 +166,7 @@ class Runtime:
             operations=Operations.build(
                 settings, db, p, accounts, consent, webhooks, catalog, receipts
             ),
+            upstream=upstream.service(settings, db, accounts, pseudonyms, templates, mail, mail_jobs),
         )
 
     def close(self) -> None:
@@ -218,10 +223,10 @@ def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) 
     return webhooks
 
 
-def _templates(settings: Settings) -> Templates:
+def _templates(settings: Settings, upstream: UpstreamParts) -> Templates:
     return Templates(
         resource_dir("templates"),
-        filters={"user_agent_label": describe_user_agent},
+        filters={"user_agent_label": describe_user_agent, **upstream.filters},
         timezone=settings.display_timezone,
     )
 

@@ -1,0 +1,54 @@
+// A real OpenID provider (node-oidc-provider) playing "the shopper's Google" in the tests.
+//
+// Configured from the environment by tests/support/upstream_peer.py:
+//   UPSTREAM_PORT      port to listen on (127.0.0.1)
+//   UPSTREAM_CLIENT    JSON: the one client, {client_id, client_secret, redirect_uris}
+//   UPSTREAM_ACCOUNTS  JSON: {login: {sub, email, email_verified, name}}
+// Sign-in uses the library's development interactions (a login form that takes any password);
+// consent is granted at once (loadExistingGrant), so one form stands between the shopper and
+// the callback, as with an upstream the shopper has used before.
+import Provider from "oidc-provider";
+
+const port = Number(process.env.UPSTREAM_PORT);
+const client = JSON.parse(process.env.UPSTREAM_CLIENT);
+const accounts = JSON.parse(process.env.UPSTREAM_ACCOUNTS);
+const issuer = `http://127.0.0.1:${port}`;
+
+const provider = new Provider(issuer, {
+  clients: [{ ...client, grant_types: ["authorization_code"], response_types: ["code"] }],
+  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  // Claims in the ID token itself, as Google and Apple send them.
+  conformIdTokenClaims: false,
+  features: { devInteractions: { enabled: true } },
+  pkce: { required: () => true },
+  async findAccount(ctx, id) {
+    const known = Object.values(accounts).find((a) => a.sub === id) || accounts[id];
+    if (!known) return undefined;
+    return {
+      accountId: known.sub,
+      async claims() {
+        return {
+          sub: known.sub,
+          email: known.email,
+          email_verified: known.email_verified,
+          name: known.name,
+        };
+      },
+    };
+  },
+  async loadExistingGrant(ctx) {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope("openid email profile");
+    await grant.save();
+    return grant;
+  },
+});
+
+// The dev login form names the account by its login; findAccount maps it to the sub.
+const server = provider.listen(port, "127.0.0.1", () => {
+  console.log(`upstream listening on ${issuer}`);
+});
+process.on("SIGTERM", () => server.close(() => process.exit(0)));

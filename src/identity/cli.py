@@ -18,6 +18,7 @@ from identity.cli_consent import consent
 from identity.cli_dsr import dsr, erase_subject
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
+from identity.cli_upstream import upstream
 
 
 @click.group()
@@ -387,6 +388,7 @@ def policies_check(directory: Path | None) -> None:
 
 
 main.add_command(audit)
+main.add_command(upstream)
 users.add_command(officers.users_grant_role)
 users.add_command(officers.users_revoke_role)
 users.add_command(officers.users_remove_second_factor)

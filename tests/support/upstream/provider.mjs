@@ -3,7 +3,7 @@
 // Configured from the environment by tests/support/upstream_peer.py:
 //   UPSTREAM_PORT      port to listen on (127.0.0.1)
 //   UPSTREAM_CLIENT    JSON: the one client, {client_id, client_secret, redirect_uris}
-//   UPSTREAM_ACCOUNTS  JSON: {login: {sub, email, email_verified, name}}
+//   UPSTREAM_ACCOUNTS  JSON: {login: {email, email_verified, name}} (the login is the sub)
 // Sign-in uses the library's development interactions (a login form that takes any password);
 // consent is granted at once (loadExistingGrant), so one form stands between the shopper and
 // the callback, as with an upstream the shopper has used before.
@@ -22,13 +22,14 @@ const provider = new Provider(issuer, {
   features: { devInteractions: { enabled: true } },
   pkce: { required: () => true },
   async findAccount(ctx, id) {
-    const known = Object.values(accounts).find((a) => a.sub === id) || accounts[id];
+    // The login typed into the form is the account id, and so the subject.
+    const known = accounts[id];
     if (!known) return undefined;
     return {
-      accountId: known.sub,
+      accountId: id,
       async claims() {
         return {
-          sub: known.sub,
+          sub: id,
           email: known.email,
           email_verified: known.email_verified,
           name: known.name,
@@ -47,7 +48,9 @@ const provider = new Provider(issuer, {
   },
 });
 
-// The dev login form names the account by its login; findAccount maps it to the sub.
+// Errors go to the log the fixture shows when a test fails.
+provider.on("server_error", (ctx, error) => console.error("server_error", error));
+
 const server = provider.listen(port, "127.0.0.1", () => {
   console.log(`upstream listening on ${issuer}`);
 });

@@ -66,7 +66,9 @@ def upstream_add(
     runtime.upstream.registry.add(provider)
     with runtime.db.transaction() as session:
         audit.record(session, "upstream.provider_added", actor=actor, details={"provider": key})
-    click.echo(json.dumps({**provider.public(), "redirect_uri": runtime.upstream.redirect_uri(key)}))
+    click.echo(
+        json.dumps({**provider.public(), "redirect_uri": runtime.upstream.redirect_uri(key)})
+    )
 
 
 @upstream.command("list")

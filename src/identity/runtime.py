@@ -108,8 +108,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
         db = db or Database(settings.database_url)
-        upstream = UpstreamParts.build(settings, db)  # the sign-in page's buttons need it
-        templates, pseudonyms = _templates(settings, upstream), Pseudonyms(settings.secret)
+        (templates, upstream), pseudonyms = _templates(settings, db), Pseudonyms(settings.secret)
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
         p = _Provider.build(settings, db)
         catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
@@ -119,7 +118,6 @@ class Runtime:
         accounts, mfa = _accounts(
             settings, db, passwords, pseudonyms, AccountMail(templates, mail), mail_jobs, p, consent
         )
-        oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
         audit_keys, sequencer, audit_log = _audit(settings, db, webhooks)
         receipts = p.receipts(settings, consent.service)
@@ -144,7 +142,7 @@ class Runtime:
             receipt_keys=p.receipt_keys,
             clients=p.clients,
             outbox=p.outbox,
-            oidc=oidc,
+            oidc=p.service(accounts, db),
             bearer=BearerVerifier(p.provider.tokens, p.clients, p.subjects),
             consent=consent.service,
             receipts=receipts,
@@ -166,7 +164,7 @@ class Runtime:
             operations=Operations.build(
                 settings, db, p, accounts, consent, webhooks, catalog, receipts
             ),
-            upstream=upstream.service(settings, db, accounts, pseudonyms, templates, mail, mail_jobs),
+            upstream=upstream.service(settings, accounts, pseudonyms, templates, mail, mail_jobs),
         )
 
     def close(self) -> None:
@@ -223,12 +221,15 @@ def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) 
     return webhooks
 
 
-def _templates(settings: Settings, upstream: UpstreamParts) -> Templates:
-    return Templates(
+def _templates(settings: Settings, db: Database) -> tuple[Templates, UpstreamParts]:
+    """The templates, and external sign-in's providers and links, which partials read."""
+    upstream = UpstreamParts.build(settings, db)
+    templates = Templates(
         resource_dir("templates"),
         filters={"user_agent_label": describe_user_agent, **upstream.filters},
         timezone=settings.display_timezone,
     )
+    return templates, upstream
 
 
 def _audit(

@@ -35,8 +35,8 @@ CONFIG = Path(__file__).resolve().parent / "upstream" / "provider.mjs"
 CLIENT_ID = "identity-tests"
 CLIENT_SECRET = "upstream-client-secret-0123456789abcdef"
 
-# The upstream's accounts, by the login typed into its form (which is also their sub). "mallory" is an attacker's own
-# account whose upstream asserts a victim's address as verified.
+# The upstream's accounts, by the login typed into its form (which is also their sub).
+# "mallory" is an attacker's own account, whose upstream asserts a victim's address as verified.
 VICTIM_EMAIL = "victim@shop.example"
 ACCOUNTS: dict[str, dict[str, object]] = {
     "ana": {"email": "ana@upstream.example", "email_verified": True,

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # the httpx Authlib's client is built on (pyproject: httpx2)
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from joserfc import jwt
@@ -116,7 +117,9 @@ class UpstreamClient:
         cached = self._jwks.get(metadata.issuer)
         now = time.monotonic()
         fresh = cached is not None and now - cached.fetched_at < self._ttl
-        if cached is not None and (not refresh and fresh or now - cached.fetched_at < JWKS_REFRESH_MIN_INTERVAL):
+        if cached is not None and (
+            (not refresh and fresh) or now - cached.fetched_at < JWKS_REFRESH_MIN_INTERVAL
+        ):
             return cached.value  # type: ignore[no-any-return]
         try:
             keys = KeySet.import_key_set(self._get_json(metadata.jwks_uri))  # type: ignore[arg-type]
@@ -171,9 +174,9 @@ class UpstreamClient:
                 token = oauth.fetch_token(
                     metadata.token_endpoint, code=code, code_verifier=code_verifier
                 )
-        except OAuth2Error as exc:
+        except (OAuthError, OAuth2Error) as exc:  # the upstream's RFC 6749 §5.2 error
             raise UpstreamProblem("token_refused", str(exc.error)) from exc
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:  # not JSON, cut off
             raise UpstreamProblem("token_failed", type(exc).__name__) from exc
         id_token = token.get("id_token")
         if not isinstance(id_token, str):

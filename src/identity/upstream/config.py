@@ -47,7 +47,9 @@ class UpstreamProvider:
         return data
 
 
-def provider_from(key: str, data: Mapping[str, object], *, allow_loopback_http: bool) -> UpstreamProvider:
+def provider_from(
+    key: str, data: Mapping[str, object], *, allow_loopback_http: bool
+) -> UpstreamProvider:
     """One provider entry, checked; raises :class:`ConfigError` naming what is wrong."""
     if not PROVIDER_KEY.fullmatch(key):
         raise ConfigError(f"{key!r}: a key is lower-case letters, digits, - and _ (32 at most)")
@@ -90,7 +92,9 @@ def read_providers(path: Path, *, allow_loopback_http: bool) -> dict[str, Upstre
     if not isinstance(entries, dict):
         raise ConfigError(f'{path}: expected {{"providers": {{...}}}}')
     return {
-        key: provider_from(key, value if isinstance(value, dict) else {}, allow_loopback_http=allow_loopback_http)
+        key: provider_from(
+            key, value if isinstance(value, dict) else {}, allow_loopback_http=allow_loopback_http
+        )
         for key, value in entries.items()
     }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +39,9 @@ from identity.upstream.rules import (
     may_unlink,
 )
 from identity.upstream.service import Result, UpstreamFailed, UpstreamService
-from identity.web.templating import Templates
+
+if TYPE_CHECKING:  # annotations only: the use cases render mail, they know no HTTP
+    from identity.web.templating import Templates
 
 
 def N_(message: str) -> str:
@@ -208,15 +210,16 @@ class Upstream(UpstreamService):
             if row is None:
                 raise NotFound("no such linked provider")
             others = session.scalar(
-                select(func.count()).select_from(UpstreamIdentity).where(
-                    UpstreamIdentity.user_id == user_id, UpstreamIdentity.id != link_id
-                )
+                select(func.count())
+                .select_from(UpstreamIdentity)
+                .where(UpstreamIdentity.user_id == user_id, UpstreamIdentity.id != link_id)
             )
             user = session.get(User, user_id)
             assert user is not None
-            if not may_unlink(has_password=has_password(user.password_hash), other_links=others or 0):
+            if not may_unlink(
+                has_password=has_password(user.password_hash), other_links=others or 0
+            ):
                 raise UpstreamFailed("last_way_in")
             session.delete(row)
             self._audit(session, "upstream.unlinked", Actor.user(user_id), user_id,
                         provider=row.provider)  # fmt: skip
-

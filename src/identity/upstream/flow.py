@@ -80,11 +80,17 @@ class FlowTokens:
             return None
 
     def seal_flow(self, flow: Flow) -> str:
-        return self._flows.dumps([flow.provider, flow.state, flow.nonce, flow.verifier, flow.next_url])
+        return self._flows.dumps(
+            [flow.provider, flow.state, flow.nonce, flow.verifier, flow.next_url]
+        )
 
     def open_flow(self, token: str | None) -> Flow | None:
         data = self._load(self._flows, token, self.flow_ttl)
-        if not isinstance(data, list) or len(data) != 5 or not all(isinstance(v, str) for v in data):
+        if (
+            not isinstance(data, list)
+            or len(data) != 5
+            or not all(isinstance(v, str) for v in data)
+        ):
             return None
         return Flow(*data)
 
@@ -101,7 +107,7 @@ class FlowTokens:
         provider, sub, email, verified, name, next_url, browser = data
         if not all(isinstance(v, str) for v in (provider, sub, name, next_url, browser)):
             return None
-        if email is not None and not isinstance(email, str) or not isinstance(verified, bool):
+        if (email is not None and not isinstance(email, str)) or not isinstance(verified, bool):
             return None
         return Pending(Identity(provider, sub, email, verified, name), next_url, browser)
 

@@ -69,7 +69,13 @@ def _signed_in_or_waiting(runtime: RuntimeDep, result: Result) -> Response:
     """The one place a use case's result becomes a response."""
     if isinstance(result, Waiting):
         response = redirect(f"/login/upstream/{result.page}")
-        _set(runtime, response, PENDING, result.pending, runtime.upstream.tokens.pending_ttl.total_seconds())
+        _set(
+            runtime,
+            response,
+            PENDING,
+            result.pending,
+            runtime.upstream.tokens.pending_ttl.total_seconds(),
+        )
         return response
     next_url = safe_next(result.next_url)
     if isinstance(result, CodeRequired):

@@ -28,6 +28,7 @@ def loopback_http_allowed(settings: Settings) -> bool:
 
 @dataclass(frozen=True)
 class UpstreamParts:
+    db: Database
     registry: ProviderRegistry
     linked: LinkedProviders
 
@@ -36,7 +37,7 @@ class UpstreamParts:
         registry = ProviderRegistry(
             settings.upstream_path, allow_loopback_http=loopback_http_allowed(settings)
         )
-        return cls(registry, LinkedProviders(db, registry))
+        return cls(db, registry, LinkedProviders(db, registry))
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -48,7 +49,6 @@ class UpstreamParts:
     def service(
         self,
         settings: Settings,
-        db: Database,
         accounts: AccountService,
         pseudonyms: Pseudonyms,
         templates: Templates,
@@ -64,7 +64,7 @@ class UpstreamParts:
                 ThrottlePolicy(settings.mail_max_per_address, window, window / 4, window),
                 ThrottlePolicy(settings.mail_max_per_ip, window, window / 4, window),
             ),
-            db=db,
+            db=self.db,
             registry=self.registry,
             client=UpstreamClient(
                 timeout=settings.upstream_timeout,

@@ -101,7 +101,9 @@ def test_an_upstream_sub_already_linked_to_another_account_is_refused(
 # -- the flow's own checks ----------------------------------------------------------------
 
 
-def test_a_callback_from_another_browser_is_refused(client: Any, app: Any, runtime: Runtime) -> None:
+def test_a_callback_from_another_browser_is_refused(
+    client: Any, app: Any, runtime: Runtime
+) -> None:
     from starlette.testclient import TestClient
 
     started = start(client)
@@ -109,7 +111,8 @@ def test_a_callback_from_another_browser_is_refused(client: Any, app: Any, runti
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as attacker:
         answer = attacker.get(local(back))  # the victim's code, the attacker's browser
     assert answer.status_code == 400
-    assert links(runtime) == [] and session_methods(runtime) == []
+    assert links(runtime) == []
+    assert session_methods(runtime) == []
     assert audited(runtime, "upstream.failed")[-1]["reason"] == "no_flow"
 
 
@@ -138,11 +141,18 @@ def test_an_upstream_error_response_is_a_friendly_page(client: Any, runtime: Run
     state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
     answer = client.get(
         "/login/upstream/peer/callback",
-        params={"error": "access_denied", "state": state, "iss": runtime.upstream.registry.get("peer").issuer},
+        params={
+            "error": "access_denied",
+            "state": state,
+            "iss": runtime.upstream.registry.get("peer").issuer,
+        },
     )
     assert answer.status_code == 400
     assert "If you cancelled, that is fine" in page_text(answer.text)
-    assert audited(runtime, "upstream.failed")[-1] == {"provider": "peer", "reason": "upstream_error"}
+    assert audited(runtime, "upstream.failed")[-1] == {
+        "provider": "peer",
+        "reason": "upstream_error",
+    }
 
 
 @pytest.mark.parametrize(

@@ -142,17 +142,19 @@ def test_the_fake_upstream_signs_in_when_nothing_is_forged(
         ({"claims": {"iss": "https://other-upstream.example"}}, "issuer_mismatch"),
         ({"claims": {"nonce": "not-this-flows"}}, "nonce_mismatch"),
         ({"claims": {"nonce": None}}, "nonce_mismatch"),
-        ({"claims": {"exp": int(time.time()) - 3600}}, "expired"),
+        ({"claims": {"exp": -3600}}, "expired"),  # an hour ago
         ({"claims": {"aud": [CLIENT_ID, "another"], "azp": "another"}}, "bad_claims"),
         ({"claims": {"sub": None}}, "bad_claims"),
     ],
-    ids=lambda v: json.dumps(v, default=str)[:40] if isinstance(v, dict) else v,
 )
 def test_a_forged_id_token_signs_nobody_in(
     client: Any, runtime: Runtime, upstream: FakeUpstream, forgery: dict[str, Any], reason: str
 ) -> None:
     asked = begin(client)
-    upstream.claims = good_claims(asked, **forgery.get("claims", {}))
+    changes = dict(forgery.get("claims", {}))
+    if "exp" in changes:
+        changes["exp"] += int(time.time())
+    upstream.claims = good_claims(asked, **changes)
     how = forgery.get("sign_with")
     if how == "another key, same kid":
         upstream.sign_with = RSAKey.generate_key(2048, parameters={"kid": "k1"})

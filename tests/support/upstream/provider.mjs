@@ -3,7 +3,8 @@
 // Configured from the environment by tests/support/upstream_peer.py:
 //   UPSTREAM_PORT      port to listen on (127.0.0.1)
 //   UPSTREAM_CLIENT    JSON: the one client, {client_id, client_secret, redirect_uris}
-//   UPSTREAM_ACCOUNTS  JSON: {login: {email, email_verified, name}} (the login is the sub)
+//   UPSTREAM_ACCOUNTS  JSON: {login: {email, email_verified, name}} (the login is the sub);
+//                      any other login that is an email address is an account too
 // Sign-in uses the library's development interactions (a login form that takes any password);
 // consent is granted at once (loadExistingGrant), so one form stands between the shopper and
 // the callback, as with an upstream the shopper has used before.
@@ -23,7 +24,13 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   async findAccount(ctx, id) {
     // The login typed into the form is the account id, and so the subject.
-    const known = accounts[id];
+    // Any other login that is an address is an account with that address, verified unless
+    // it starts with "unverified" (the browser journeys make a fresh one per test).
+    const known =
+      accounts[id] ||
+      (id.includes("@")
+        ? { email: id, email_verified: !id.startsWith("unverified"), name: id.split("@")[0] }
+        : undefined);
     if (!known) return undefined;
     return {
       accountId: id,

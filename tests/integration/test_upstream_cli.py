@@ -34,9 +34,9 @@ def test_an_operator_adds_lists_and_removes_a_provider(
     assert identity("upstream", "list").out == ""
     with runtime.db.read() as session:
         rows = session.execute(
-            select(AuditEntryRow.action, AuditEntryRow.actor, AuditEntryRow.details).where(
-                AuditEntryRow.action.like("upstream.%")
-            )
+            select(AuditEntryRow.action, AuditEntryRow.actor, AuditEntryRow.details)
+            .where(AuditEntryRow.action.like("upstream.%"))
+            .order_by(AuditEntryRow.id)
         ).all()
     assert [(a, actor) for a, actor, _ in rows] == [
         ("upstream.provider_added", "operator:ops"),

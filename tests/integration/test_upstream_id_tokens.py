@@ -111,7 +111,9 @@ def come_back(client: Any, asked: dict[str, str], **params: str) -> Any:
 def failure(runtime: Runtime) -> str | None:
     with runtime.db.read() as session:
         rows = session.scalars(
-            select(AuditEntryRow.details).where(AuditEntryRow.action == "upstream.failed")
+            select(AuditEntryRow.details)
+            .where(AuditEntryRow.action == "upstream.failed")
+            .order_by(AuditEntryRow.id)
         ).all()
     return rows[-1]["reason"] if rows else None
 

@@ -23,6 +23,7 @@ from tests.integration.upstream.test_upstream_sign_in import (
 from tests.support.fixtures import DEFAULT_PASSWORD, Mailbox
 from tests.support.forms import login, page_text, submit
 from tests.support.rp import RelyingParty, query_of
+from tests.support.second_factor import enrol, enter_code
 
 pytestmark = pytest.mark.usefixtures("upstream_peer")
 
@@ -237,3 +238,20 @@ def section(runtime: Runtime, user_id: Any) -> Any:
 
 def _user_id(runtime: Runtime) -> Any:
     return user_by_email(runtime, "ana@upstream.example").id
+
+
+def test_an_account_with_a_second_factor_asks_for_its_code_after_the_upstream(
+    client: Any, runtime: Runtime, make_user: Callable[..., Any]
+) -> None:
+    shopper = make_user("erin@example.com")
+    login(client, shopper.email, DEFAULT_PASSWORD)
+    app = enrol(client).app
+    through_upstream(client, "ana")
+    submit(client, "/login/upstream/link", {})
+    client.cookies.clear()
+    answer = through_upstream(client, "ana", next_url="/account/apps")
+    assert answer.headers["location"] == "/login/code?next=%2Faccount%2Fapps"
+    assert client.get("/account").status_code == 303  # no session before the code
+    done = enter_code(client, app.next_code(), next_url="/account/apps")
+    assert done.headers["location"] == "/account/apps"
+    assert client.get("/account").status_code == 200

@@ -30,7 +30,9 @@ def links(runtime: Runtime) -> list[tuple[str, str, str]]:
 
 def audited(runtime: Runtime, action: str) -> list[dict[str, Any]]:
     with runtime.db.read() as session:
-        rows = session.scalars(select(AuditEntryRow).where(AuditEntryRow.action == action))
+        rows = session.scalars(
+            select(AuditEntryRow).where(AuditEntryRow.action == action).order_by(AuditEntryRow.id)
+        )
         return [dict(r.details) for r in rows]
 
 
@@ -42,14 +44,6 @@ def session_methods(runtime: Runtime) -> list[str]:
 def user_by_email(runtime: Runtime, email: str) -> User | None:
     with runtime.db.read() as session:
         return session.scalar(select(User).where(User.email == email))
-
-
-def signed_in_email(client: Any) -> str | None:
-    page = client.get("/account")
-    if page.status_code != 200:
-        return None
-    match = [line for line in page.text.split("<dd>")[1:2]]
-    return match[0].split()[0] if match else None
 
 
 # -- the account-takeover case ------------------------------------------------------------

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx2 as httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 from sqlalchemy import select
@@ -21,6 +23,7 @@ from identity.audit.models import AuditEntryRow
 from identity.runtime import Runtime
 from identity.settings import Settings
 from tests.support.forms import csrf_token
+from tests.support.fuzz import FUZZ, mutated, value
 
 ISSUER = "https://fake-upstream.example"
 CLIENT_ID, SECRET = "our-client", "fake-upstream-client-secret-0123456789"
@@ -224,3 +227,27 @@ def test_an_unreachable_upstream_is_a_page_not_a_500(client: Any, runtime: Runti
     assert answer.status_code == 400
     assert "Something went wrong" in answer.text
     assert failure(runtime) == "upstream_unreachable"
+
+
+@FUZZ
+@given(data=st.data())
+def test_whatever_the_callback_carries_the_answer_is_a_page(
+    client: Any, runtime: Runtime, upstream: FakeUpstream, data: st.DataObject
+) -> None:
+    asked = begin(client)
+    upstream.claims = good_claims(asked)
+    base = [("code", "the-code"), ("state", asked["state"]), ("iss", ISSUER)]
+    pairs = data.draw(
+        mutated(
+            base,
+            {
+                "code": value("the-code"),
+                "state": value(asked["state"]),
+                "iss": value(ISSUER),
+                "error": value("access_denied"),
+            },
+        )
+    )
+    key = data.draw(value("fake"))
+    answer = client.get(f"/login/upstream/{quote(key, safe='')}/callback", params=pairs)
+    assert answer.status_code < 500

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from identity.upstream.config import ConfigError, provider_from, read_providers, write_providers
+from identity.upstream.config import (
+    ConfigError,
+    ProviderRegistry,
+    provider_from,
+    read_providers,
+    write_providers,
+)
 from identity.upstream.rules import (
     Identity,
     Outcome,
@@ -167,3 +174,17 @@ def test_the_providers_file_is_written_for_its_owner_only(tmp_path: Path) -> Non
     assert read_providers(path, allow_loopback_http=False) == {"google": provider}
     assert "sec" not in str(provider.public())
     assert "sec" not in repr(provider)
+
+
+def test_a_providers_file_broken_while_running_keeps_the_last_good_providers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "upstream.json"
+    write_providers(path, {"google": provider_from("google", entry(), allow_loopback_http=False)})
+    registry = ProviderRegistry(path, allow_loopback_http=False)
+    path.write_text("{not json")
+    os.utime(path, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    assert list(registry.all()) == ["google"]
+    assert "not reloaded" in caplog.text
+    with pytest.raises(ConfigError):
+        ProviderRegistry(path, allow_loopback_http=False)  # at start-up it stops

@@ -15,6 +15,7 @@ appears on the sign-in page without a restart.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from pathlib import Path
 from identity.upstream.rules import PROVIDER_KEY, endpoint_problem
 
 DEFAULT_SCOPES = ("openid", "email", "profile")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -123,19 +125,31 @@ class ProviderRegistry:
         self.path = path
         self._allow = allow_loopback_http
         self._lock = threading.Lock()
-        self._stamp: float | None = None
+        self._stamp: int | None = None
         self._providers: dict[str, UpstreamProvider] = {}
-        self.all()  # a broken file stops start-up, not the first sign-in
+        self._read(self._mtime())  # a broken file stops start-up
+
+    def _mtime(self) -> int | None:
+        try:
+            return self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _read(self, stamp: int | None) -> None:
+        self._providers = read_providers(self.path, allow_loopback_http=self._allow)
+        self._stamp = stamp
 
     def all(self) -> dict[str, UpstreamProvider]:
-        try:
-            stamp: float | None = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
+        """The providers; a file broken while running keeps the last good ones (and says so
+        in the log) rather than breaking the sign-in page."""
+        stamp = self._mtime()
         with self._lock:
             if stamp != self._stamp:
-                self._providers = read_providers(self.path, allow_loopback_http=self._allow)
-                self._stamp = stamp
+                try:
+                    self._read(stamp)
+                except ConfigError as exc:
+                    log.error("upstream providers file not reloaded: %s", exc)
+                    self._stamp = stamp
             return self._providers
 
     def get(self, key: str) -> UpstreamProvider | None:

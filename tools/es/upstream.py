@@ -23,7 +23,7 @@ ES = {
     "Sign in with %(provider)s": "Iniciar sesión con %(provider)s",
     "Sign in with other accounts": "Iniciar sesión con otras cuentas",
     "Sign in with your password": "Inicia sesión con tu contraseña",
-    "Someone, probably you, wants to sign in to your account with %(provider)s. To allow it, open this link in the browser where you started signing in:": "Alguien, probablemente tú, quiere iniciar sesión en tu cuenta con %(provider)s. Para permitirlo, abre este enlace en el navegador en el que empezaste a iniciar sesión:",
+    "Someone asked to sign in to your account with %(provider)s. If it was you, open this link in the same browser where you started signing in:": "Alguien ha pedido iniciar sesión en tu cuenta con %(provider)s. Si has sido tú, abre este enlace en el mismo navegador en el que empezaste a iniciar sesión:",
     "Something went wrong while talking to the other provider. Please try again, or sign in with your email and password.": "Algo ha fallado al hablar con el otro proveedor. Inténtalo de nuevo o inicia sesión con tu correo y tu contraseña.",
     "That account of the other provider is already linked to a different account here. Sign out, then sign in with it to use that account.": "Esa cuenta del otro proveedor ya está vinculada a otra cuenta nuestra. Cierra la sesión e inicia sesión con ella para usar esa cuenta.",
     "That provider is not linked to your account.": "Ese proveedor no está vinculado a tu cuenta.",

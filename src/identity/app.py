@@ -31,6 +31,7 @@ from identity.oidc.token_endpoint import TokenEndpoint
 from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
+from identity.upstream import pages as upstream_pages
 from identity.web.deps import close_parsed_form
 from identity.web.errors import install_error_handlers
 from identity.web.lane import Endpoint, FrontDoor, openapi_paths
@@ -96,6 +97,7 @@ ROUTERS = (
     consent_pages,
     console_pages,
     dsr_pages,
+    upstream_pages,
 )
 
 

@@ -19,6 +19,7 @@ from identity.cli_dsr import dsr, erase_subject
 from identity.cli_support import operator_option
 from identity.cli_support import runtime as _runtime
 from identity.cli_support import settings as _settings
+from identity.cli_upstream import upstream
 
 
 @click.group()
@@ -393,6 +394,7 @@ def policies_check(directory: Path | None) -> None:
 
 
 main.add_command(audit)
+main.add_command(upstream)
 users.add_command(officers.users_grant_role)
 users.add_command(officers.users_revoke_role)
 users.add_command(officers.users_remove_second_factor)

@@ -11,6 +11,7 @@ from identity.mfa import models as mfa_models
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
 from identity.subjects import models as subjects_models
+from identity.upstream import models as upstream_models
 
 metadata = Base.metadata
 
@@ -26,4 +27,5 @@ __all__ = [
     "oidc_models",
     "outbox_models",
     "subjects_models",
+    "upstream_models",
 ]

@@ -60,6 +60,8 @@ from identity.resources import resource_dir
 from identity.settings import Settings
 from identity.subjects.anonymous import AnonymousIds
 from identity.subjects.service import SubjectResolver, Subjects
+from identity.upstream.confirm import Upstream
+from identity.upstream.wiring import UpstreamParts
 from identity.web.csrf import Csrf
 from identity.web.templating import Templates
 
@@ -101,11 +103,12 @@ class Runtime:
     dsr: DataSubjectRequests
     dsr_worker: DueRequests
     operations: Operations
+    upstream: Upstream
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:
         db = db or Database(settings.database_url)
-        templates, pseudonyms = _templates(settings), Pseudonyms(settings.secret)
+        (templates, upstream), pseudonyms = _templates(settings, db), Pseudonyms(settings.secret)
         mail, mail_jobs = sender_from_settings(settings), MailJobs()
         p = _Provider.build(settings, db)
         catalog = load_catalog(settings.policies_dir or resource_dir("policies"))
@@ -115,7 +118,6 @@ class Runtime:
         accounts, mfa = _accounts(
             settings, db, passwords, pseudonyms, AccountMail(templates, mail), mail_jobs, p, consent
         )
-        oidc = p.service(accounts, db)
         p.provider.on_code_redeemed(LinkAtSignIn(consent.linking))
         audit_keys, sequencer, audit_log = _audit(settings, db, webhooks)
         receipts = p.receipts(settings, consent.service)
@@ -140,7 +142,7 @@ class Runtime:
             receipt_keys=p.receipt_keys,
             clients=p.clients,
             outbox=p.outbox,
-            oidc=oidc,
+            oidc=p.service(accounts, db),
             bearer=BearerVerifier(p.provider.tokens, p.clients, p.subjects),
             consent=consent.service,
             receipts=receipts,
@@ -162,6 +164,7 @@ class Runtime:
             operations=Operations.build(
                 settings, db, p, accounts, consent, webhooks, catalog, receipts
             ),
+            upstream=upstream.service(settings, accounts, pseudonyms, templates, mail, mail_jobs),
         )
 
     def close(self) -> None:
@@ -218,12 +221,15 @@ def _webhooks(settings: Settings, db: Database, p: _Provider, catalog: Catalog) 
     return webhooks
 
 
-def _templates(settings: Settings) -> Templates:
-    return Templates(
+def _templates(settings: Settings, db: Database) -> tuple[Templates, UpstreamParts]:
+    """The templates, and external sign-in's providers and links, which partials read."""
+    upstream = UpstreamParts.build(settings, db)
+    templates = Templates(
         resource_dir("templates"),
-        filters={"user_agent_label": describe_user_agent},
+        filters={"user_agent_label": describe_user_agent, **upstream.filters},
         timezone=settings.display_timezone,
     )
+    return templates, upstream
 
 
 def _audit(

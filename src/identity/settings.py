@@ -202,6 +202,16 @@ class Settings(BaseSettings):
     # separated, e.g. an internal CRM's "10.20.0.0/16", or "127.0.0.1/32" on a developer's
     # machine) are allowed too, and may use plain http.
     webhook_allowed_networks: str = ""
+    # Sign-in with external OpenID providers (identity.upstream, docs/upstream.md): the
+    # providers file (default var_dir/upstream.json, written by `identity upstream add`), the
+    # timeout of each call to a provider, how long its discovery document and keys are
+    # cached, how long a started sign-in may take, and how long a checked but not yet linked
+    # upstream identity waits for its confirmation (a mailed link's lifetime too).
+    upstream_file: Path | None = None
+    upstream_timeout: float = Field(default=5.0, gt=0, le=60)
+    upstream_metadata_ttl: Duration = timedelta(hours=1)
+    upstream_flow_ttl: Duration = timedelta(minutes=10)
+    upstream_pending_ttl: Duration = timedelta(minutes=30)
 
     @field_validator("issuer")
     @classmethod
@@ -308,6 +318,10 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env is Environment.development
+
+    @property
+    def upstream_path(self) -> Path:
+        return self.upstream_file or self.var_dir / "upstream.json"
 
 
 def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -25,6 +25,8 @@ from identity.linking.models import AnonymousPresentation
 from identity.mfa.models import RecoveryCode, TotpFactor
 from identity.oidc.models import AuthorizationCode, Grant, RefreshToken, RememberedConsent
 from identity.subjects.models import SubjectAlias
+from identity.upstream.export import upstream_identities
+from identity.upstream.models import UpstreamIdentity
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,13 @@ COVERAGE: dict[str, Coverage] = {
         s.delete_where(KnownDevice, lambda p: KnownDevice.user_id == p.user_id),
         "deleted",
         "browsers signed in from (new-device alerts): dates only, not the cookie digest",
+    ),
+    "upstream_identity": Coverage(
+        "upstream_identities",
+        upstream_identities,
+        s.delete_where(UpstreamIdentity, lambda p: UpstreamIdentity.user_id == p.user_id),
+        "deleted",
+        "the external providers (Google, Apple) that sign in to the account, with their sub",
     ),
     "browser_session": Coverage(
         "sessions",

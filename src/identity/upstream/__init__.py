@@ -1,0 +1,1 @@
+"""Signing in with an external OpenID provider ("Sign in with Google / Apple")."""

@@ -243,6 +243,15 @@ def must_sign_in(auth_time: datetime | None, now: datetime, want: Freshness) -> 
 # (``claims_parameter_supported: false``), hence no "essential" acr through it.
 
 
+def amr_claim(methods: Iterable[str]) -> tuple[str, ...]:
+    """The ``amr`` claim (RFC 8176 §2) for a session's methods: as they are, plus "mfa" when
+    a password and a one-time code were both proven (a passkey's methods include it)."""
+    listed = list(dict.fromkeys(methods))
+    if "pwd" in listed and "otp" in listed and "mfa" not in listed:
+        listed.append("mfa")
+    return tuple(listed)
+
+
 def acr_of(amr: Iterable[str]) -> str | None:
     """The ``acr`` a sign-in with these methods reached (what the ID token says)."""
     methods = set(amr)

@@ -9,6 +9,7 @@ import pytest
 from identity.oidc.rules import (
     ACR_PASSWORD,
     ACR_PHISHING_RESISTANT,
+    acr_floor,
     acr_of,
     amr_claim,
     unmet_acr,
@@ -74,6 +75,13 @@ def test_the_acr_follows_the_methods():
     assert acr_of(["hwk", "user", "mfa"]) == ACR_PHISHING_RESISTANT
     assert acr_of(["swk"]) == ACR_PHISHING_RESISTANT
     assert acr_of([]) is None
+
+
+def test_the_floor_is_the_least_demanding_known_value():
+    assert acr_floor("phr") == ACR_PHISHING_RESISTANT
+    assert acr_floor("x phr urn:identity:acr:password") == ACR_PASSWORD
+    assert acr_floor("x y") is None
+    assert acr_floor(None) is None
 
 
 @pytest.mark.parametrize(

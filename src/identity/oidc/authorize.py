@@ -43,7 +43,14 @@ from identity.db import utcnow
 from identity.oidc.clients import Client
 from identity.oidc.grants import InvalidTargetError
 from identity.oidc.models import RememberedConsent
-from identity.oidc.rules import Freshness, must_sign_in, parse_max_age, scopes_of, unmet_acr
+from identity.oidc.rules import (
+    Freshness,
+    acr_floor,
+    must_sign_in,
+    parse_max_age,
+    scopes_of,
+    unmet_acr,
+)
 from identity.oidc.server import Authorizing, Provider, ProviderRequest
 from identity.oidc.tokens import InvalidToken
 
@@ -254,17 +261,18 @@ class AuthorizeFlow:
             and hint_sub is not None
             and self._provider.subjects.peek(client, current.user.id) != hint_sub
         )
-        # A session below the requested acr signs in again, whatever its age (rules.unmet_acr).
-        acr = unmet_acr(data.get("acr_values"), current.session.amr.split() if current else ())
+        # A session below the requested acr signs in again, whatever its age, and any sign-in
+        # for this request reaches the requested acr (rules.acr_floor: phr, with a passkey).
+        acr = data.get("acr_values")
         if (
             current is None
             or wrong_user
-            or acr is not None
+            or unmet_acr(acr, current.session.amr.split()) is not None
             or must_sign_in(current.session.auth_time, now, freshness)
         ):
             if "none" in prompt:
                 raise LoginRequiredError()
-            return self._sign_in(state, acr)
+            return self._sign_in(state, acr_floor(acr))
         answer = state.answer
         # Signing in for this very request is choosing the account.
         signed_in_now = login_completed_at is not None and (

@@ -262,13 +262,18 @@ def acr_of(amr: Iterable[str]) -> str | None:
     return None
 
 
+def acr_floor(acr_values: str | None) -> str | None:
+    """The least demanding acr of the request that we know, or None (it asks for nothing)."""
+    wanted = [v for v in scopes_of(acr_values) if v in _ACR_LEVEL]
+    return min(wanted, key=_ACR_LEVEL.__getitem__) if wanted else None
+
+
 def unmet_acr(acr_values: str | None, amr: Iterable[str]) -> str | None:
     """The acr the browser must sign in to reach before a code is issued, or None when the
     session's methods (``amr``) meet the request already (or it asks for nothing known)."""
-    wanted = [v for v in scopes_of(acr_values) if v in _ACR_LEVEL]
-    if not wanted:
+    floor = acr_floor(acr_values)
+    if floor is None:
         return None
-    floor = min(wanted, key=_ACR_LEVEL.__getitem__)
     have = acr_of(amr)
     if have is not None and _ACR_LEVEL[have] >= _ACR_LEVEL[floor]:
         return None

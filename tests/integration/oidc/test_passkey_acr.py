@@ -45,7 +45,7 @@ def test_acr_phr_from_a_password_session_signs_in_with_a_passkey_first(store, ph
     assert asked.status_code == 303
     location = asked.headers["location"]
     assert location.startswith("/login/passkey?")  # not the password form
-    assert "Sign in with a passkey" in store.browser.get(location).text
+    assert 'action="/login/passkey"' in store.browser.get(location).text
     signed_in = passkeys.sign_in(store.browser, phone, next_url=next_of(location))
     assert signed_in.headers["location"] == next_of(location)  # the flow resumes
     result = store.follow_to_client(signed_in)
@@ -81,3 +81,16 @@ def test_the_least_demanding_known_acr_is_the_floor_and_unknown_ones_are_ignored
         response = store.authorize(acr_values=values)
         assert response.status_code == 303, values
         assert "code" in query_of(response.headers["location"]), values
+
+
+def test_max_age_with_phr_signs_in_again_with_a_passkey(store, phone, clock):
+    store.browser.cookies.clear()
+    assert passkeys.sign_in(store.browser, phone).status_code == 303
+    clock.tick(5)
+    response = store.authorize(acr_values="phr", max_age="1")
+    location = response.headers["location"]
+    assert location.startswith("/login/passkey?")  # straight to a passkey, not the password
+    signed_in = passkeys.sign_in(store.browser, phone, next_url=next_of(location))
+    result = store.follow_to_client(signed_in)
+    claims = store.verify_id_token(store.exchange(result["code"]).json()["id_token"])
+    assert claims["acr"] == "phr"

@@ -15,14 +15,24 @@ judged on the median of the per-round ratios. The CPU time the server spends per
 is idle again, divided by the sessions created; database included) is compared with that of one
 bare hash: the comparison with the time other processes stole taken out.
 
+Passkeys, in the same server after (b): sign-ins one at a time, alternating a password
+sign-in (``POST /login``) and a passkey sign-in (``POST /login/passkey/options`` and ``POST
+/login/passkey``, the assertion made between them by the tests' software authenticator,
+``tests/support/webauthn.py``, and not counted). Reported: each one's median wall time on the
+loopback (the server's time, the request overhead included) and their ratio. A passkey
+sign-in needs no argon2 hash, only an ECDSA P-256 verification and three short transactions
+(store, consume the challenge, open the session), so it should cost a small fraction of a
+password's. Not a PASS/MISS target: informative.
+
     .venv/bin/python bench/login.py [--rounds 3] [--duration 10] [--connections 4] [--accounts 1]
-                                    [--database sqlite|postgresql] [--quick]
+                                    [--database sqlite|postgresql] [--passkeys 50] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +40,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import harness
+import httpx
 from harness import BenchError
+from tests.support.webauthn import SoftwareAuthenticator
 
 TARGET = 0.8
 PASSWORD = "correct horse battery staple 42"
@@ -79,7 +91,64 @@ def measure_logins(args: argparse.Namespace, env: dict[str, str], database_url: 
         logins = harness.count_sessions(database_url) - sessions
         f["cpu_ms"] = f["settled_cpu_s"] * 1000 / logins
         f["db_cpu_ms"] = f["settled_db_cpu_s"] * 1000 / logins
+        f["sequential"] = sign_ins_one_at_a_time(server.url, args.passkeys)
         return f
+
+
+def _token(browser: httpx.Client, path: str) -> str:
+    match = re.search(r'name="csrf_token"\s+value="([^"]+)"', browser.get(path).text)
+    if not match:
+        raise BenchError(f"no CSRF token on {path}")
+    return match.group(1)
+
+
+def _expect(response: httpx.Response, what: str, status: int = 303) -> httpx.Response:
+    if response.status_code != status:
+        raise BenchError(f"{what} answered {response.status_code}: {response.text[:300]}")
+    return response
+
+
+def sign_ins_one_at_a_time(url: str, count: int) -> dict[str, float]:
+    """Median wall time of a password sign-in and of a passkey sign-in (its two requests;
+    the authenticator's signature in between is not counted), alternating, ``count`` each."""
+    phone = SoftwareAuthenticator(origin=url)
+    email = account_email(0)
+    with httpx.Client(base_url=url, timeout=30) as browser:  # add the passkey, signed in
+        data = {"email": email, "password": PASSWORD, "next": "/account"}
+        _expect(
+            browser.post("/login", data={"csrf_token": _token(browser, "/login"), **data}), "login"
+        )
+        token = _token(browser, "/account/passkeys")
+        options = _expect(
+            browser.post("/account/passkeys/options", data={"csrf_token": token}), "options", 200
+        )
+        credential = phone.create(options.text)
+        _expect(
+            browser.post("/account/passkeys", data={"csrf_token": token, "credential": credential}),
+            "register",
+        )
+    password_ms, passkey_ms = [], []
+    with httpx.Client(base_url=url, timeout=30) as browser:
+        token = _token(browser, "/login")
+        login = {"csrf_token": token, **data}
+        for _ in range(count):
+            browser.cookies.delete("identity_session")
+            started = time.perf_counter()
+            _expect(browser.post("/login", data=login), "login")
+            password_ms.append((time.perf_counter() - started) * 1000)
+            browser.cookies.delete("identity_session")
+            started = time.perf_counter()
+            options = _expect(
+                browser.post("/login/passkey/options", data={"csrf_token": token}), "options", 200
+            )
+            asked = time.perf_counter() - started
+            answer = phone.get(options.text)
+            started = time.perf_counter()
+            signed = {"csrf_token": token, "credential": answer, "next": "/account"}
+            _expect(browser.post("/login/passkey", data=signed), "passkey sign-in")
+            passkey_ms.append((asked + time.perf_counter() - started) * 1000)
+    password, passkey = harness.median(password_ms), harness.median(passkey_ms)
+    return {"password_p50_ms": password, "passkey_p50_ms": passkey, "ratio": passkey / password}
 
 
 def run_rounds(args: argparse.Namespace, env: dict[str, str], database_url: str) -> list[Any]:
@@ -110,8 +179,14 @@ def report(args: argparse.Namespace, rounds: list[Any]) -> None:
           f"{cpu_login - hashing['cpu_ms']:+.1f} ms on top of the hash")  # fmt: skip
     ratio = harness.compare(rounds, "login", "hash", "logins/s : hashes/s", TARGET)
     harness.print_noise(rounds, TITLES)
+    for row in rounds:
+        row["sequential"] = row["login"].pop("sequential")
+    one = harness.medians(rounds, "sequential")
+    print(f"one at a time ({args.passkeys} each, medians of the rounds' medians): password "
+          f"sign-in {one['password_p50_ms']:.1f} ms, passkey sign-in {one['passkey_p50_ms']:.1f} "
+          f"ms (options + assertion): passkey : password {one['ratio']:.3f}")  # fmt: skip
     config = {k: v for k, v in vars(args).items() if k not in ("db_cpu", "work")}
-    summary = {"login": login, "hash": hashing, "ratio": ratio}
+    summary = {"login": login, "hash": hashing, "ratio": ratio, "one_at_a_time": one}
     harness.write_result(f"login-{args.database}", {"config": config, "rounds": rounds, **summary})
 
 
@@ -127,10 +202,13 @@ def main() -> int:
         "are throttled by design: attempts are charged before the password check)",
     )  # fmt: skip
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--passkeys", type=int, default=50, help="passkey and password sign-ins one at a time"
+    )
     parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.duration, args.warmup = 1, 3.0, 2.0
+        args.rounds, args.duration, args.warmup, args.passkeys = 1, 3.0, 2.0, 15
     p = harness.argon2_defaults()
     print(f"login benchmark: {args.rounds} round(s) x {args.duration:g}s, {args.connections} "
           f"connection(s), database {args.database}; argon2id t={p['time_cost']} "

@@ -28,6 +28,7 @@ from identity.mfa import pages as mfa_pages
 from identity.oidc import pages as oidc_pages
 from identity.oidc import routes as oidc_routes
 from identity.oidc.token_endpoint import TokenEndpoint
+from identity.passkeys import pages as passkey_pages
 from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
@@ -89,6 +90,7 @@ ROUTERS = (
     health,
     account_pages,
     mfa_pages,
+    passkey_pages,
     oidc_routes,
     oidc_pages,
     consent_api,

@@ -10,6 +10,7 @@ from identity.links import models as links_models
 from identity.mfa import models as mfa_models
 from identity.oidc import models as oidc_models
 from identity.outbox import models as outbox_models
+from identity.passkeys import models as passkeys_models
 from identity.subjects import models as subjects_models
 from identity.upstream import models as upstream_models
 
@@ -26,6 +27,7 @@ __all__ = [
     "mfa_models",
     "oidc_models",
     "outbox_models",
+    "passkeys_models",
     "subjects_models",
     "upstream_models",
 ]

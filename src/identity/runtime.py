@@ -9,7 +9,7 @@ order things are built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from identity.accounts.mail import AccountMail
 from identity.accounts.passwords import Passwords
@@ -56,6 +56,7 @@ from identity.oidc.service import OidcService
 from identity.oidc.tokens import Tokens
 from identity.operations import Operations, build_console, build_dsr
 from identity.outbox.service import Outbox
+from identity.passkeys.service import Passkeys
 from identity.resources import resource_dir
 from identity.settings import Settings
 from identity.subjects.anonymous import AnonymousIds
@@ -104,6 +105,13 @@ class Runtime:
     dsr_worker: DueRequests
     operations: Operations
     upstream: Upstream
+    # Passkeys sign in through the accounts' sessions, as the second factor's code does.
+    passkeys: Passkeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.passkeys = Passkeys(
+            settings=self.settings, db=self.db, accounts=self.accounts, pseudonyms=self.pseudonyms
+        )
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None) -> Runtime:

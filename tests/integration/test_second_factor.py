@@ -339,7 +339,7 @@ def test_an_oidc_sign_in_goes_through_the_code_step_and_the_id_token_says_pwd_ot
     result = store.follow_to_client(back)
     tokens = store.exchange(result["code"]).json()
     claims = store.verify_id_token(tokens["id_token"])
-    assert claims["amr"] == ["pwd", "otp"]
+    assert claims["amr"] == ["pwd", "otp", "mfa"]  # RFC 8176: two factors
 
 
 # -- removing it, new recovery codes ------------------------------------------------------

@@ -24,6 +24,8 @@ from identity.dsr import sections as s
 from identity.linking.models import AnonymousPresentation
 from identity.mfa.models import RecoveryCode, TotpFactor
 from identity.oidc.models import AuthorizationCode, Grant, RefreshToken, RememberedConsent
+from identity.passkeys.export import passkeys
+from identity.passkeys.models import PasskeyChallenge, PasskeyCredential
 from identity.subjects.models import SubjectAlias
 from identity.upstream.export import upstream_identities
 from identity.upstream.models import UpstreamIdentity
@@ -140,6 +142,20 @@ COVERAGE: dict[str, Coverage] = {
         s.delete_where(TotpFactor, lambda p: TotpFactor.user_id == p.user_id),
         "deleted",
         "whether a factor is enrolled and when; the sealed secret is never exported",
+    ),
+    "passkey_challenge": Coverage(
+        None,
+        None,
+        s.delete_where(PasskeyChallenge, lambda p: PasskeyChallenge.user_id == p.user_id),
+        "deleted",
+        "a registration's challenge digest, for five minutes: not exported",
+    ),
+    "passkey_credential": Coverage(
+        "passkeys",
+        passkeys,
+        s.delete_where(PasskeyCredential, lambda p: PasskeyCredential.user_id == p.user_id),
+        "deleted",
+        "names, devices and dates; never the credential id or the public key",
     ),
     "user_role": Coverage(
         "roles",

@@ -43,7 +43,14 @@ from identity.db import utcnow
 from identity.oidc.clients import Client
 from identity.oidc.grants import InvalidTargetError
 from identity.oidc.models import RememberedConsent
-from identity.oidc.rules import Freshness, must_sign_in, parse_max_age, scopes_of
+from identity.oidc.rules import (
+    Freshness,
+    acr_floor,
+    must_sign_in,
+    parse_max_age,
+    scopes_of,
+    unmet_acr,
+)
 from identity.oidc.server import Authorizing, Provider, ProviderRequest
 from identity.oidc.tokens import InvalidToken
 
@@ -137,6 +144,7 @@ class SignIn:
     login_hint: str | None
     ui_locales: str | None
     client: Client
+    acr: str | None = None  # the sign-in must reach this (``phr``: with a passkey)
 
 
 @dataclass(frozen=True)
@@ -253,10 +261,18 @@ class AuthorizeFlow:
             and hint_sub is not None
             and self._provider.subjects.peek(client, current.user.id) != hint_sub
         )
-        if current is None or wrong_user or must_sign_in(current.session.auth_time, now, freshness):
+        # A session below the requested acr signs in again, whatever its age, and any sign-in
+        # for this request reaches the requested acr (rules.acr_floor: phr, with a passkey).
+        acr = data.get("acr_values")
+        if (
+            current is None
+            or wrong_user
+            or unmet_acr(acr, current.session.amr.split()) is not None
+            or must_sign_in(current.session.auth_time, now, freshness)
+        ):
             if "none" in prompt:
                 raise LoginRequiredError()
-            return self._sign_in(state)
+            return self._sign_in(state, acr_floor(acr))
         answer = state.answer
         # Signing in for this very request is choosing the account.
         signed_in_now = login_completed_at is not None and (
@@ -278,7 +294,7 @@ class AuthorizeFlow:
             return AskConsent(self._dump(state, current), client, requested, data.get("ui_locales"))
         return ToClient(self._issue(state, current, grant_user=True))
 
-    def _sign_in(self, state: _State) -> SignIn:
+    def _sign_in(self, state: _State, acr: str | None) -> SignIn:
         data = state.request.payload.data
         resume = "/authorize/resume?" + urlencode(
             {
@@ -286,7 +302,7 @@ class AuthorizeFlow:
                 **({"ui_locales": data["ui_locales"]} if data.get("ui_locales") else {}),
             }
         )
-        return SignIn(resume, data.get("login_hint"), data.get("ui_locales"), state.client)  # type: ignore[arg-type]
+        return SignIn(resume, data.get("login_hint"), data.get("ui_locales"), state.client, acr)  # type: ignore[arg-type]
 
     def _dump(self, state: _State, shown_to: CurrentSession | None = None) -> str:
         """The interaction as a token; with ``shown_to``, bound to the session shown a screen

@@ -22,6 +22,7 @@ from identity.oidc.authorize import (
     ToClient,
 )
 from identity.oidc.routes import OidcDep, provider_request
+from identity.oidc.rules import ACR_PHISHING_RESISTANT
 from identity.web.csrf import FIELD as CSRF_FIELD
 from identity.web.deps import (
     PAGE_DEPENDENCIES,
@@ -62,7 +63,9 @@ def _show(request: Request, outcome: Outcome) -> Response:
             query["login_hint"] = outcome.login_hint[:320]
         if outcome.ui_locales:
             query["ui_locales"] = outcome.ui_locales[:100]
-        return redirect("/login?" + urlencode(query))
+        # A phishing-resistant sign-in (acr "phr") is one with a passkey: only that page.
+        page = "/login/passkey" if outcome.acr == ACR_PHISHING_RESISTANT else "/login"
+        return redirect(f"{page}?" + urlencode(query))
     if isinstance(outcome, AskConsent):
         return render(
             request,

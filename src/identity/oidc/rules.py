@@ -38,6 +38,13 @@ CLAIMS_SUPPORTED = (
     *(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
 )  # fmt: skip
 ACR_PASSWORD = "urn:identity:acr:password"
+# OpenID Enhanced Authentication Profile (EAP) ACR Values 1.0 §2: "phishing resistant", an
+# authentication that does not hand the relying party's secret to whoever asks for it: a
+# passkey (WebAuthn binds its signature to our origin).
+ACR_PHISHING_RESISTANT = "phr"
+ACR_VALUES_SUPPORTED = (ACR_PASSWORD, ACR_PHISHING_RESISTANT)
+_ACR_LEVEL = {ACR_PASSWORD: 1, ACR_PHISHING_RESISTANT: 2}
+PASSKEY_METHODS = frozenset({"hwk", "swk"})  # RFC 8176: the key (passkeys/rules.py amr_for)
 
 
 def scopes_of(scope: str | None) -> list[str]:
@@ -224,6 +231,53 @@ def must_sign_in(auth_time: datetime | None, now: datetime, want: Freshness) -> 
     if want.max_age is not None and (now - auth_time).total_seconds() > want.max_age:
         return not done_for_this_request
     return False
+
+
+# -- authentication context (acr) -----------------------------------------------------------
+#
+# ``acr_values`` (OpenID Connect Core §3.1.2.1) is honoured as a floor, not merely a wish: of
+# the values we support, the least demanding one is what the sign-in must reach, and a
+# session below it signs in again (with a passkey, for ``phr``) before a code is issued;
+# with ``prompt=none`` that is ``login_required``. Values we do not know are ignored, so a
+# list of only unknown values asks for nothing. The ``claims`` parameter is not supported
+# (``claims_parameter_supported: false``), hence no "essential" acr through it.
+
+
+def amr_claim(methods: Iterable[str]) -> tuple[str, ...]:
+    """The ``amr`` claim (RFC 8176 §2) for a session's methods: as they are, plus "mfa" when
+    a password and a one-time code were both proven (a passkey's methods include it)."""
+    listed = list(dict.fromkeys(methods))
+    if "pwd" in listed and "otp" in listed and "mfa" not in listed:
+        listed.append("mfa")
+    return tuple(listed)
+
+
+def acr_of(amr: Iterable[str]) -> str | None:
+    """The ``acr`` a sign-in with these methods reached (what the ID token says)."""
+    methods = set(amr)
+    if not PASSKEY_METHODS.isdisjoint(methods):
+        return ACR_PHISHING_RESISTANT
+    if "pwd" in methods:
+        return ACR_PASSWORD
+    return None
+
+
+def acr_floor(acr_values: str | None) -> str | None:
+    """The least demanding acr of the request that we know, or None (it asks for nothing)."""
+    wanted = [v for v in scopes_of(acr_values) if v in _ACR_LEVEL]
+    return min(wanted, key=_ACR_LEVEL.__getitem__) if wanted else None
+
+
+def unmet_acr(acr_values: str | None, amr: Iterable[str]) -> str | None:
+    """The acr the browser must sign in to reach before a code is issued, or None when the
+    session's methods (``amr``) meet the request already (or it asks for nothing known)."""
+    floor = acr_floor(acr_values)
+    if floor is None:
+        return None
+    have = acr_of(amr)
+    if have is not None and _ACR_LEVEL[have] >= _ACR_LEVEL[floor]:
+        return None
+    return floor
 
 
 # -- signing keys -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from identity.oidc.logout import EndSession, Logout
 from identity.oidc.models import Grant, RememberedConsent
 from identity.oidc.registration import AUTH_METHODS
 from identity.oidc.rules import (
-    ACR_PASSWORD,
+    ACR_VALUES_SUPPORTED,
     CLAIMS_SUPPORTED,
     FIRST_PARTY_SCOPES,
     SERVICE_SCOPES,
@@ -111,7 +111,7 @@ class OidcService:
             "display_values_supported": ["page", "popup", "touch"],
             "ui_locales_supported": list(LOCALES),
             "claims_locales_supported": list(LOCALES),
-            "acr_values_supported": [ACR_PASSWORD],
+            "acr_values_supported": list(ACR_VALUES_SUPPORTED),
             "access_token_signing_alg_values_supported": algs,
             # Not a registered name: where consent receipts are verified. Unlike jwks_uri it
             # keeps every key that ever signed a receipt (consent/receipts.py).

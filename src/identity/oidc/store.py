@@ -27,7 +27,7 @@ from identity.oidc.models import (
     RefreshToken,
     RevokedAccessToken,
 )
-from identity.oidc.rules import ACR_PASSWORD, codes_forgotten_before
+from identity.oidc.rules import acr_of, amr_claim, codes_forgotten_before
 from identity.oidc.tokens import Principal
 from identity.settings import Settings
 from identity.subjects.service import Subjects
@@ -203,8 +203,8 @@ class GrantStore:
             grant_id=grant.id,
             sid=grant.sid,
             auth_time=grant.auth_time,
-            amr=tuple(grant.amr.split()),
-            acr=ACR_PASSWORD if "pwd" in grant.amr.split() else None,
+            amr=amr_claim(grant.amr.split()),
+            acr=acr_of(grant.amr.split()),
             resource=grant.resource,
         )
 

@@ -1,0 +1,1 @@
+"""Passkeys (WebAuthn): registering them from the account page, signing in with them."""

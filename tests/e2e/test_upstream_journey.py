@@ -33,7 +33,7 @@ TEXTS = {
         "section": "Iniciar sesión con otras cuentas",
         "only_way": "Es la única forma de entrar en tu cuenta",
         "prove": "Confirma que eres tú",
-        "with_password": "Inicia sesión con tu contraseña",
+        "with_password": "Iniciar sesión con tu contraseña",
         "mail_me": "Envíame un enlace por correo",
         "check_email": "Revisa tu correo",
         "mailbox": "Buzón de desarrollo",

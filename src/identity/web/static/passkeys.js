@@ -150,9 +150,9 @@
         if (field.autocomplete.split(/\s+/).indexOf("webauthn") < 0) {
           field.setAttribute("autocomplete", field.getAttribute("autocomplete") + " webauthn");
         }
-        start("conditional").catch(function (error) {
-          if (error && error.name !== "AbortError" && error.name !== "NotAllowedError") { failed(form, error); }
-        });
+        // The shopper asked for nothing yet: an autofill that cannot start says nothing (the
+        // button still offers passkeys, and says what went wrong when pressed).
+        start("conditional").catch(function () { return null; });
       });
     }
   }

@@ -214,7 +214,7 @@ def make_flows(setup: Setup) -> list[str]:
         sessions.append(dict(
             id_hash=token_digest(cookie), sid=new_token(24), user_id=user, created_at=now,
             auth_time=now, last_seen_at=now, expires_at=now + setup.runtime.settings
-            .session_absolute_timeout, amr="pwd", user_agent="wrk", ip_hash="-",
+            .session_absolute_timeout, amr="pwd", user_agent="wrk", ip_hash="-", proven_at=now,
         ))  # fmt: skip
         anon_id = "-" if kind == "plain" else setup.issue()
         if kind == "merge":

@@ -30,6 +30,7 @@ from identity.oidc.token_endpoint import TokenEndpoint
 from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
+from identity.web import branding
 from identity.web.deps import close_parsed_form
 from identity.web.errors import install_error_handlers
 from identity.web.lane import Endpoint, FrontDoor, openapi_paths
@@ -95,6 +96,7 @@ ROUTERS = (
     consent_pages,
     console_pages,
     dsr_pages,
+    branding,
 )
 
 

@@ -61,6 +61,7 @@ from identity.settings import Settings
 from identity.subjects.anonymous import AnonymousIds
 from identity.subjects.service import SubjectResolver, Subjects
 from identity.web.csrf import Csrf
+from identity.web.branding import brand_of
 from identity.web.templating import Templates
 
 
@@ -223,6 +224,7 @@ def _templates(settings: Settings) -> Templates:
         resource_dir("templates"),
         filters={"user_agent_label": describe_user_agent},
         timezone=settings.display_timezone,
+        globals={"branding": brand_of(settings)},
     )
 
 

@@ -17,6 +17,7 @@ from babel.dates import format_date
 from joserfc import jwt
 from sqlalchemy import func, select
 
+from identity.web.i18n import format_locale
 from identity.accounts.models import User
 from identity.audit.models import AuditEntryRow
 from identity.audit.refs import Actor
@@ -36,7 +37,7 @@ SUBJECT_ES = "Se eliminará tu cuenta"
 def long_date(moment: Any, settings: Any, locale: str = "es") -> str:
     """A date as pages and mails show it (the customer's language and the display zone)."""
     local = moment.astimezone(ZoneInfo(settings.display_timezone))
-    return format_date(local.date(), format="long", locale=locale)
+    return format_date(local.date(), format="long", locale=format_locale(locale))
 
 
 def ask_for_erasure(browser: Any, password: str = DEFAULT_PASSWORD) -> Any:

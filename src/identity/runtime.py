@@ -60,8 +60,8 @@ from identity.resources import resource_dir
 from identity.settings import Settings
 from identity.subjects.anonymous import AnonymousIds
 from identity.subjects.service import SubjectResolver, Subjects
-from identity.web.csrf import Csrf
 from identity.web.branding import brand_of
+from identity.web.csrf import Csrf
 from identity.web.templating import Templates
 
 

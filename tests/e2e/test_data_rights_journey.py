@@ -19,12 +19,12 @@ from babel.dates import format_date
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select, update
 
-from identity.web.i18n import format_locale
 from identity.accounts.models import BrowserSession, User
 from identity.audit.refs import Actor
 from identity.context import Origin
 from identity.db import utcnow
 from identity.runtime import Runtime
+from identity.web.i18n import format_locale
 from tests.e2e.conftest import Account
 from tests.e2e.steps import expect_page, log_in
 

@@ -17,7 +17,6 @@ from babel.dates import format_date
 from joserfc import jwt
 from sqlalchemy import func, select
 
-from identity.web.i18n import format_locale
 from identity.accounts.models import User
 from identity.audit.models import AuditEntryRow
 from identity.audit.refs import Actor
@@ -25,6 +24,7 @@ from identity.audit.verify import verify_database
 from identity.consent.models import ConsentRecord, ConsentState
 from identity.errors import InvalidInput
 from identity.subjects.models import AnonymousSubject
+from identity.web.i18n import format_locale
 from tests.support.dsr_fixtures import EMAIL, NAME, PERSONAL, Held, dump_database, traces_of
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import csrf_token, login, page_text, submit

@@ -55,6 +55,15 @@ class Templates:
     def render(self, name: str, locale: str, context: Mapping[str, Any]) -> str:
         return self._envs[locale].get_template(name).render(context)
 
+    def render_with_exports(
+        self, name: str, locale: str, context: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The rendered text and the template's top-level ``{% set %}`` values (a mail's
+        ``button`` label, for its HTML part)."""
+        module = self._envs[locale].get_template(name).make_module(dict(context))
+        exports = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+        return str(module), exports
+
     def gettext(self, locale: str, message: str, **variables: Any) -> str:
         """Translate a message outside a template (mail subjects, flash notices)."""
         text = self._translations[locale].gettext(message)

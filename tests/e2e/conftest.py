@@ -42,6 +42,8 @@ from playwright.sync_api import Error as PlaywrightError
 from identity.audit.refs import Actor
 from identity.runtime import Runtime
 from tests.e2e.harness import (
+    AXE_BINDING,
+    AXE_CHECK,
     BROWSER_LOCALES,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -49,6 +51,8 @@ from tests.e2e.harness import (
     DemoRp,
     Server,
     ServerFailed,
+    axe_source,
+    describe_violations,
     start_demo_rp,
     start_server,
     unique_email,
@@ -201,6 +205,15 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def axe() -> str:
+    """axe-core and the runner every journey's pages get (see ``harness.AXE_RUNNER``)."""
+    try:
+        return axe_source()
+    except ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @dataclass(frozen=True)
 class Artifacts:
     """Where this test's pictures go: ``artifacts/e2e/<backend>/<test>-<what>.png``."""
@@ -230,6 +243,7 @@ def open_page(
     browser: Browser,
     identity_server: Server,
     artifacts: Artifacts,
+    axe: str,
 ) -> Iterator[Callable[..., Page]]:
     """Factory: a page in a fresh browser context (no cookies) whose browser prefers
     ``lang``, on a ``device`` ("phone" or "desktop"), optionally with JavaScript off and with
@@ -238,9 +252,16 @@ def open_page(
 
     When the test fails, each open page is saved as ``<test>-failed-<n>.png``. Console errors
     (a Content-Security-Policy violation, say) and uncaught script errors fail the test at
-    teardown."""
+    teardown, and so do accessibility violations: axe-core checks every HTML page a journey
+    loads (with JavaScript on), and once more each page left open at the end; a critical or
+    serious violation fails the test, listed."""
     contexts: list[BrowserContext] = []
     console_errors: list[str] = []
+    violations: dict[tuple[str, str], dict[str, Any]] = {}  # (page, rule) -> violation
+
+    def report(_source: Any, url: str, found: list[dict[str, Any]]) -> None:
+        for violation in found:
+            violations.setdefault((url.split("?")[0], violation["id"]), violation)
 
     def collect(message: ConsoleMessage) -> None:
         # Chromium reports every non-2xx document as a failed "resource": that is expected
@@ -267,6 +288,8 @@ def open_page(
             **DEVICES[device],
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.expose_binding(AXE_BINDING, report)
+        context.add_init_script(script=axe)
         contexts.append(context)
         page = context.new_page()
         page.on("console", collect)
@@ -281,10 +304,25 @@ def open_page(
             page.screenshot(path=artifacts.path(f"failed-{number}"), full_page=True)
         except PlaywrightError as exc:  # a crashed page: the report says why
             print(f"no screenshot of page {number}: {exc}")
+    for page in pages if not failed else []:
+        _check_last_page(page)  # a page left before its check finished is checked here
     for context in contexts:
         context.close()
     if console_errors:
         pytest.fail("browser console errors:\n" + "\n".join(console_errors), pytrace=False)
+    if violations:
+        pytest.fail(
+            "accessibility violations (axe-core):\n" + describe_violations(violations),
+            pytrace=False,
+        )
+
+
+def _check_last_page(page: Page) -> None:
+    """Run the page's axe once more and wait for it (its report arrives through the binding)."""
+    try:
+        page.evaluate(f"() => window.{AXE_CHECK} ? window.{AXE_CHECK}() : null")
+    except PlaywrightError:  # closed or crashed: the report says so elsewhere
+        pass
 
 
 @pytest.fixture

@@ -462,7 +462,7 @@ def test_the_store_banner_is_kept_by_the_provider_and_follows_the_shopper_into_t
     assert answer_of(runtime, anonymous.key, "personalization").allowed
     # First-party only: the store's own cookies, and nothing from the provider before sign-in.
     assert {c.name for c in browser.http.cookies.jar} <= {
-        "demo_store_visitor", "demo_store_lang", "demo_rp_store",
+        "demo_store_visitor", "demo_rp_lang", "demo_rp_store",
     }  # fmt: skip
 
     start = browser.http.get(f"{demo.home('store')}login")

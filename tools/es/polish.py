@@ -24,4 +24,23 @@ ES = {
     "The app needs you to sign in or answer a question, but asked us not to show any page. Go back to the shop and sign in from there.": "La app necesita que inicies sesión o respondas a una pregunta, pero nos ha pedido que no mostremos ninguna página. Vuelve a la tienda e inicia sesión desde allí.",
     "Something went wrong on our side. Nothing was changed. Please try again in a moment.": "Algo ha fallado por nuestra parte. No se ha cambiado nada. Inténtalo de nuevo en un momento.",
     "Technical details for support": "Detalles técnicos para el servicio de atención",
+    # branding and legal links
+    "Legal": "Información legal",
+    "Privacy policy": "Política de privacidad",
+    "Terms of use": "Condiciones de uso",
+    "privacy policy": "política de privacidad",
+    "terms of use": "condiciones de uso",
+    "By creating an account you accept the %(terms)s and confirm you have read the %(privacy)s.": "Al crear una cuenta aceptas las %(terms)s y confirmas que has leído la %(privacy)s.",
+    "By creating an account you confirm you have read the %(privacy)s.": "Al crear una cuenta confirmas que has leído la %(privacy)s.",
+    # mails
+    "Confirm my email address": "Confirmar mi dirección de correo",
+    "Confirm my subscription": "Confirmar mi suscripción",
+    "Reset my password": "Restablecer mi contraseña",
+    "Review or cancel the deletion": "Revisar o cancelar la eliminación",
+    "Open the link": "Abrir el enlace",
+    "Privacy policy:": "Política de privacidad:",
+    "You are receiving this message because this email address was used for an account at %(brand)s.": "Recibes este mensaje porque esta dirección de correo se ha usado para una cuenta en %(brand)s.",
+    # development mailbox
+    "HTML version of %(subject)s": "Versión HTML de %(subject)s",
+    "Plain-text version": "Versión en texto plano",
 }

@@ -21,6 +21,7 @@ is never needed (nor allowed: its downloads are blocked on CI machines).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import uuid
@@ -319,10 +320,8 @@ def open_page(
 
 def _check_last_page(page: Page) -> None:
     """Run the page's axe once more and wait for it (its report arrives through the binding)."""
-    try:
+    with contextlib.suppress(PlaywrightError):  # closed or crashed: reported elsewhere
         page.evaluate(f"() => window.{AXE_CHECK} ? window.{AXE_CHECK}() : null")
-    except PlaywrightError:  # closed or crashed: the report says so elsewhere
-        pass
 
 
 @pytest.fixture

@@ -83,6 +83,7 @@ AXE_CHECK = "__identityAxeCheck"  # the page's check, also called once more at t
 AXE_RUNNER = f"""
 (() => {{
   if (window.top !== window || document.contentType !== "text/html") return;
+  if (!location.protocol.startsWith("http")) return;  // about:blank before the first visit
   const once = () => window.axe
     .run(document, {{ resultTypes: ["violations"], iframes: false }})
     .then((result) => window.{AXE_BINDING}(location.href, result.violations

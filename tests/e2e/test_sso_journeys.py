@@ -5,7 +5,8 @@ channels: the web store and the shop app on ``127.0.0.1``, the marketplace on ``
 (another site to the browser, like another company). Its clients are the demo's
 (``identity.demo.DEMO_CLIENTS``), registered for a free port of each test process.
 
-The provider's pages and the demo relying party's are asserted in the shopper's language. The provider runs without its background outbox worker here: a journey delivers
+The provider's pages and the demo relying party's are asserted in the shopper's language.
+The provider runs without its background outbox worker here: a journey delivers
 back-channel logouts itself with ``identity outbox deliver`` at the moment it chooses, so what a
 channel's page shows next is not a race with the worker. Screenshots of every step are in
 ``artifacts/e2e/<backend>/``.

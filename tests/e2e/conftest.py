@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,8 +44,8 @@ from playwright.sync_api import Error as PlaywrightError
 from identity.audit.refs import Actor
 from identity.runtime import Runtime
 from tests.e2e.harness import (
-    AXE_BINDING,
     AXE_CHECK,
+    AXE_MARK,
     BROWSER_LOCALES,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -62,6 +63,7 @@ from tests.support.server import ServerProcess
 
 E2E_DIR = Path(__file__).resolve().parent
 ACTION_TIMEOUT_MS = 10_000  # Playwright's default of 30 s only makes failures slow
+AXE_TIMEOUT_MS = 5_000  # the last check of a page waits no longer (evaluate has no timeout)
 # name -> process, the first line of its output during the test
 WATCHED = pytest.StashKey[dict[str, tuple[ServerProcess, int]]]()
 # The processes a journey may use, by fixture name, and how their logs are titled.
@@ -260,14 +262,17 @@ def open_page(
     console_errors: list[str] = []
     violations: dict[tuple[str, str], dict[str, Any]] = {}  # (page, rule) -> violation
 
-    def report(_source: Any, url: str, found: list[dict[str, Any]]) -> None:
+    def report(text: str) -> None:
+        url, found = json.loads(text.removeprefix(AXE_MARK))
         for violation in found:
             violations.setdefault((url.split("?")[0], violation["id"]), violation)
 
     def collect(message: ConsoleMessage) -> None:
         # Chromium reports every non-2xx document as a failed "resource": that is expected
         # here (a refused login answers 401).
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        if message.type == "info" and message.text.startswith(AXE_MARK):
+            report(message.text)
+        elif message.type == "error" and not message.text.startswith("Failed to load resource"):
             console_errors.append(f"{message.location.get('url')}: {message.text}")
 
     def uncaught(page: Page) -> Callable[[PlaywrightError], None]:
@@ -289,7 +294,6 @@ def open_page(
             **DEVICES[device],
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
-        context.expose_binding(AXE_BINDING, report)
         context.add_init_script(script=axe)
         contexts.append(context)
         page = context.new_page()
@@ -319,9 +323,16 @@ def open_page(
 
 
 def _check_last_page(page: Page) -> None:
-    """Run the page's axe once more and wait for it (its report arrives through the binding)."""
+    """Run the page's axe once more and wait for it (its report arrives as a console message).
+
+    In front first: a page in the background gets no animation frames, which axe waits for;
+    and never longer than a few seconds (evaluate itself has no timeout)."""
     with contextlib.suppress(PlaywrightError):  # closed or crashed: reported elsewhere
-        page.evaluate(f"() => window.{AXE_CHECK} ? window.{AXE_CHECK}() : null")
+        page.bring_to_front()
+        page.evaluate(
+            f"""() => window.{AXE_CHECK} ? Promise.race([window.{AXE_CHECK}(),
+                new Promise((done) => setTimeout(done, {AXE_TIMEOUT_MS}))]) : null"""
+        )
 
 
 @pytest.fixture

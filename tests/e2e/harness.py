@@ -73,25 +73,27 @@ ROOT = Path(__file__).resolve().parents[2]
 NPM_CACHE = ROOT / ".cache" / "npm"  # git-ignored
 AXE_PACKAGE = "axe-core@4"
 AXE_FILE = NPM_CACHE / "node_modules" / "axe-core" / "axe.min.js"
-AXE_BINDING = "__identityAxeReport"
+AXE_MARK = "identity-axe:"  # a console message starting so is a page's violations (JSON)
 AXE_IMPACTS = ("critical", "serious")  # what fails a journey; moderate and minor do not
 # Runs in every top-level HTML document after it loads (an init script: before the page's own
 # scripts, and whatever the page's Content-Security-Policy says), and reports the violations
-# that fail a journey through a binding. Frames are not entered: the development mailbox's are
-# sandboxed mails, which run no script.
+# that fail a journey as a console message (fire and forget: a binding's round trip to Python
+# in the middle of a navigation was seen to hang a journey). Frames are not entered: the
+# development mailbox's are sandboxed mails, which run no script.
 AXE_CHECK = "__identityAxeCheck"  # the page's check, also called once more at the end
 AXE_RUNNER = f"""
 (() => {{
   if (window.top !== window || document.contentType !== "text/html") return;
   if (!location.protocol.startsWith("http")) return;  // about:blank before the first visit
+  const report = (found) => console.info({AXE_MARK!r} + JSON.stringify([location.href, found]));
   const once = () => window.axe
     .run(document, {{ resultTypes: ["violations"], iframes: false }})
-    .then((result) => window.{AXE_BINDING}(location.href, result.violations
+    .then((result) => report(result.violations
       .filter((v) => {list(AXE_IMPACTS)!r}.includes(v.impact))
       .map((v) => ({{ id: v.id, impact: v.impact, help: v.help,
                      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }}))))
-    .catch((error) => window.{AXE_BINDING}(location.href, [{{ id: "axe-error",
-      impact: "critical", help: String(error), nodes: [] }}]));
+    .catch((error) => report([{{ id: "axe-error", impact: "critical", help: String(error),
+      nodes: [] }}]));
   // One run at a time (axe refuses a second while one is going): later checks queue up.
   let queue = Promise.resolve();
   window.{AXE_CHECK} = () => (queue = queue.then(once));
@@ -159,6 +161,9 @@ def _settings_values(database_url: str, var_dir: Path, port: int) -> dict[str, s
         # Journeys deliver back-channel logouts themselves (deliver_outbox), at the moment
         # they choose: a background worker would race the pages they look at.
         "outbox_worker": "false",
+        # The demo's brand, as `make run` sets it: the journeys check pages with a logo.
+        "brand_logo": "/static/brand/demo-shop.svg",
+        "brand_color": "#0b6e4f",
     }
 
 

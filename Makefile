@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The provider on :8000 and the demo relying party (store, app, marketplace) on :8001.
+# The demo's brand (a deployment sets its own, see docs/configuration or settings.py).
+DEMO_BRAND := IDENTITY_BRAND_LOGO=/static/brand/demo-shop.svg IDENTITY_BRAND_COLOR=\#0b6e4f
 run: install
 	$(BIN)/identity db upgrade
 	$(BIN)/identity demo seed
 	$(BIN)/identity demo rp --host $(HOST) --port 8001 & rp=$$!; \
 	  trap "kill $$rp 2>/dev/null" EXIT INT TERM; \
-	  $(BIN)/identity serve --host $(HOST) --port $(PORT)
+	  $(DEMO_BRAND) $(BIN)/identity serve --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL (a throwaway cluster, or the server named by
 # IDENTITY_TEST_DATABASE_URL). Both halves must pass.

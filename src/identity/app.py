@@ -33,6 +33,7 @@ from identity.resources import static_dir
 from identity.runtime import Runtime
 from identity.settings import Settings
 from identity.upstream import pages as upstream_pages
+from identity.web import branding
 from identity.web.deps import close_parsed_form
 from identity.web.errors import install_error_handlers
 from identity.web.lane import Endpoint, FrontDoor, openapi_paths
@@ -100,6 +101,7 @@ ROUTERS = (
     console_pages,
     dsr_pages,
     upstream_pages,
+    branding,
 )
 
 

@@ -63,6 +63,7 @@ from identity.subjects.anonymous import AnonymousIds
 from identity.subjects.service import SubjectResolver, Subjects
 from identity.upstream.confirm import Upstream
 from identity.upstream.wiring import UpstreamParts
+from identity.web.branding import brand_of
 from identity.web.csrf import Csrf
 from identity.web.templating import Templates
 
@@ -236,6 +237,7 @@ def _templates(settings: Settings, db: Database) -> tuple[Templates, UpstreamPar
         resource_dir("templates"),
         filters={"user_agent_label": describe_user_agent, **upstream.filters},
         timezone=settings.display_timezone,
+        globals={"branding": brand_of(settings)},
     )
     return templates, upstream
 

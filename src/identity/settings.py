@@ -62,6 +62,15 @@ AUDIT_RETENTION_DEFAULTS: dict[str, timedelta | None] = {
 }
 AUDIT_KEPT_FAMILY = "audit"  # the log's own entries (its keys, its purges): never purged
 _FAMILY = re.compile(r"\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_STATIC_LOGO = re.compile(r"/static/[A-Za-z0-9_./-]+\.(svg|png|webp|jpg|jpeg)")
+LOGO_TYPES = {
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
 
 
 class Environment(StrEnum):
@@ -92,6 +101,16 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For is believed
     brand_name: str = Field(default="Demo Shop", min_length=1, max_length=60)  # shown on pages
+    # Branding (identity.web.branding): a logo, a path under /static/ or an image file served
+    # at /brand/logo (same origin only: the CSP allows no other image host, and a third-party
+    # logo would tell another server who opens our pages and mails); the primary colour of
+    # buttons and links, "#rrggbb" only (it is written into a stylesheet) and readable on white
+    # (4.5:1); the privacy policy (default: our purposes page) and the terms, linked from every
+    # page's footer, sign-up and every mail.
+    brand_logo: str | None = None
+    brand_color: str = "#1f5fd1"
+    privacy_policy_url: str | None = None
+    terms_url: str | None = None
     display_timezone: str = "Europe/Madrid"  # times on pages (stored times are UTC)
 
     # Mail
@@ -223,6 +242,41 @@ class Settings(BaseSettings):
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
 
+    @field_validator("brand_color")
+    @classmethod
+    def _readable_colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.fullmatch(value):
+            raise ValueError('must be a colour as "#rrggbb", such as #1f5fd1')
+        if _contrast_with_white(value) < 4.5:
+            raise ValueError("is too light: links and buttons need 4.5:1 contrast with white")
+        return value.lower()
+
+    @field_validator("brand_logo")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.startswith("/static/"):
+            if not _STATIC_LOGO.fullmatch(value) or ".." in value:
+                raise ValueError("a /static/ logo must be a plain .svg, .png, .webp or .jpg path")
+            return value
+        path = Path(value)
+        if path.suffix.lower() not in LOGO_TYPES or not path.is_file():
+            raise ValueError("must be /static/<file> or an existing .svg/.png/.webp/.jpg file")
+        return value
+
+    @field_validator("privacy_policy_url", "terms_url")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        local = value.startswith("/") and not value.startswith("//") and not parts.netloc
+        web = parts.scheme in ("http", "https") and bool(parts.hostname)
+        if not (local or web) or any(c.isspace() or c in "\"'<>`" for c in value):
+            raise ValueError("must be an http(s) URL or a path on this site such as /privacy")
+        return value
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
@@ -334,6 +388,17 @@ def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
             except ValueError as exc:
                 raise ValueError(f"{part!r} is not a network in CIDR notation") from exc
     return tuple(networks)
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2.2's relative luminance of a ``#rrggbb`` colour."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast_with_white(colour: str) -> float:
+    return 1.05 / (relative_luminance(colour) + 0.05)
 
 
 def _read_or_create_secret(path: Path) -> str:

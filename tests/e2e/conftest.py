@@ -21,7 +21,9 @@ is never needed (nor allowed: its downloads are blocked on CI machines).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +44,8 @@ from playwright.sync_api import Error as PlaywrightError
 from identity.audit.refs import Actor
 from identity.runtime import Runtime
 from tests.e2e.harness import (
+    AXE_CHECK,
+    AXE_MARK,
     BROWSER_LOCALES,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -49,6 +53,8 @@ from tests.e2e.harness import (
     DemoRp,
     Server,
     ServerFailed,
+    axe_source,
+    describe_violations,
     start_demo_rp,
     start_server,
     unique_email,
@@ -57,6 +63,7 @@ from tests.support.server import ServerProcess
 
 E2E_DIR = Path(__file__).resolve().parent
 ACTION_TIMEOUT_MS = 10_000  # Playwright's default of 30 s only makes failures slow
+AXE_TIMEOUT_MS = 5_000  # the last check of a page waits no longer (evaluate has no timeout)
 # name -> process, the first line of its output during the test
 WATCHED = pytest.StashKey[dict[str, tuple[ServerProcess, int]]]()
 # The processes a journey may use, by fixture name, and how their logs are titled.
@@ -201,6 +208,15 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def axe() -> str:
+    """axe-core and the runner every journey's pages get (see ``harness.AXE_RUNNER``)."""
+    try:
+        return axe_source()
+    except ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @dataclass(frozen=True)
 class Artifacts:
     """Where this test's pictures go: ``artifacts/e2e/<backend>/<test>-<what>.png``."""
@@ -230,6 +246,7 @@ def open_page(
     browser: Browser,
     identity_server: Server,
     artifacts: Artifacts,
+    axe: str,
 ) -> Iterator[Callable[..., Page]]:
     """Factory: a page in a fresh browser context (no cookies) whose browser prefers
     ``lang``, on a ``device`` ("phone" or "desktop"), optionally with JavaScript off and with
@@ -238,14 +255,24 @@ def open_page(
 
     When the test fails, each open page is saved as ``<test>-failed-<n>.png``. Console errors
     (a Content-Security-Policy violation, say) and uncaught script errors fail the test at
-    teardown."""
+    teardown, and so do accessibility violations: axe-core checks every HTML page a journey
+    loads (with JavaScript on), and once more each page left open at the end; a critical or
+    serious violation fails the test, listed."""
     contexts: list[BrowserContext] = []
     console_errors: list[str] = []
+    violations: dict[tuple[str, str], dict[str, Any]] = {}  # (page, rule) -> violation
+
+    def report(text: str) -> None:
+        url, found = json.loads(text.removeprefix(AXE_MARK))
+        for violation in found:
+            violations.setdefault((url.split("?")[0], violation["id"]), violation)
 
     def collect(message: ConsoleMessage) -> None:
         # Chromium reports every non-2xx document as a failed "resource": that is expected
         # here (a refused login answers 401).
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        if message.type == "info" and message.text.startswith(AXE_MARK):
+            report(message.text)
+        elif message.type == "error" and not message.text.startswith("Failed to load resource"):
             console_errors.append(f"{message.location.get('url')}: {message.text}")
 
     def uncaught(page: Page) -> Callable[[PlaywrightError], None]:
@@ -267,6 +294,7 @@ def open_page(
             **DEVICES[device],
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.add_init_script(script=axe)
         contexts.append(context)
         page = context.new_page()
         page.on("console", collect)
@@ -281,10 +309,30 @@ def open_page(
             page.screenshot(path=artifacts.path(f"failed-{number}"), full_page=True)
         except PlaywrightError as exc:  # a crashed page: the report says why
             print(f"no screenshot of page {number}: {exc}")
+    for page in pages if not failed else []:
+        _check_last_page(page)  # a page left before its check finished is checked here
     for context in contexts:
         context.close()
     if console_errors:
         pytest.fail("browser console errors:\n" + "\n".join(console_errors), pytrace=False)
+    if violations:
+        pytest.fail(
+            "accessibility violations (axe-core):\n" + describe_violations(violations),
+            pytrace=False,
+        )
+
+
+def _check_last_page(page: Page) -> None:
+    """Run the page's axe once more and wait for it (its report arrives as a console message).
+
+    In front first: a page in the background gets no animation frames, which axe waits for;
+    and never longer than a few seconds (evaluate itself has no timeout)."""
+    with contextlib.suppress(PlaywrightError):  # closed or crashed: reported elsewhere
+        page.bring_to_front()
+        page.evaluate(
+            f"""() => window.{AXE_CHECK} ? Promise.race([window.{AXE_CHECK}(),
+                new Promise((done) => setTimeout(done, {AXE_TIMEOUT_MS}))]) : null"""
+        )
 
 
 @pytest.fixture

@@ -6,8 +6,11 @@ Processes are started by ``tests/support/server.py``, as the benchmarks' are.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +67,70 @@ DEVICES: dict[str, dict[str, Any]] = {
 DEVICE_LABELS = {"phone": "Chrome · Android", "desktop": "Chrome · Windows"}
 
 
+# -- accessibility: axe-core in every page the journeys visit --------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+NPM_CACHE = ROOT / ".cache" / "npm"  # git-ignored
+AXE_PACKAGE = "axe-core@4"
+AXE_FILE = NPM_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+AXE_MARK = "identity-axe:"  # a console message starting so is a page's violations (JSON)
+AXE_IMPACTS = ("critical", "serious")  # what fails a journey; moderate and minor do not
+# Runs in every top-level HTML document after it loads (an init script: before the page's own
+# scripts, and whatever the page's Content-Security-Policy says), and reports the violations
+# that fail a journey as a console message (fire and forget: a binding's round trip to Python
+# in the middle of a navigation was seen to hang a journey). Frames are not entered: the
+# development mailbox's are sandboxed mails, which run no script.
+AXE_CHECK = "__identityAxeCheck"  # the page's check, also called once more at the end
+AXE_RUNNER = f"""
+(() => {{
+  if (window.top !== window || document.contentType !== "text/html") return;
+  if (!location.protocol.startsWith("http")) return;  // about:blank before the first visit
+  const report = (found) => console.info({AXE_MARK!r} + JSON.stringify([location.href, found]));
+  const once = () => window.axe
+    .run(document, {{ resultTypes: ["violations"], iframes: false }})
+    .then((result) => report(result.violations
+      .filter((v) => {list(AXE_IMPACTS)!r}.includes(v.impact))
+      .map((v) => ({{ id: v.id, impact: v.impact, help: v.help,
+                     nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }}))))
+    .catch((error) => report([{{ id: "axe-error", impact: "critical", help: String(error),
+      nodes: [] }}]));
+  // One run at a time (axe refuses a second while one is going): later checks queue up.
+  let queue = Promise.resolve();
+  window.{AXE_CHECK} = () => (queue = queue.then(once));
+  if (document.readyState === "complete") window.{AXE_CHECK}();
+  else window.addEventListener("load", () => window.{AXE_CHECK}(), {{ once: true }});
+}})();
+"""
+
+
+def axe_source() -> str:
+    """axe-core's browser build, installed from npm into ``.cache/npm`` once: the first test
+    process to get the lock installs it, the others (xdist workers) wait and read it."""
+    if not AXE_FILE.is_file():
+        NPM_CACHE.mkdir(parents=True, exist_ok=True)
+        with (NPM_CACHE.parent / "npm.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not AXE_FILE.is_file():
+                npm = shutil.which("npm")
+                if npm is None:
+                    raise ServerFailed("npm is needed for axe-core: apt-get install -y npm")
+                command = [npm, "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund"]
+                done = subprocess.run(
+                    [*command, AXE_PACKAGE], capture_output=True, text=True, check=False
+                )
+                if done.returncode != 0 or not AXE_FILE.is_file():
+                    raise ServerFailed(f"npm install {AXE_PACKAGE} failed:\n{done.stderr}")
+    return AXE_FILE.read_text() + AXE_RUNNER
+
+
+def describe_violations(found: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """The violations, one per line: page, rule, impact, what it asks, where."""
+    return "\n".join(
+        f"{url}: {v['id']} ({v['impact']}) {v['help']} at {', '.join(v['nodes'])}"
+        for (url, _), v in sorted(found.items())
+    )
+
+
 def unique_email(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
 
@@ -94,6 +161,9 @@ def _settings_values(database_url: str, var_dir: Path, port: int) -> dict[str, s
         # Journeys deliver back-channel logouts themselves (deliver_outbox), at the moment
         # they choose: a background worker would race the pages they look at.
         "outbox_worker": "false",
+        # The demo's brand, as `make run` sets it: the journeys check pages with a logo.
+        "brand_logo": "/static/brand/demo-shop.svg",
+        "brand_color": "#0b6e4f",
     }
 
 

@@ -99,6 +99,10 @@ TEXTS = {
             "hasta que confirmes, no enviamos nada."
         ),
         "withdraw_all": "Retirar todo el consentimiento",
+        "withdraw_title": "¿Retirar todo el consentimiento?",
+        "withdraw_yes": "Sí, retirarlo todo",
+        "allow_all": "Permitir todo",
+        "refuse_all": "Rechazar todo",
         "withdrawn_all": (
             "Hecho: todos los usos opcionales de tus datos están desactivados y te opones a las "
             "estadísticas. Los correos de pedidos continúan."
@@ -230,6 +234,10 @@ TEXTS = {
             "confirm, we send nothing."
         ),
         "withdraw_all": "Withdraw all consent",
+        "withdraw_title": "Withdraw all consent?",
+        "withdraw_yes": "Yes, withdraw all",
+        "allow_all": "Allow all",
+        "refuse_all": "Refuse all",
         "withdrawn_all": (
             "Done: every optional use of your data is now off, and you object to statistics. "
             "Order emails continue."
@@ -326,8 +334,12 @@ def choose(page: Page, lang: str, purpose: str, *, allow: bool) -> None:
 
 
 def history_entry(page: Page, lang: str, purpose: str, decision: str) -> Locator:
-    """The history's items for ``purpose`` with that decision (newest first)."""
+    """The history's items for ``purpose`` with that decision (newest first); the earlier
+    ones, folded after the latest few, are unfolded first, as a shopper would."""
     t = TEXTS[lang]
+    folded = page.locator("details.older-history:not([open]) > summary")
+    if folded.count():
+        folded.click()
     return (
         page.get_by_role("list")
         .filter(has=page.get_by_role("link", name=t["receipt"]))

@@ -1,5 +1,5 @@
 """Steps more than one journey takes: signing in on the provider's login page, and reading a
-demo channel's page (the demo relying party speaks English; its store's privacy blocks do not).
+demo channel's page (in the shopper's language, as the provider's pages).
 """
 
 from __future__ import annotations
@@ -21,8 +21,31 @@ LOGIN = {
     "es": {"sign_in": "Iniciar sesión", "email": "Correo electrónico", "password": "Contraseña"},
     "en": {"sign_in": "Sign in", "email": "Email", "password": "Password"},
 }
-# The demo relying party's own words (English only).
-RP_NOT_SIGNED_IN = "Not signed in."
+# The demo relying party's own words, as the shopper reads them.
+RP = {
+    "es": {
+        "not_signed_in": "No has iniciado sesión.",
+        "signed_in_as": "Sesión iniciada como {name}.",
+        "sign_in": "Iniciar sesión",
+        "backchannel": "El proveedor ha cerrado la sesión (cierre por canal trasero).",
+        "signed_out_everywhere": "Sesión cerrada en el proveedor y, por tanto, en todos los "
+        "canales.",
+        "has_refresh": "Tiene un token de renovación (cambia en cada uso).",
+    },
+    "en": {
+        "not_signed_in": "Not signed in.",
+        "signed_in_as": "Signed in as {name}.",
+        "sign_in": "Sign in",
+        "backchannel": "Signed out by the provider (back-channel logout).",
+        "signed_out_everywhere": "Signed out at the provider, and so at every channel.",
+        "has_refresh": "Has a refresh token (rotated at each use).",
+    },
+}
+
+
+def rp_lang(page: Page) -> str:
+    """The language a demo channel's page is in (the browser's: asserted by the journeys)."""
+    return page.locator("html").get_attribute("lang") or "en"
 
 
 def expect_page(page: Page, lang: str, heading: str) -> None:
@@ -71,7 +94,8 @@ def claim(page: Page, name: str) -> str:
 def expect_signed_in(page: Page, rp: DemoRp, channel: str, account: Account) -> Seen:
     """The channel's page names the shopper and shows the ID token and userinfo."""
     expect(page).to_have_url(rp.home(channel))
-    expect(status(page)).to_have_text(f"Signed in as {account.name}.")
+    expect(page.locator("html")).to_have_attribute("lang", account.lang)
+    expect(status(page)).to_have_text(RP[account.lang]["signed_in_as"].format(name=account.name))
     expect(page.locator("#userinfo")).to_contain_text(f'"email": "{account.email}"')
     expect(page.locator("#claim-amr")).to_have_text("pwd")
     return Seen(sub=claim(page, "sub"), sid=claim(page, "sid"), auth_time=claim(page, "auth_time"))
@@ -79,8 +103,9 @@ def expect_signed_in(page: Page, rp: DemoRp, channel: str, account: Account) -> 
 
 def expect_signed_out(page: Page, rp: DemoRp, channel: str) -> None:
     expect(page).to_have_url(re.compile("^" + re.escape(rp.home(channel)) + r"(\?|$)"))
-    expect(status(page)).to_have_text(RP_NOT_SIGNED_IN)
-    expect(page.get_by_role("link", name="Sign in", exact=True)).to_be_visible()
+    t = RP[rp_lang(page)]
+    expect(status(page)).to_have_text(t["not_signed_in"])
+    expect(page.get_by_role("link", name=t["sign_in"], exact=True)).to_be_visible()
 
 
 # The second factor's pages as a shopper or officer reads them (both journeys use them).

@@ -24,6 +24,7 @@ from identity.audit.refs import Actor
 from identity.context import Origin
 from identity.db import utcnow
 from identity.runtime import Runtime
+from identity.web.i18n import format_locale
 from tests.e2e.conftest import Account
 from tests.e2e.steps import expect_page, log_in
 
@@ -221,7 +222,9 @@ def test_a_customer_asks_for_erasure_cancels_it_asks_again_and_is_erased(
     pending = server_runtime.dsr.pending_erasure(user_id)
     assert pending is not None
     tz = ZoneInfo(server_runtime.settings.display_timezone)
-    day = format_date(pending.scheduled_for.astimezone(tz).date(), format="long", locale=lang)
+    day = format_date(
+        pending.scheduled_for.astimezone(tz).date(), format="long", locale=format_locale(lang)
+    )
     scheduled = t["scheduled"].format(date=day)
     expect(page.get_by_role("status").first).to_have_text(t["requested"])
     expect(page.get_by_text(scheduled, exact=True)).to_be_visible()

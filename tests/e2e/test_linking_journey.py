@@ -24,6 +24,7 @@ from tests.e2e.harness import DemoRp, Server
 from tests.e2e.privacy_center import TEXTS as CENTER
 from tests.e2e.privacy_center import expect_status, history_entry, purpose_box, title
 from tests.e2e.steps import (
+    RP,
     Screenshot,
     expect_page,
     expect_signed_in,
@@ -154,7 +155,7 @@ def sign_in_carrying_the_visitor_id(page: Page, server: Server, lang: str) -> st
     """ "Sign in" at the store: the authorization request carries the store's anonymous id
     (its own first-party cookie, never the provider's); returns that id."""
     with page.expect_request(re.compile(re.escape(server.url) + r"/authorize\?")) as sent:
-        page.get_by_role("link", name="Sign in", exact=True).click()
+        page.get_by_role("link", name=RP[lang]["sign_in"], exact=True).click()
     [anon_id] = parse_qs(urlsplit(sent.value.url).query)["anon_id"]
     [cookie] = [c for c in page.context.cookies() if c["name"] == VISITOR_COOKIE]
     assert (cookie["value"], cookie["domain"], cookie["path"]) == (anon_id, "127.0.0.1", "/store")

@@ -163,7 +163,9 @@ def test_a_shopper_opens_privacy_from_the_top_bar_and_sees_every_purpose_with_it
     expect(orders.get_by_text(t["cannot_switch_off"])).to_be_visible()
     expect(page.get_by_role("heading", name=t["history"], level=2)).to_be_visible()
     expect(page.get_by_text(t["nothing_yet"])).to_be_visible()
-    expect(page.get_by_role("button", name=t["withdraw_all"])).to_be_visible()
+    expect(page.get_by_role("link", name=t["withdraw_all"])).to_be_visible()
+    expect(page.get_by_role("button", name=t["allow_all"], exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=t["refuse_all"], exact=True)).to_be_visible()
     screenshot(page, "preference-center")
 
 
@@ -322,7 +324,15 @@ def test_withdraw_all_turns_off_everything_that_rests_on_consent_and_order_email
     expect_status(page, lang, "personalization", "granted")
     screenshot(page, "some-allowed")
 
-    page.get_by_role("button", name=t["withdraw_all"], exact=True).click()
+    page.get_by_role("link", name=t["withdraw_all"], exact=True).click()
+    # First, exactly what it does: what goes off, the objection to statistics, what stays.
+    expect_page(page, lang, t["withdraw_title"])
+    for purpose in ("email_marketing", "sms_marketing", "personalization", "partner_sharing"):
+        expect(page.locator("#turned-off")).to_contain_text(title(lang, purpose))
+    expect(page.locator("#objected")).to_have_text(title(lang, "analytics"))
+    expect(page.locator("#kept")).to_have_text(title(lang, "order_emails"))
+    screenshot(page, "withdraw-all-confirmation")
+    page.get_by_role("button", name=t["withdraw_yes"], exact=True).click()
     expect(page).to_have_url(re.compile(r"/account/privacy\?notice=withdrawn_all$"))
     expect(page.get_by_role("status")).to_have_text(t["withdrawn_all"])
     for purpose in ("email_marketing", "partner_sharing", "personalization", "sms_marketing"):

@@ -5,8 +5,8 @@ channels: the web store and the shop app on ``127.0.0.1``, the marketplace on ``
 (another site to the browser, like another company). Its clients are the demo's
 (``identity.demo.DEMO_CLIENTS``), registered for a free port of each test process.
 
-The provider pages are asserted in the shopper's language; the demo relying party speaks
-English only. The provider runs without its background outbox worker here: a journey delivers
+The provider's pages and the demo relying party's are asserted in the shopper's language.
+The provider runs without its background outbox worker here: a journey delivers
 back-channel logouts itself with ``identity outbox deliver`` at the moment it chooses, so what a
 channel's page shows next is not a race with the worker. Screenshots of every step are in
 ``artifacts/e2e/<backend>/``.
@@ -19,16 +19,17 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from identity.demo_rp.app import BACKCHANNEL_NOTE
 from tests.e2e.conftest import Account
 from tests.e2e.harness import DemoRp, Server, deliver_outbox
 from tests.e2e.steps import (
+    RP,
     Screenshot,
     Seen,
     expect_provider_page,
     expect_signed_in,
     expect_signed_out,
     log_in,
+    rp_lang,
 )
 
 pytestmark = pytest.mark.e2e
@@ -88,7 +89,6 @@ TEXTS = {
         "no_apps": "No other apps have access to your account.",
     },
 }
-RP_SIGNED_OUT_EVERYWHERE = "Signed out at the provider, and so at every channel."
 
 
 # -- steps a shopper takes ----------------------------------------------------------------
@@ -105,7 +105,7 @@ def sign_in_at_the_store(
     page.goto(rp.home("store"))
     expect_signed_out(page, rp, "store")
     screenshot(page, "store-signed-out")
-    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_role("link", name=RP[account.lang]["sign_in"], exact=True).click()
 
     expect(page).to_have_url(re.compile("^" + re.escape(server.url) + r"/login\?next=%2Fauthorize"))
     log_in(page, account, screenshot)
@@ -121,7 +121,7 @@ def sign_in_without_a_password(page: Page, rp: DemoRp, channel: str, account: Ac
     provider knows this browser; a login page on the way would stop the journey here."""
     page.goto(rp.home(channel))
     expect_signed_out(page, rp, channel)
-    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_role("link", name=RP[account.lang]["sign_in"], exact=True).click()
     return expect_signed_in(page, rp, channel, account)
 
 
@@ -134,7 +134,7 @@ def ask_the_marketplace_to_sign_in(
     page.goto(rp.home("marketplace"))
     expect_signed_out(page, rp, "marketplace")
     screenshot(page, "marketplace-signed-out")
-    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_role("link", name=RP[account.lang]["sign_in"], exact=True).click()
 
     expect_provider_page(page, server, account.lang, t["consent_title"])
     expect(page).to_have_title(re.compile("^" + re.escape(t["consent_tab"]) + " · "))
@@ -151,7 +151,7 @@ def allow_the_marketplace(
     ask_the_marketplace_to_sign_in(page, rp, server, account, screenshot)
     page.get_by_role("button", name=TEXTS[account.lang]["allow"], exact=True).click()
     seen = expect_signed_in(page, rp, "marketplace", account)
-    expect(page.get_by_text("Has a refresh token (rotated at each use).")).to_be_visible()
+    expect(page.get_by_text(RP[account.lang]["has_refresh"])).to_be_visible()
     expect(page.locator("main")).to_contain_text("offline_access")
     screenshot(page, "marketplace-signed-in")
     return seen
@@ -161,7 +161,7 @@ def expect_signed_out_by_the_provider(page: Page, rp: DemoRp, channel: str) -> N
     """The channel learnt from the provider's back-channel logout, not from a cookie."""
     page.goto(rp.home(channel))
     expect_signed_out(page, rp, channel)
-    expect(page.get_by_role("status")).to_have_text(BACKCHANNEL_NOTE)
+    expect(page.get_by_role("status")).to_have_text(RP[rp_lang(page)]["backchannel"])
 
 
 # -- journeys -----------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def test_signing_out_everywhere_at_the_store_signs_the_app_and_the_marketplace_o
     page.get_by_role("button", name="Sign out everywhere").click()
     # RP-initiated logout with an id_token_hint: no "really sign out?" page at the provider.
     expect_signed_out(page, demo_rp, "store")
-    expect(page.get_by_role("status")).to_have_text(RP_SIGNED_OUT_EVERYWHERE)
+    expect(page.get_by_role("status")).to_have_text(RP[rp_lang(page)]["signed_out_everywhere"])
     screenshot(page, "store-signed-out-everywhere")
 
     delivered = deliver_outbox(identity_server)

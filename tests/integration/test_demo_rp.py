@@ -462,7 +462,7 @@ def test_the_store_banner_is_kept_by_the_provider_and_follows_the_shopper_into_t
     assert answer_of(runtime, anonymous.key, "personalization").allowed
     # First-party only: the store's own cookies, and nothing from the provider before sign-in.
     assert {c.name for c in browser.http.cookies.jar} <= {
-        "demo_store_visitor", "demo_store_lang", "demo_rp_store",
+        "demo_store_visitor", "demo_rp_lang", "demo_rp_store",
     }  # fmt: skip
 
     start = browser.http.get(f"{demo.home('store')}login")
@@ -486,3 +486,42 @@ def test_rejecting_in_the_banner_turns_recommendations_and_statistics_off(
     text = choose_in_banner(browser, demo, choice="save", personalization="on")
     assert "Linen shirt, size M" in text
     assert "This visit is not counted" in text
+
+
+# -- languages: the switch (?lang=), then its cookie, then Accept-Language, as the provider --
+
+
+def test_a_spanish_browser_gets_the_channels_in_spanish(demo: Demo) -> None:
+    with httpx.Client(headers={"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}) as http:
+        for channel, title in (("store", "Tienda web"), ("app", "App de la tienda")):
+            page = http.get(demo.home(channel))
+            assert '<html lang="es">' in page.text
+            text = page_text(page.text)
+            assert title in text
+            assert "No has iniciado sesión." in text
+            assert "Not signed in" not in text
+        overview = page_text(http.get(f"{demo.store_url}/").text)
+        assert "Una cuenta, tres canales" in overview
+
+
+def test_the_switch_wins_and_is_remembered_across_channels(demo: Demo) -> None:
+    with httpx.Client(headers={"Accept-Language": "es"}) as http:
+        switched = http.get(f"{demo.home('store')}?lang=en")
+        assert "Not signed in." in page_text(switched.text)
+        assert switched.cookies.get("demo_rp_lang") == "en"
+        # Another channel on the same site, no ?lang= this time: the cookie decides.
+        assert '<html lang="en">' in http.get(demo.home("app")).text
+
+
+def test_the_provider_is_asked_for_the_same_language(demo: Demo) -> None:
+    with httpx.Client(headers={"Accept-Language": "es"}) as http:
+        start = http.get(f"{demo.home('store')}login")
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    assert query["ui_locales"] == ["es"]
+
+
+def test_an_unknown_language_falls_back_to_english(demo: Demo) -> None:
+    with httpx.Client(headers={"Accept-Language": "de"}) as http:
+        page = http.get(f"{demo.home('store')}?lang=xx")
+    assert '<html lang="en">' in page.text
+    assert "demo_rp_lang" not in page.cookies

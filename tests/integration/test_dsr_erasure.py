@@ -24,6 +24,7 @@ from identity.audit.verify import verify_database
 from identity.consent.models import ConsentRecord, ConsentState
 from identity.errors import InvalidInput
 from identity.subjects.models import AnonymousSubject
+from identity.web.i18n import format_locale
 from tests.support.dsr_fixtures import EMAIL, NAME, PERSONAL, Held, dump_database, traces_of
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import csrf_token, login, page_text, submit
@@ -36,7 +37,7 @@ SUBJECT_ES = "Se eliminará tu cuenta"
 def long_date(moment: Any, settings: Any, locale: str = "es") -> str:
     """A date as pages and mails show it (the customer's language and the display zone)."""
     local = moment.astimezone(ZoneInfo(settings.display_timezone))
-    return format_date(local.date(), format="long", locale=locale)
+    return format_date(local.date(), format="long", locale=format_locale(locale))
 
 
 def ask_for_erasure(browser: Any, password: str = DEFAULT_PASSWORD) -> Any:

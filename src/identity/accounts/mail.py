@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from identity.mail import MailSender, OutgoingMail
+from identity.mail import MailSender, OutgoingMail, render_mail
 from identity.web.templating import Templates
 
 
@@ -19,10 +19,9 @@ class AccountMail:
         self._sender = sender
 
     def _send(self, to: str, locale: str, template: str, subject: str, **context: object) -> None:
-        text = self._templates.render(f"mail/{template}.txt", locale, context)
-        self._sender.send(
-            OutgoingMail(to=to, subject=self._templates.gettext(locale, subject), text=text)
-        )
+        body = render_mail(self._templates, template, locale, dict(context))
+        subject = self._templates.gettext(locale, subject)
+        self._sender.send(OutgoingMail(to=to, subject=subject, text=body.text, html=body.html))
 
     def verify_email(self, to: str, locale: str, *, name: str | None, link: str) -> None:
         self._send(

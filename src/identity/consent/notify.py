@@ -9,7 +9,7 @@ from identity.accounts.models import User
 from identity.consent.ledger import ConfirmationRequest
 from identity.consent.links import ConsentLinks
 from identity.db import Database
-from identity.mail import MailSender, OutgoingMail
+from identity.mail import MailSender, OutgoingMail, render_mail
 from identity.mail.sms import SmsSender
 from identity.web.templating import Templates
 
@@ -49,8 +49,8 @@ class ConsentMessages:
             text = self._templates.render("mail/consent_confirm_sms.txt", locale, context)
             self._sms.send(user.phone_number, text.strip())
             return
-        text = self._templates.render("mail/consent_confirm.txt", locale, context)
+        body = render_mail(self._templates, "consent_confirm", locale, context)
         subject = self._templates.gettext(
             locale, N_("Please confirm: %(purpose)s"), purpose=context["purpose"]
         )
-        self._mail.send(OutgoingMail(to=user.email, subject=subject, text=text))
+        self._mail.send(OutgoingMail(user.email, subject, body.text, html=body.html))

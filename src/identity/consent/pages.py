@@ -3,6 +3,7 @@ the re-consent interstitial, and the Global Privacy Control declaration."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from identity.audit.refs import Actor
 from identity.consent.policy import LegalBasis, Purpose
 from identity.consent.service import subject_key
-from identity.context import CurrentSession
+from identity.context import CurrentSession, Origin
 from identity.errors import NotFound
 from identity.links import LinkError
 from identity.web.deps import (
@@ -131,7 +132,19 @@ def save_privacy(
         value = text_field(form, f"purpose.{purpose.id}", 10)
         if purpose.switchable and value in ("on", "off"):
             choices[purpose.id] = value == "on"
-    result = runtime.consent.set_choices(subject_key(current.user.id), choices, origin=origin)
+    return _saved(request, runtime, current, choices, origin)
+
+
+def _saved(
+    request: Request,
+    runtime: RuntimeDep,
+    current: CurrentSession,
+    choices: dict[str, bool],
+    origin: Origin,
+) -> Response:
+    """Apply choices the way every form of the page does, and say what happened."""
+    subject = subject_key(current.user.id)
+    result = runtime.consent.set_choices(subject, choices, origin=origin)
     if result.need_phone:  # every other choice was kept; say what is missing
         return _privacy_page(request, runtime, current, status=400, problem="phone_needed")
     if not result.recorded:
@@ -140,12 +153,55 @@ def save_privacy(
     return redirect(f"/account/privacy?notice={'saved_pending' if pending else 'saved'}")
 
 
+@router.post("/account/privacy/all")
+def choose_all(
+    request: Request,
+    form: CsrfFormDep,
+    runtime: RuntimeDep,
+    current: PrivacyFormUser,
+    origin: OriginDep,
+) -> Response:
+    """ "Allow all" / "Refuse all" at the top of the page: every purpose that rests on consent,
+    through the same write as single choices (double opt-in, the phone rule). Statistics rest
+    on legitimate interest: they are an objection, made below or by "withdraw all"."""
+    answer = text_field(form, "all", 10)
+    if answer not in ("allow", "refuse"):  # a crafted form: change nothing
+        return redirect("/account/privacy?notice=nothing_changed")
+    choices = {p.id: answer == "allow" for p in consent_purposes(runtime.consent.catalog)}
+    return _saved(request, runtime, current, choices, origin)
+
+
+@router.get("/account/privacy/withdraw-all")
+def withdraw_all_page(request: Request, runtime: RuntimeDep, current: UserDep) -> Response:
+    """Before withdrawing everything, say exactly what it does: which purposes go off, that it
+    objects to statistics, and what stays (order emails)."""
+    catalog = list(runtime.consent.catalog)
+    return render(
+        request,
+        "consent/withdraw_all.html",
+        {
+            "turned_off": consent_purposes(catalog),
+            "objected": [
+                p
+                for p in catalog
+                if p.switchable and p.legal_basis is LegalBasis.legitimate_interest
+            ],
+            "kept": [p for p in catalog if not p.switchable],
+        },
+    )
+
+
 @router.post("/account/privacy/withdraw-all")
 def withdraw_all(
     form: CsrfFormDep, runtime: RuntimeDep, current: PrivacyFormUser, origin: OriginDep
 ) -> Response:
     runtime.consent.withdraw_all(subject_key(current.user.id), origin=origin)
     return redirect("/account/privacy?notice=withdrawn_all")
+
+
+def consent_purposes(catalog: Iterable[Purpose]) -> list[Purpose]:
+    """The purposes a customer may switch that rest on their consent."""
+    return [p for p in catalog if p.switchable and p.legal_basis is LegalBasis.consent]
 
 
 def _record_id(raw: str) -> int:

@@ -44,11 +44,12 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from identity.demo_rp.backchannel import InvalidLogoutToken, LogoutTokenVerifier
-from identity.demo_rp.banner import LANG_COOKIE, TEXTS, StoreBanner
+from identity.demo_rp.banner import StoreBanner
+from identity.demo_rp.texts import UI, language, note_text, remember
 
 HERE = Path(__file__).resolve().parent
 
-BACKCHANNEL_NOTE = "Signed out by the provider (back-channel logout)."
+BACKCHANNEL_NOTE = UI["en"]["notes"]["backchannel"]
 SESSION_MAX_AGE = 8 * 3600
 
 
@@ -176,15 +177,16 @@ class ChannelSite:
         ended_at = self.ended_subs.get(sub) if isinstance(sub, str) else None
         if sid in self.ended_sids or (ended_at is not None and ended_at >= login.signed_in_at):
             self.forget(request)
-            return None, BACKCHANNEL_NOTE
+            return None, "backchannel"
         return login, None
 
     def forget(self, request: Request) -> Login | None:
         handle = request.session.pop("handle", None)
         return self.logins.pop(handle, None) if isinstance(handle, str) else None
 
-    def note(self, request: Request, kind: str, text: str) -> None:
-        request.session["note"] = {"kind": kind, "text": text}
+    def note(self, request: Request, kind: str, key: str, **params: str) -> None:
+        """A note for the next page, kept as a key of ``texts.UI`` (shown in its language)."""
+        request.session["note"] = {"kind": kind, "key": key, "params": params}
 
     def home(self) -> RedirectResponse:
         return RedirectResponse(self.channel.home, status_code=303)
@@ -207,29 +209,24 @@ class ChannelSite:
         login, ended = self.current(request)
         notes = [request.session.pop("note")] if "note" in request.session else []
         if ended:
-            notes.append({"kind": "warn", "text": ended})
+            notes.append({"kind": "warn", "key": ended})
         userinfo = await self.userinfo(login) if login else None
         if userinfo is not None and userinfo["status"] == 401:
             # The provider no longer honours this sign-in (access removed, grant revoked).
             self.forget(request)
-            notes.append(
-                {
-                    "kind": "warn",
-                    "text": "The provider no longer accepts this sign-in "
-                    "(access was removed or the session ended): signed out here.",
-                }
-            )
+            notes.append({"kind": "warn", "key": "no_longer"})
             login, userinfo = None, None
         claims = login.claims if login else {}
         token = login.token if login else {}
         privacy = await self.banner.privacy(request, claims.get("sub")) if self.banner else None
+        lang = language(request)
         response = self.templates.TemplateResponse(
             request,
             "channel.html",
             {
                 "channel": self.channel,
                 "login": login,
-                "notes": notes,
+                "notes": [{"kind": n.get("kind"), "text": note_text(lang, n)} for n in notes],
                 "claims": [
                     ("sub", claims.get("sub")),
                     ("sid", claims.get("sid")),
@@ -245,8 +242,7 @@ class ChannelSite:
                 "privacy": privacy,
             },
         )
-        if self.banner and request.query_params.get("lang") in TEXTS:
-            self.banner.set_cookies(response, {LANG_COOKIE: privacy.lang}, f"/{self.channel.key}")
+        remember(request, response, lang)
         return response
 
     async def choose_privacy(self, request: Request) -> Response:
@@ -294,6 +290,7 @@ class ChannelSite:
         redirect_uri = f"{self.channel.home}callback"
         visitor = self.banner.visitor(request) if self.banner else None
         extra = {"anon_id": visitor} if visitor else {}  # linked to the account at redemption
+        extra["ui_locales"] = language(request)  # the provider's pages in the channel's language
         response: Response = await self.client.authorize_redirect(request, redirect_uri, **extra)
         return response
 
@@ -302,24 +299,23 @@ class ChannelSite:
         params = request.query_params
         if "error" in params:
             if params["error"] == "access_denied":
-                text = f"You chose not to share your account with {self.channel.title}."
+                self.note(request, "error", "denied", channel=self.channel.key)
             else:
-                text = f"Sign-in did not complete ({params['error']})."
-            self.note(request, "error", text)
+                self.note(request, "error", "incomplete", error=params["error"][:100])
             return self.home()
         metadata = await self.client.load_server_metadata()
         # RFC 9207: the response names its issuer, so a mix-up with another provider shows.
         if params.get("iss") != metadata["issuer"]:
-            self.note(request, "error", "The response's iss is not our provider: refused.")
+            self.note(request, "error", "wrong_iss")
             return self.home()
         try:
             token = dict(await self.client.authorize_access_token(request))
         except (OAuthError, JoseError) as exc:
-            self.note(request, "error", f"Sign-in failed: {exc}")
+            self.note(request, "error", "failed", error=str(exc))
             return self.home()
         claims = token.pop("userinfo", None)  # Authlib's name for the verified ID token claims
         if not claims:
-            self.note(request, "error", "Sign-in failed: the provider sent no ID token.")
+            self.note(request, "error", "no_id_token")
             return self.home()
         self.forget(request)
         handle = secrets.token_urlsafe(24)
@@ -333,7 +329,7 @@ class ChannelSite:
         """The refresh-token grant: new tokens, the refresh token rotated by the provider."""
         login, _ = self.current(request)
         if login is None or not login.token.get("refresh_token"):
-            self.note(request, "error", "No refresh token to use.")
+            self.note(request, "error", "no_refresh")
             return self.home()
         try:
             fresh = dict(
@@ -349,10 +345,10 @@ class ChannelSite:
         except (OAuthError, JoseError) as exc:
             self.forget(request)
             reason = getattr(exc, "description", "") or getattr(exc, "error", "") or str(exc)
-            self.note(request, "error", f"Refresh refused, signed out here ({reason}).")
+            self.note(request, "error", "refresh_refused", error=str(reason))
             return self.home()
         login.token = {**login.token, **fresh}
-        self.note(request, "ok", f"New access token, expires at {_time(fresh.get('expires_at'))}.")
+        self.note(request, "ok", "refreshed", time=_time(fresh.get("expires_at")))
         return self.home()
 
     # -- sign out: RP-initiated logout ----------------------------------------------------
@@ -374,10 +370,10 @@ class ChannelSite:
         try:
             await self.client.validate_logout_response(request)
         except OAuthError:
-            self.note(request, "error", "A logout response with a state we never sent: ignored.")
+            self.note(request, "error", "bad_state")
             return self.home()
         self.forget(request)
-        self.note(request, "ok", "Signed out at the provider, and so at every channel.")
+        self.note(request, "ok", "signed_out")
         return self.home()
 
     # -- back-channel logout receiver -----------------------------------------------------

@@ -6,7 +6,7 @@ client credentials), kept in the store's first-party cookie. The banner's choice
 with ``PUT /v1/consents/{id}/{purpose}``; before it shows recommendations or counts a visit
 the store asks the decision API, as every downstream system must. At sign-in the id goes on
 the authorization request (``anon_id``) and the provider links it to the account, merging the
-choice. The banner speaks Spanish and English (``?lang=``, then the browser's languages).
+choice. The banner speaks the page's language (:func:`identity.demo_rp.texts.language`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 from starlette.requests import Request
 
+from identity.demo_rp.texts import language
+
 log = logging.getLogger(__name__)
 
 VISITOR_COOKIE = "demo_store_visitor"
-LANG_COOKIE = "demo_store_lang"
 VISITOR_MAX_AGE = 395 * 24 * 3600  # the provider's default lifetime of an anonymous id
 BACKEND_SCOPE = "consent:read consent:write anonymous:issue"
 PURPOSES = ("personalization", "analytics")  # what the banner asks about
@@ -78,17 +79,6 @@ TEXTS = {
         "(¿está la tienda registrada con anonymous:issue? ejecuta `identity demo seed`).",
     },
 }
-
-
-def language(request: Request) -> str:
-    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-    if asked in TEXTS:
-        return asked
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in TEXTS:
-            return tag
-    return "en"
 
 
 @dataclass
@@ -198,7 +188,7 @@ class StoreBanner:
         visitor = self.visitor(request) or await self._backend.new_visitor()
         lang = language(request)
         await self._backend.record(visitor, decisions, lang)
-        return visitor, {VISITOR_COOKIE: visitor, LANG_COOKIE: lang}
+        return visitor, {VISITOR_COOKIE: visitor}
 
     def set_cookies(self, response: Any, cookies: dict[str, str], path: str) -> None:
         for name, value in cookies.items():

@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from identity.demo_rp.app import HERE, Channel, ChannelSite, load_credentials
 from identity.demo_rp.banner import ConsentBackend, StoreBanner
+from identity.demo_rp.texts import language, page_language, remember
 from identity.web.middleware import EdgeMiddleware
 
 
@@ -54,12 +55,16 @@ def create_demo_rp(
     ]
     templates = Jinja2Templates(
         directory=HERE / "templates",
-        context_processors=[lambda _request: {"channels": channels, "issuer": issuer}],
+        context_processors=[
+            lambda request: {"channels": channels, "issuer": issuer, **page_language(request)}
+        ],
     )
     sites = _sites(channels, issuer, secret_key, templates)
 
     async def index(request: Request) -> Response:
-        return templates.TemplateResponse(request, "index.html", {"channel": None})
+        response = templates.TemplateResponse(request, "index.html", {"channel": None})
+        remember(request, response, language(request))
+        return response
 
     app = Starlette(
         routes=[

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from identity.accounts.mail import N_
 from identity.accounts.models import User
-from identity.mail import MailJobs, MailSender, OutgoingMail
+from identity.mail import MailJobs, MailSender, OutgoingMail, render_mail
 from identity.web.templating import Templates
 
 
@@ -32,8 +32,8 @@ class ErasureMails:
         }
 
         def send() -> None:
-            text = self._templates.render("mail/erasure_requested.txt", locale, context)
+            body = render_mail(self._templates, "erasure_requested", locale, context)
             subject = self._templates.gettext(locale, N_("Your account will be deleted"))
-            self._sender.send(OutgoingMail(to=to, subject=subject, text=text))
+            self._sender.send(OutgoingMail(to, subject, body.text, html=body.html))
 
         self._jobs.submit(send)

@@ -5,6 +5,7 @@ mailbox is readable at ``/dev/mail`` so a person trying ``make run`` can click t
 """
 
 from identity.mail.jobs import MailJobs
+from identity.mail.layout import MailBody, render_mail
 from identity.mail.senders import (
     FileMailSender,
     MailSender,
@@ -16,10 +17,12 @@ from identity.mail.senders import (
 
 __all__ = [
     "FileMailSender",
+    "MailBody",
     "MailJobs",
     "MailSender",
     "OutgoingMail",
     "SmtpMailSender",
     "read_mailbox",
+    "render_mail",
     "sender_from_settings",
 ]

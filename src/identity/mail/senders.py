@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import smtplib
 import ssl
 import uuid
@@ -26,6 +27,7 @@ class OutgoingMail:
     subject: str
     text: str
     headers: dict[str, str] = field(default_factory=dict)
+    html: str | None = None  # the HTML alternative (identity.mail.layout), when there is one
 
 
 class MailSender(Protocol):
@@ -66,6 +68,8 @@ class SmtpMailSender:
         for name, value in mail.headers.items():
             message[name] = value
         message.set_content(mail.text)
+        if mail.html:  # multipart/alternative: the text first, the preferred part last
+            message.add_alternative(mail.html, subtype="html")
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout) as smtp:
             if s.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
@@ -93,6 +97,20 @@ def read_mailbox(directory: Path, limit: int = 50) -> list[dict[str, object]]:
         except (OSError, ValueError):
             continue
     return messages
+
+
+_MESSAGE_ID = re.compile(r"[0-9]{8}T[0-9]{12}-[0-9a-f]{8}")
+
+
+def read_message(directory: Path, message_id: str) -> dict[str, object] | None:
+    """One message written by :class:`FileMailSender`, by the id the mailbox lists."""
+    if not _MESSAGE_ID.fullmatch(message_id):
+        return None  # never a path from the request
+    try:
+        message: dict[str, object] = json.loads((directory / f"{message_id}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return message
 
 
 def _mask(address: str) -> str:

@@ -27,7 +27,7 @@ from identity.context import CurrentSession, Origin
 from identity.crypto import token_digest
 from identity.db import utcnow
 from identity.errors import NotFound, TooManyAttempts
-from identity.mail import MailJobs, MailSender, OutgoingMail
+from identity.mail import MailJobs, MailSender, OutgoingMail, render_mail
 from identity.upstream.client import UpstreamProblem
 from identity.upstream.flow import MailedLink, Pending
 from identity.upstream.models import UpstreamIdentity
@@ -124,15 +124,18 @@ class Upstream(UpstreamService):
         return Throttle().charge(session, keys, utcnow())
 
     def _send_link(self, to: str, locale: str, provider: str, token: str) -> None:
-        text = self.mailer.templates.render(
-            "mail/upstream_link.txt",
+        body = render_mail(
+            self.mailer.templates,
+            "upstream_link",
             locale,
             {"provider": provider, "link": f"{self._issuer}/login/upstream/mail?token={token}"},
         )
         subject = self.mailer.templates.gettext(
             locale, N_("Confirm signing in with %(provider)s"), provider=provider
         )
-        self.mailer.sender.send(OutgoingMail(to=to, subject=subject, text=text))
+        self.mailer.sender.send(
+            OutgoingMail(to=to, subject=subject, text=body.text, html=body.html)
+        )
 
     def mailed(self, token: str | None) -> MailedLink:
         link = self.tokens.open_mailed(token)

@@ -7,6 +7,10 @@ language, so its catalog is the identity. ``make messages`` re-extracts the temp
 Language choice, first match wins (see :func:`negotiate`): an explicit ``?lang=`` switch, the
 language cookie the switcher leaves, the signed-in user's saved language, the ``ui_locales``
 parameter of an OpenID Connect request, the browser's ``Accept-Language``, then English.
+
+Dates and times follow one regional convention per language (:data:`FORMAT_LOCALES`): the
+English texts use British spelling ("personalised", "cancelled"), so English pages and mails use
+British formats (``2 December 2026``, 24-hour clock); Spanish ones those of Spain.
 """
 
 from __future__ import annotations
@@ -25,6 +29,13 @@ from identity.context import LOCALES
 DEFAULT_LOCALE = "en"
 LOCALE_DIR = Path(__file__).parent / "locales"
 LANG_COOKIE = "identity_lang"
+# Babel's locale for dates and times per language: British English to match the spelling.
+FORMAT_LOCALES = {"en": "en_GB", "es": "es_ES"}
+
+
+def format_locale(locale: str) -> str:
+    """The Babel locale that formats dates and times on pages in ``locale``."""
+    return FORMAT_LOCALES.get(locale, FORMAT_LOCALES[DEFAULT_LOCALE])
 
 
 def load_translations(locale: str) -> gettext.NullTranslations:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from identity.web.i18n import LOCALES, load_translations
+from identity.web.i18n import LOCALES, format_locale, load_translations
 
 
 class Templates:
@@ -25,8 +25,10 @@ class Templates:
         *,
         filters: Mapping[str, Callable[..., Any]] | None = None,
         timezone: str = "UTC",
+        globals: Mapping[str, Any] | None = None,
     ) -> None:
         self.directory = directory
+        self._globals = dict(globals or {})  # e.g. the brand, in pages and mails alike
         self._tz = ZoneInfo(timezone)
         self._filters = dict(filters or {})
         self._translations = {locale: load_translations(locale) for locale in LOCALES}
@@ -42,14 +44,25 @@ class Templates:
             lstrip_blocks=True,
         )
         env.install_gettext_translations(self._translations[locale], newstyle=True)  # type: ignore[attr-defined]
+        env.globals.update(self._globals)
         env.globals["locale"] = locale
         env.filters.update(self._filters)
-        env.filters["datetime"] = lambda value: _format_datetime(value, locale, self._tz)
-        env.filters["date"] = lambda value: _format_date(value, locale, self._tz)
+        formats = format_locale(locale)
+        env.filters["datetime"] = lambda value: _format_datetime(value, formats, self._tz)
+        env.filters["date"] = lambda value: _format_date(value, formats, self._tz)
         return env
 
     def render(self, name: str, locale: str, context: Mapping[str, Any]) -> str:
         return self._envs[locale].get_template(name).render(context)
+
+    def render_with_exports(
+        self, name: str, locale: str, context: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """The rendered text and the template's top-level ``{% set %}`` values (a mail's
+        ``button`` label, for its HTML part)."""
+        module = self._envs[locale].get_template(name).make_module(dict(context))
+        exports = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+        return str(module), exports
 
     def gettext(self, locale: str, message: str, **variables: Any) -> str:
         """Translate a message outside a template (mail subjects, flash notices)."""

@@ -37,7 +37,7 @@ def test_the_policy_page_is_public_and_reads_in_spanish_and_english(app, runtime
             assert purpose.title.get(locale) in text
             assert purpose.description.get(locale) in text
     assert "En vigor desde el 23 de noviembre de 2026" in es
-    assert "In force since November 23, 2026" in en
+    assert "In force since 23 November 2026" in en
     assert "Base jurídica: Interés legítimo (puedes oponerte)" in es  # statistics
     assert "Legal basis: Needed for your purchases" in en  # order emails
     assert "<script" not in spanish.text
@@ -85,8 +85,8 @@ def test_every_version_is_on_the_page_with_the_days_it_was_in_force(make_setting
     for anchor in ("personalization", "personalization-v1.1", "personalization-v1.0"):
         assert f'id="{anchor}"' in page.text
     assert NEW_WORDING["en"] in text
-    assert "Version 1.1 current In force since December 1, 2026" in text
-    assert "Version 1.0 In force from November 23, 2026 to December 1, 2026" in text
+    assert "Version 1.1 current In force since 1 December 2026" in text
+    assert "Version 1.0 In force from 23 November 2026 to 1 December 2026" in text
     assert "What changed: the wishlist counts too" in text
     assert text.index(NEW_WORDING["en"]) < text.index("We use what you buy and look at")
 

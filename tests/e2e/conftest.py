@@ -45,6 +45,7 @@ from identity.audit.refs import Actor
 from identity.runtime import Runtime
 from tests.e2e.harness import (
     AXE_CHECK,
+    AXE_DONE,
     AXE_MARK,
     BROWSER_LOCALES,
     CHROMIUM,
@@ -325,14 +326,18 @@ def open_page(
 def _check_last_page(page: Page) -> None:
     """Run the page's axe once more and wait for it (its report arrives as a console message).
 
-    In front first: a page in the background gets no animation frames, which axe waits for;
-    and never longer than a few seconds (evaluate itself has no timeout)."""
-    with contextlib.suppress(PlaywrightError):  # closed or crashed: reported elsewhere
+    In front first: a page in the background gets no animation frames, which axe waits for.
+    The check is started without awaiting it and then waited for with Playwright's own
+    timeout: an awaited promise that never settles (a page stuck mid-navigation) would hang
+    the test, as ``evaluate`` has no timeout of its own."""
+    with contextlib.suppress(PlaywrightError):  # closed, crashed or too slow: reported elsewhere
         page.bring_to_front()
         page.evaluate(
-            f"""() => window.{AXE_CHECK} ? Promise.race([window.{AXE_CHECK}(),
-                new Promise((done) => setTimeout(done, {AXE_TIMEOUT_MS}))]) : null"""
+            f"""() => {{ window.{AXE_DONE} = false;
+                const check = window.{AXE_CHECK} ? window.{AXE_CHECK}() : Promise.resolve();
+                check.then(() => {{ window.{AXE_DONE} = true; }}); }}"""
         )
+        page.wait_for_function(f"() => window.{AXE_DONE} === true", timeout=AXE_TIMEOUT_MS)
 
 
 @pytest.fixture

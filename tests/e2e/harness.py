@@ -81,6 +81,7 @@ AXE_IMPACTS = ("critical", "serious")  # what fails a journey; moderate and mino
 # in the middle of a navigation was seen to hang a journey). Frames are not entered: the
 # development mailbox's are sandboxed mails, which run no script.
 AXE_CHECK = "__identityAxeCheck"  # the page's check, also called once more at the end
+AXE_DONE = "__identityAxeDone"  # set when that last check has reported
 AXE_RUNNER = f"""
 (() => {{
   if (window.top !== window || document.contentType !== "text/html") return;

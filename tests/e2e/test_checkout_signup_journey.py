@@ -87,7 +87,7 @@ def from_the_store_to_sign_in(page: Page, rp: DemoRp, lang: str, screenshot: Scr
     """At the store, "Sign in": the provider's page says where it leads and how to go back."""
     t = TEXTS[lang]
     page.goto(rp.home("store"))
-    page.get_by_role("link", name="Sign in", exact=True).click()
+    page.get_by_role("link", name=t["sign_in"], exact=True).click()  # the store speaks it too
     expect_page(page, lang, t["sign_in"])
     expect(page.get_by_text(t["continue_to"], exact=True)).to_be_visible()
     expect(page.get_by_role("link", name=t["back_to"])).to_have_attribute("href", rp.home("store"))

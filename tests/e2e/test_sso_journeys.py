@@ -238,7 +238,7 @@ def test_declining_consent_at_the_marketplace_leaves_it_signed_out_with_access_d
     page.get_by_role("button", name=t["deny"], exact=True).click()
     expect_signed_out(page, demo_rp, "marketplace")
     expect(page.get_by_role("status")).to_have_text(
-        re.compile(r"^You chose not to share your account with Marketplace")
+        re.compile(r"^Has decidido no compartir tu cuenta con Marketplace")
     )
     screenshot(page, "marketplace-access-denied")
 

@@ -87,12 +87,11 @@ class Upstream(UpstreamService):
 
     # -- not signed in: a mailed link -----------------------------------------------------
 
-    def proof_needed(self, token: str | None) -> tuple[Pending, bool]:
-        """The pending identity, and whether an account already has its address."""
-        pending = self._pending_or_fail(token)
-        with self._db.read() as session:
-            decision = self._decide(session, pending.identity, None)
-        return pending, decision.outcome is Outcome.prove_account
+    def proof_needed(self, token: str | None) -> Pending:
+        """The pending identity that must prove its address. Its page is the same whether an
+        account has that address or not (what a provider asserts must not tell anyone which
+        addresses have an account here)."""
+        return self._pending_or_fail(token)
 
     def mail_proof(self, token: str | None, origin: Origin) -> None:
         """Mail the address a link that links (or creates) the account when opened in this

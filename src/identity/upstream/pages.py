@@ -159,7 +159,7 @@ def prove_form(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Re
     if current is not None:
         return redirect("/login/upstream/link")
     try:
-        pending, exists = runtime.upstream.proof_needed(_pending_cookie(request, runtime))
+        pending = runtime.upstream.proof_needed(_pending_cookie(request, runtime))
     except UpstreamFailed as exc:
         return _problem(request, runtime, exc.reason)
     provider = runtime.upstream.registry.get(pending.identity.provider)
@@ -172,7 +172,6 @@ def prove_form(request: Request, runtime: RuntimeDep, current: CurrentDep) -> Re
         {
             "identity": pending.identity,
             "provider": provider.display_name if provider else "?",
-            "account_exists": exists,
             "login_url": login,
         },
     )

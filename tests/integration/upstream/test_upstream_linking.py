@@ -143,7 +143,7 @@ def test_an_unverified_upstream_address_gets_an_account_only_through_the_mailed_
     assert answer.headers["location"] == "/login/upstream/prove"
     assert user_by_email(runtime, "uv@upstream.example") is None
     prove = client.get("/login/upstream/prove")
-    assert "has not confirmed the address" in page_text(prove.text)
+    assert "first show us that this address is yours" in page_text(prove.text)
     submit(client, "/login/upstream/mail/send", {}, form_page="/login/upstream/prove")
     link = mailbox.last_link("uv@upstream.example", "/login/upstream/mail")
     submit(client, "/login/upstream/mail", {"token": link.split("token=", 1)[1]}, form_page=link)

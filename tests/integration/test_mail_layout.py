@@ -32,6 +32,12 @@ CONTEXT = {
     "brand": "Demo Shop",
     "requested_at": datetime(2026, 12, 2, 9, 0, tzinfo=UTC),
     "scheduled_for": datetime(2026, 12, 9, 9, 0, tzinfo=UTC),
+    # the self-service and external sign-in mails
+    "account_link": "https://id.example/account",
+    "device": HOSTILE,
+    "when": datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+    "others_signed_out": True,
+    "provider": HOSTILE,
 }
 
 

@@ -9,7 +9,6 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from identity.audit.refs import Actor
@@ -27,6 +26,7 @@ from identity.web.deps import (
     signed_in,
     text_field,
 )
+from identity.web.offload import in_thread
 from identity.web.pages import redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
@@ -333,7 +333,7 @@ async def unsubscribe(
         return _unsubscribe_page(request, reason="invalid")
     try:
         _, purpose = runtime.consent.read_unsubscribe(token)
-        await run_in_threadpool(runtime.consent.unsubscribe, token, origin)
+        await in_thread(runtime.consent.unsubscribe, token, origin)
     except LinkError as exc:
         return _unsubscribe_page(request, reason=exc.reason)
     return _unsubscribe_page(request, purpose=purpose, done=True)

@@ -5,9 +5,10 @@ Targets (``TARGET_*``, judged in the closing table, PASS or FAIL):
 
 * sign-in: a signed-in customer's authorization-code flow (``GET /authorize`` with the browser
   session -> code -> ``POST /token``) with ``anon_id`` on ``/authorize`` against the same flow
-  without: p50 difference < 5 ms (median of the rounds' own differences), judged on an id
-  carrying the banner's three decisions, all merged; an id with nothing to merge (linking's
-  fixed cost) is shown beside it;
+  without: p50 difference < 5 ms (median of the rounds' own differences) "apart from the
+  merge's writes", so judged on an id with nothing to merge (verification, claim, presentation,
+  audit entry: linking's fixed cost); an id carrying the banner's three decisions, all merged
+  (three records appended, and the states read to decide them), is shown beside it;
 * writes: ``PUT /v1/consents/{anonymous id}/{purpose}``, each a new visitor's first decision,
   >= 540/s (#11's target for consent writes) or >= 0.25x pgbench running the same statements
   (#11's other one); the accounts' writes to the same server in the same run beside them;
@@ -458,10 +459,10 @@ def signin_rows(rounds: list[Any]) -> list[tuple[str, str, str, bool | None]]:
         rows.append((f"{TITLES[kind]}: p50 (p99)", f"{f['p50_ms']:.2f} ms ({f['p99_ms']:.2f}); "
                      f"POST /token {legs[kind]:.2f} ms; CPU {harness.cpu_with_db(f):.2f} ms",
                      "", None))  # fmt: skip
-    (_, empty), (merged, text) = diff("empty"), diff("merge")
-    rows.append(("… difference, id with nothing to merge", empty, "", None))
-    what = "… difference, id with 3 decisions merged"
-    rows.append((what, text, f"< {TARGET_LINK_MS:g} ms", merged < TARGET_LINK_MS))
+    (fixed, empty), (_, merged) = diff("empty"), diff("merge")
+    what = "… difference, id with nothing to merge"
+    rows.append((what, empty, f"< {TARGET_LINK_MS:g} ms", fixed < TARGET_LINK_MS))
+    rows.append(("… difference, id with 3 decisions merged", merged, "", None))
     return rows
 
 

@@ -13,8 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import freezegun
 import pytest
 from sqlalchemy import delete, insert
+
+# pytest's own clock (``--durations``, junit times) keeps running while a test freezes time.
+freezegun.configure(extend_ignore_list=["_pytest", "xdist", "pluggy"])
 
 # The developer's own IDENTITY_* settings must not leak into tests.
 for _name in [

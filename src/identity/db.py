@@ -270,17 +270,19 @@ def upsert(
     keys: tuple[str, ...],
     update: tuple[str, ...] | None = None,
     only_if: Callable[[Any, Any], Any] | None = None,
-) -> None:
+) -> bool:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE`` the other columns, in one statement (no
     read first, so concurrent writers of one new row cannot both insert it). ``update``: the
     columns a conflict updates (default: all but the keys); ``only_if(table, excluded)``: a
     condition for the update, e.g. only a newer row replaces the stored one (a module-level
-    function: the statement is built once per shape)."""
+    function: the statement is built once per shape). Returns whether the row was written
+    (False: ``only_if`` kept the stored one)."""
     names = tuple(values)
     statement = _upsert_statement(
         session.get_bind().dialect.name, table, names, keys, update, only_if
     )
-    session.execute(statement, values)
+    result = session.execute(statement, values)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=64)

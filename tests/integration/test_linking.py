@@ -255,6 +255,49 @@ def test_a_shared_device_stops_merging_once_too_many_accounts_present_it(
     ]
 
 
+def test_an_id_first_used_at_sign_in_links_and_still_counts_toward_the_shared_limit(
+    channel, shopper, make_user, runtime
+):
+    """No banner choice: the sign-in is the id's first use (nothing to merge), and the
+    accounts that present it afterwards are counted from it."""
+    visitor = new_visitor(channel)
+    sign_in(channel, visitor)
+    for n in range(2):
+        make_user(f"kiosk{n}@example.com")
+        channel.browser.cookies.clear()
+        sign_in(channel, visitor, email=f"kiosk{n}@example.com")
+    assert actions(runtime) == [
+        ("link.created", {"anonymous": visitor["subject"], "client_id": "store", "merged": []}),
+        (
+            "link.refused",
+            {"anonymous": visitor["subject"], "client_id": "store", "reason": "linked_elsewhere"},
+        ),
+        ("link.shared", {"accounts": 3}),
+        (
+            "link.refused",
+            {"anonymous": visitor["subject"], "client_id": "store", "reason": "shared"},
+        ),
+    ]
+    with runtime.db.read() as session:
+        row = session.get(AnonymousSubject, visitor["subject"])
+        assert row is not None
+        assert (row.shared, row.user_id) == (True, shopper.id)
+
+
+def test_signing_in_again_with_the_id_merges_what_the_visitor_chose_since(
+    channel, shopper, runtime
+):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    sign_in(channel, visitor)
+    banner(channel, visitor, analytics="granted")  # still browsing under the id, signed out
+    channel.browser.cookies.clear()
+    sign_in(channel, visitor)
+    assert answer_of(runtime, str(shopper.id), "analytics").allowed
+    merged = [(a, d["merged"]) for a, d in actions(runtime)]
+    assert merged == [("link.created", ["personalization"]), ("link.merged_again", ["analytics"])]
+
+
 def test_two_accounts_are_never_joined_through_anonymous_ids(channel, shopper, make_user, runtime):
     """No transitive merge: ids link to one account each, never onwards to another."""
     ben = make_user("ben@example.com")

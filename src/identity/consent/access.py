@@ -119,8 +119,7 @@ class ConsentAccess:
             text_hash=text_hash,
             evidence=evidence,
         )
-        [(_, answer)] = self.decisions.answers_for(key, name, [recorded.purpose])
-        return recorded, answer
+        return recorded, self.decisions.after_write(recorded, name)
 
     def set_mine(
         self, caller: Caller, purpose: str, allowed: bool, origin: Origin

@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from identity.consent.coalescer import Row
+from identity.consent.ledger import Recorded
 from identity.consent.policy import Catalog, LegalBasis, Purpose
 from identity.consent.rules import verdict
-from identity.consent.states import StateStore, Times
+from identity.consent.states import AWARE, StateStore, Times
 from identity.db import utcnow
 from identity.errors import InvalidInput, NotFound
 from identity.oidc.bearer import Caller
@@ -92,13 +93,15 @@ class Decisions:
     def purpose(self, purpose_id: str) -> Purpose:
         return self.catalog.require(purpose_id)
 
-    def _answer(self, name: str, key: str, purpose: Purpose, row: Row | None, now: Any) -> Any:
+    def _answer(
+        self, name: str, key: str, purpose: Purpose, row: Row | None, now: Any, times: Times
+    ) -> Any:
         unsubscribe = (
             self._unsubscribe_url(key, purpose.id)
             if purpose.channel and purpose.switchable
             else None
         )
-        return answer(name, purpose, row, now, self._store, unsubscribe)
+        return answer(name, purpose, row, now, times, unsubscribe)
 
     # -- for a calling client ----------------------------------------------------------------
 
@@ -119,7 +122,8 @@ class Decisions:
         row = await self._store.row((key, purpose.id))
         if row is None and not await asyncio.to_thread(self._resolver.existing, [key]):
             raise UnknownSubject(UNKNOWN_SUBJECT)
-        return dumps(self._answer(name, key, purpose, row, self._store.now_key(utcnow())))
+        store = self._store
+        return dumps(self._answer(name, key, purpose, row, store.now_key(utcnow()), store))
 
     async def many(self, caller: Caller, names: Sequence[str], purpose_ids: Sequence[str]) -> bytes:
         """``POST /v1/consents:decide``: every (subject, purpose) answer, and the names this
@@ -142,7 +146,9 @@ class Decisions:
             if key is None or key not in known:
                 unknown.append(name)
                 continue
-            decisions.extend(build(name, key, p, rows.get((key, p.id)), now) for p in purposes)
+            decisions.extend(
+                build(name, key, p, rows.get((key, p.id)), now, self._store) for p in purposes
+            )
         return dumps({"decisions": decisions, "unknown_subjects": unknown})
 
     # -- for one stored subject (overview, pages, after a write) ------------------------------
@@ -154,7 +160,20 @@ class Decisions:
         asked = list(purposes) if purposes is not None else list(self.catalog)
         rows = self._store.rows([key], [p.id for p in asked])
         now = self._store.now_key(utcnow())
-        return [(p, self._answer(name or key, key, p, rows.get((key, p.id)), now)) for p in asked]
+        return [
+            (p, self._answer(name or key, key, p, rows.get((key, p.id)), now, self._store))
+            for p in asked
+        ]
+
+    def after_write(self, recorded: Recorded, name: str) -> dict[str, Any]:
+        """The answer a write leads to: from the state it projected when that is the
+        subject's state as the write committed (no read), else as read now."""
+        key, purpose = recorded.record.subject, recorded.purpose
+        if not recorded.current:
+            return self.answers_for(key, name, [purpose])[0][1]
+        return self._answer(
+            name, key, purpose, recorded.state_row(), AWARE.now_key(utcnow()), AWARE
+        )
 
     def to_reconfirm(self, key: str) -> list[Purpose]:
         """Consents given for an older major version, or expired: asked again at sign-in."""

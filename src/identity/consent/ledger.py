@@ -78,6 +78,15 @@ class Recorded:
     record: RecordView
     status: str
     purpose: Purpose
+    # The subject's state for the purpose is this record's when the transaction commits (not
+    # when a later record of a concurrent write got there first, or for an undo).
+    current: bool = False
+
+    def state_row(self) -> tuple[Any, ...]:
+        """The state this record projected, as a current-state row ``(status, version,
+        decided_at, expires_at, record_id)`` with aware datetimes."""
+        r = self.record
+        return (self.status, r.purpose_version, r.collected_at, r.expires_at, r.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +216,9 @@ class Ledger:
         values = self._values(new)
         record_id = session.execute(INSERT_RECORD, values).scalar_one()
         record = RecordView.of(_Row(id=record_id, feed_seq=None, **values))
+        current = False
         if new.restores is None:
-            _project(session, record)
+            current = _project(session, record)
         else:
             _restore(session, record, new.restores.record_id)
         status = "pending" if record.pending else new.decision
@@ -227,7 +237,7 @@ class Ledger:
                 **({"via_client": new.via} if new.via else {}),
             },
         )
-        return Recorded(record, status, purpose)
+        return Recorded(record, status, purpose, current)
 
     def _values(self, new: NewRecord) -> dict[str, Any]:
         now = utcnow()
@@ -278,10 +288,10 @@ class _Row:
         self.__dict__.update(values)
 
 
-def _project(session: Session, record: RecordView, *, only_newer: bool = True) -> None:
+def _project(session: Session, record: RecordView, *, only_newer: bool = True) -> bool:
     """The current-state row follows the newest record (by id: of two decisions made at
-    once, the later one stays, whichever transaction commits first)."""
-    upsert(
+    once, the later one stays, whichever transaction commits first); whether it is this one."""
+    return upsert(
         session,
         STATE,
         {

@@ -53,6 +53,23 @@ class Times(Protocol):
         """A stored time as an aware datetime (for pages)."""
 
 
+class AwareTimes:
+    """:class:`Times` for aware datetimes: PostgreSQL's rows (in a UTC session), and the state
+    a write has just projected."""
+
+    def now_key(self, now: datetime) -> Any:
+        return now.astimezone(UTC)
+
+    def iso(self, value: Any) -> str | None:
+        return None if value is None else rfc3339(value)
+
+    def datetime(self, value: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+
+AWARE = AwareTimes()
+
+
 class StateStore(Times, Protocol):
     def rows(self, keys: Collection[str], purposes: Sequence[str]) -> dict[Pair, Row]:
         """Every state row of those subjects for those purposes."""
@@ -210,7 +227,7 @@ class AsyncLookups:
                 connection.pgconn.finish()
 
 
-class PostgresStates:
+class PostgresStates(AwareTimes):
     """PostgreSQL: times are UTC datetimes (the hot sessions' time zone is UTC)."""
 
     def __init__(self, db: Database) -> None:
@@ -253,15 +270,6 @@ class PostgresStates:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(2, thread_name_prefix="consent-batches")
             return self._executor
-
-    def now_key(self, now: datetime) -> Any:
-        return now.astimezone(UTC)
-
-    def iso(self, value: Any) -> str | None:
-        return None if value is None else rfc3339(value)
-
-    def datetime(self, value: Any) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
 
     def close(self) -> None:
         with self._executor_lock:

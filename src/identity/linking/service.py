@@ -86,45 +86,49 @@ class Linking:
                 anonymous = self._anonymous.verify(token, client_id, utcnow())
             except InvalidAnonymousId as exc:
                 return self._refused(writes.session, None, client_id, user_id, actor, exc.reason)
-            claimed = self._present(writes.session, anonymous, user_id)
+            claimed, first = self._present(writes.session, anonymous, user_id)
             reason = self._refusal(claimed, user_id)
             if reason is not None:
                 return self._refused(
                     writes.session, anonymous.key, client_id, user_id, actor, reason
                 )
-            again = claimed.user_id is not None
-            if not again:
-                writes.session.execute(
-                    update(SUBJECTS)
-                    .where(SUBJECTS.c.key == anonymous.key)
-                    .values(user_id=user_id, linked_at=utcnow())
-                )
-            merged = self._merge(writes, anonymous, user_id, actor)
+            # Nothing recorded for a first-used id: nothing to merge.
+            merged = [] if claimed.fresh else self._merge(writes, anonymous, user_id, actor)
             audit.record(
                 writes.session,
-                "link.merged_again" if again else "link.created",
+                "link.created" if first else "link.merged_again",
                 actor=actor,
                 subject=Subject.user(user_id),
                 details={"anonymous": anonymous.key, "client_id": client_id, "merged": merged},
             )
-            return Linked("merged_again" if again else "linked", None, tuple(merged))
+            return Linked("linked" if first else "merged_again", None, tuple(merged))
 
-    def _present(self, session: Session, anonymous: AnonymousId, user_id: uuid.UUID) -> Claimed:
-        claimed = claim_anonymous(session, anonymous)
-        new = insert_ignoring_conflict(
+    def _present(
+        self, session: Session, anonymous: AnonymousId, user_id: uuid.UUID
+    ) -> tuple[Claimed, bool]:
+        """The claim, and whether this account presents the id for the first time. A link is
+        only ever made by a presentation, recorded with it, so an id linked to this account
+        that it never presented before was linked by this claim."""
+        claimed = claim_anonymous(session, anonymous, user_id)
+        first = insert_ignoring_conflict(
             session,
             AnonymousPresentation.__table__,
             {"key": anonymous.key, "user_id": user_id, "presented_at": utcnow()},
         )
-        if claimed.shared or not new:
-            return claimed  # the same accounts as before: nothing to count
+        if claimed.fresh or claimed.shared or not first:
+            return claimed, first  # nobody else presented it, or the same accounts as before
         accounts = int(
             session.scalar(select(func.count()).where(AnonymousPresentation.key == anonymous.key))
             or 0
         )
         if accounts <= self._max_accounts:
-            return claimed
-        session.execute(update(SUBJECTS).where(SUBJECTS.c.key == anonymous.key).values(shared=True))
+            return claimed, first
+        linked_now = claimed.user_id == user_id
+        session.execute(
+            update(SUBJECTS)
+            .where(SUBJECTS.c.key == anonymous.key)
+            .values(shared=True, **({"user_id": None, "linked_at": None} if linked_now else {}))
+        )
         audit.record(
             session,
             "link.shared",
@@ -132,7 +136,7 @@ class Linking:
             subject=Subject.visitor(anonymous.key),
             details={"accounts": accounts},
         )
-        return replace(claimed, shared=True)
+        return replace(claimed, shared=True, user_id=None if linked_now else claimed.user_id), first
 
     @staticmethod
     def _refusal(claimed: Claimed, user_id: uuid.UUID) -> str | None:

@@ -87,7 +87,9 @@ class Subjects:
 
 def note_anonymous(session: Session, anonymous: AnonymousId) -> None:
     """The anonymous subject's row, made at its first use; a renewed id extends it. One
-    statement and no read: a visitor's banner choice is among the most frequent writes."""
+    statement and no read: a visitor's banner choice is among the most frequent writes.
+    Every consent write for a visitor calls it first, so a visitor without a row has recorded
+    nothing (a sign-in's claim relies on that)."""
     upsert(
         session,
         AnonymousSubject.__table__,
@@ -110,28 +112,41 @@ def _later(table: Any, excluded: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """An anonymous subject's row as a sign-in that presents it finds it."""
+    """An anonymous subject's row as a sign-in that presents it leaves it."""
 
-    user_id: uuid.UUID | None
+    user_id: uuid.UUID | None  # the account it is linked to (this claim's, if it could link)
     unlinked: bool
     shared: bool
+    fresh: bool  # first used by this claim: nothing was recorded for it, nobody presented it
 
 
-def claim_anonymous(session: Session, anonymous: AnonymousId) -> Claimed:
-    """:func:`note_anonymous`, returning the row and holding it until the transaction ends, in
-    one statement: on PostgreSQL ``ON CONFLICT DO UPDATE`` locks the row it meets (so two
+def claim_anonymous(session: Session, anonymous: AnonymousId, user_id: uuid.UUID) -> Claimed:
+    """:func:`note_anonymous` for a sign-in: the row is held until the transaction ends and
+    linked to ``user_id`` if it can be (linked to nobody, never unlinked, not shared).
+
+    A first use is one statement that inserts the row already linked; otherwise one upsert
+    decides the link: on PostgreSQL ``ON CONFLICT DO UPDATE`` locks the row it meets (so two
     sign-ins with one id decide its link one after the other); SQLite has one writer."""
-    row = session.execute(
-        _claim_statement(session.get_bind().dialect.name),
-        {
-            "key": anonymous.key,
-            "client_id": anonymous.client_id,
-            "created_at": utcnow(),
-            "expires_at": anonymous.expires_at,
-            "shared": False,
-        },
-    ).one()
-    return Claimed(row.user_id, row.unlinked_at is not None, bool(row.shared))
+    values = {
+        "key": anonymous.key,
+        "client_id": anonymous.client_id,
+        "created_at": utcnow(),
+        "expires_at": anonymous.expires_at,
+        "shared": False,
+        "user_id": user_id,
+        "linked_at": utcnow(),
+    }
+    dialect = session.get_bind().dialect.name
+    if session.execute(_first_use_statement(dialect), values).first() is not None:
+        return Claimed(user_id, unlinked=False, shared=False, fresh=True)
+    row = session.execute(_claim_statement(dialect), values).one()
+    return Claimed(row.user_id, row.unlinked_at is not None, bool(row.shared), fresh=False)
+
+
+@functools.lru_cache(maxsize=2)
+def _first_use_statement(dialect: str) -> Any:
+    table = AnonymousSubject.__table__
+    return dialect_insert_for(dialect, table).on_conflict_do_nothing().returning(table.c.key)
 
 
 @functools.lru_cache(maxsize=2)
@@ -139,13 +154,19 @@ def _claim_statement(dialect: str) -> Any:
     table = AnonymousSubject.__table__
     statement = dialect_insert_for(dialect, table)
     excluded = statement.excluded
-    # Always an update (never ``WHERE``-skipped), so RETURNING always has the row.
-    later = case(
-        (table.c.expires_at < excluded.expires_at, excluded.expires_at),
-        else_=table.c.expires_at,
-    )
+    # Every SET expression reads the row as it was; always an update (never ``WHERE``-skipped),
+    # so RETURNING always has the row.
+    linkable = table.c.user_id.is_(None) & table.c.unlinked_at.is_(None) & ~table.c.shared
     return statement.on_conflict_do_update(
-        index_elements=["key"], set_={"expires_at": later}
+        index_elements=["key"],
+        set_={
+            "expires_at": case(
+                (table.c.expires_at < excluded.expires_at, excluded.expires_at),
+                else_=table.c.expires_at,
+            ),
+            "user_id": case((linkable, excluded.user_id), else_=table.c.user_id),
+            "linked_at": case((linkable, excluded.linked_at), else_=table.c.linked_at),
+        },
     ).returning(table.c.user_id, table.c.unlinked_at, table.c.shared)
 
 

@@ -64,6 +64,29 @@ def test_a_service_records_consent_collected_in_store_with_its_evidence(browser,
     assert [r["purpose"] for r in history] == ["personalization"]
 
 
+@pytest.mark.parametrize(
+    ("purpose", "body"),
+    [
+        ("personalization", {"decision": "granted", "collected_at": "2026-11-20T10:15:00.25Z"}),
+        ("personalization", {"decision": "granted", "collected_at": "2026-11-20T10:15:00Z"}),
+        ("email_marketing", {"decision": "granted"}),  # double opt-in: pending
+        ("email_marketing", {"decision": "denied"}),  # with its unsubscribe link
+        ("analytics", {"decision": "denied"}),
+        ("partner_sharing", {"decision": "withdrawn"}),
+    ],
+)
+def test_a_writes_answer_is_the_one_the_decision_api_gives_next(
+    browser, writer, customer, clock, purpose, body
+):
+    """The answer a ``PUT`` returns is built from the state it wrote, not read again: it must
+    be exactly what ``GET`` answers next (times, expiry, status, links)."""
+    clock.tick(0.123456)  # a time with a fraction of a second
+    written = browser.put(url(customer.id, purpose), json=body, headers=writer)
+    assert written.status_code == 200, written.text
+    read = browser.get(url(customer.id, purpose), headers=writer)
+    assert written.json()["decision"] == read.json()
+
+
 def test_reads_need_consent_read_and_writes_consent_write(
     browser, service_headers, reader, customer
 ):

@@ -127,26 +127,20 @@ def claim_anonymous(session: Session, anonymous: AnonymousId, user_id: uuid.UUID
     A first use is one statement that inserts the row already linked; otherwise one upsert
     decides the link: on PostgreSQL ``ON CONFLICT DO UPDATE`` locks the row it meets (so two
     sign-ins with one id decide its link one after the other); SQLite has one writer."""
+    now = utcnow()
     values = {
         "key": anonymous.key,
         "client_id": anonymous.client_id,
-        "created_at": utcnow(),
+        "created_at": now,
         "expires_at": anonymous.expires_at,
         "shared": False,
         "user_id": user_id,
-        "linked_at": utcnow(),
+        "linked_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    if session.execute(_first_use_statement(dialect), values).first() is not None:
+    if insert_ignoring_conflict(session, AnonymousSubject, values):
         return Claimed(user_id, unlinked=False, shared=False, fresh=True)
-    row = session.execute(_claim_statement(dialect), values).one()
+    row = session.execute(_claim_statement(session.get_bind().dialect.name), values).one()
     return Claimed(row.user_id, row.unlinked_at is not None, bool(row.shared), fresh=False)
-
-
-@functools.lru_cache(maxsize=2)
-def _first_use_statement(dialect: str) -> Any:
-    table = AnonymousSubject.__table__
-    return dialect_insert_for(dialect, table).on_conflict_do_nothing().returning(table.c.key)
 
 
 @functools.lru_cache(maxsize=2)

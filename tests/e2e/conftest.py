@@ -260,6 +260,7 @@ def open_page(
     loads (with JavaScript on), and once more each page left open at the end; a critical or
     serious violation fails the test, listed."""
     contexts: list[BrowserContext] = []
+    scripted: list[BrowserContext] = []  # with JavaScript on: the ones axe can check
     console_errors: list[str] = []
     violations: dict[tuple[str, str], dict[str, Any]] = {}  # (page, rule) -> violation
 
@@ -297,6 +298,8 @@ def open_page(
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.add_init_script(script=axe)
         contexts.append(context)
+        if javascript:
+            scripted.append(context)
         page = context.new_page()
         page.on("console", collect)
         page.on("pageerror", uncaught(page))
@@ -310,8 +313,10 @@ def open_page(
             page.screenshot(path=artifacts.path(f"failed-{number}"), full_page=True)
         except PlaywrightError as exc:  # a crashed page: the report says why
             print(f"no screenshot of page {number}: {exc}")
-    for page in pages if not failed else []:
-        _check_last_page(page)  # a page left before its check finished is checked here
+    # A page left before its check finished is checked here. Without JavaScript no timer of
+    # the page fires, so axe, which waits on them, would only run into its timeout.
+    for page in [p for c in scripted for p in c.pages] if not failed else []:
+        _check_last_page(page)
     for context in contexts:
         context.close()
     if console_errors:

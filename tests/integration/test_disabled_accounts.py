@@ -16,7 +16,8 @@ EMAIL = "ana@example.com"
 
 def entries(runtime, action):
     with runtime.db.read() as session:
-        return session.scalars(select(AuditEntryRow).where(AuditEntryRow.action == action)).all()
+        rows = select(AuditEntryRow).where(AuditEntryRow.action == action)
+        return session.scalars(rows.order_by(AuditEntryRow.id)).all()
 
 
 def test_a_disabled_account_is_told_so_only_after_the_right_password(

@@ -187,7 +187,9 @@ def test_a_new_browser_mails_the_owner_with_the_device_the_time_and_the_account_
     assert "Where you are signed in" in alert["text"]
     with runtime.db.read() as session:
         details = session.scalars(
-            select(AuditEntryRow.details).where(AuditEntryRow.action == "login.succeeded")
+            select(AuditEntryRow.details)
+            .where(AuditEntryRow.action == "login.succeeded")
+            .order_by(AuditEntryRow.id)
         ).all()
     assert [d["new_device"] for d in details] == [False, True]
 

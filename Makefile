@@ -33,8 +33,8 @@ run: install
 # The suite on SQLite, then on PostgreSQL (a throwaway cluster, or the server named by
 # IDENTITY_TEST_DATABASE_URL). Both halves must pass. Every test that reaches a database runs
 # on both; the browser journeys (tests/e2e: the same pages through a real server, which the
-# integration tests cover on both) run once, on production's PostgreSQL, which keeps the whole
-# within 15 minutes on two cores. `make test-sqlite` runs them on SQLite too.
+# integration tests cover on both) run once, on production's PostgreSQL, which halves the
+# suite's time on two cores. `make test-sqlite` runs them on SQLite too.
 test: install bytecode
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --db=sqlite -m "not e2e"
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --db=postgresql

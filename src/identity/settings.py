@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     audit_poll_interval: Duration = timedelta(milliseconds=200)
     # The least time between two sequencing rounds while entries keep coming (an idle log's
     # first entry is placed at once): bigger batches, fewer rounds beside the requests.
-    audit_round_interval: Duration = timedelta(milliseconds=50)
+    audit_round_interval: Duration = timedelta(milliseconds=250)
     # Per action family ("login" covers "login.failed"; the most specific family listed
     # applies; "*" is every other action): a duration or "forever", merged over
     # AUDIT_RETENTION_DEFAULTS, as JSON: {"login": "P180D", "consent": "P2190D"}. Past it,

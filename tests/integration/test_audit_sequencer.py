@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import event, func, select, text
 
 from identity import audit
@@ -337,3 +338,57 @@ def test_a_batch_is_placed_with_the_same_statements_whatever_its_size(runtime):
     runtime.audit_keys.ensure()  # logs the key's creation
     runtime.sequencer.drain()
     assert statements_placing(runtime, 2) == statements_placing(runtime, 300)
+
+
+def statements_of_a_round(runtime: Any, n: int) -> list[str]:
+    """The statements of the round that places ``n`` entries written just before it."""
+    write(runtime, "test.event", range(n))
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(runtime.db.engine, "before_cursor_execute", keep)
+    try:
+        assert runtime.sequencer.run_once() == n
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", keep)
+    return sent
+
+
+def reads_of(table: str, statements: list[str]) -> list[str]:
+    return [s for s in statements if s.startswith("SELECT") and f"FROM {table}" in s]
+
+
+def test_a_round_after_its_own_reads_neither_the_trees_edge_nor_the_last_checkpoint(runtime):
+    runtime.audit_keys.ensure()
+    with freeze_time("2026-12-01 09:00:00") as clock:
+        runtime.sequencer.drain()  # signs a checkpoint, leaves its edge
+        clock.tick(1)  # the next checkpoint is not due for a while
+        later = statements_of_a_round(runtime, 3)
+        assert reads_of("audit_hash", later) == []
+        assert reads_of("audit_checkpoint", later) == []
+        clock.tick(10)  # ... and now it is: this round asks, and signs
+        due = statements_of_a_round(runtime, 2)
+        assert reads_of("audit_checkpoint", due)
+    with runtime.db.read() as session:
+        keys = runtime.audit_keys
+        verified = verify_database(session, keys.verifiers(), keys.origin)
+    assert verified.ok, verified.problem
+    assert verified.checkpoints == 2
+
+
+def test_sequencers_taking_turns_grow_one_tree(runtime, make_settings):
+    """Each remembers the tree's edge from its own last round; after the other's rounds that
+    edge is stale and must be read anew, or the roots would stop matching the stored hashes."""
+    runtime.audit_keys.ensure()
+    runtime.sequencer.drain()
+    other = Runtime.build(make_settings())
+    try:
+        for turn in range(6):
+            sequencer = (runtime if turn % 2 == 0 else other).sequencer
+            write(runtime, f"test.turn{turn}", range(turn + 1))
+            assert sequencer.run_once() == turn + 1
+    finally:
+        other.close()
+    assert_each_entry_placed_once(runtime, {f"test.turn{t}": t + 1 for t in range(6)})

@@ -182,6 +182,11 @@ class Frontier:
         frontier._edge = _read(read, _subtree_indexes(0, n)) if n else []
         return frontier
 
+    def copy(self) -> Frontier:
+        twin = Frontier()
+        twin.size, twin._edge = self.size, list(self._edge)
+        return twin
+
     def append(self, leaf: bytes) -> list[bytes]:
         _check_hash(leaf, "leaf hash")
         new = [leaf]

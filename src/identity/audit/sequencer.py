@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -120,7 +120,7 @@ class Sequencer:
         batch_size: int = 1000,
         checkpoint_interval: timedelta = timedelta(seconds=5),
         poll_interval: timedelta = timedelta(milliseconds=200),
-        round_interval: timedelta = timedelta(milliseconds=50),
+        round_interval: timedelta = timedelta(milliseconds=250),
         listeners: Sequence[SequencedListener] = (),
     ) -> None:
         self._db = db
@@ -134,6 +134,14 @@ class Sequencer:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # What this process saw as its last round committed, so that a round under writes
+        # needs neither the tree's right edge from the database nor the last checkpoint's time:
+        # the edge of the tree whose size and root the tree row still holds (the root fixes
+        # the tree, so another leader's rounds in between are seen as a different root), and
+        # when the newest checkpoint known was signed (another process signing since only
+        # makes the next one due later).
+        self._edge: tuple[bytes, Frontier] | None = None
+        self._signed_at: datetime | None = None
         db.after_commit(self._on_commit)
 
     # -- one round -------------------------------------------------------------------------------
@@ -141,11 +149,12 @@ class Sequencer:
     def run_once(self, *, checkpoint: bool | None = None) -> int:
         """Sequence one batch (if any) and sign a checkpoint when one is due (``checkpoint``:
         True forces one for the current size, False never). Returns how many entries."""
+        signed_at = None
         with self._db.transaction() as session:
             size, root = session.execute(
                 select(TREE.c.size, TREE.c.root_hash).where(TREE.c.id == TREE_ID).with_for_update()
             ).one()
-            grown = self._integrate(session, size)
+            grown = self._integrate(session, size, bytes(root))
             count = grown.size - size if grown else 0
             if grown:
                 size, root = grown.size, grown.root()
@@ -155,7 +164,11 @@ class Sequencer:
                     .values(size=size, root_hash=root, updated_at=utcnow())
                 )
             if checkpoint or (checkpoint is None and self._checkpoint_due(session, size)):
-                self._sign(session, size, bytes(root))
+                signed_at = self._sign(session, size, bytes(root))
+        if grown:
+            self._edge = (bytes(root), grown)
+        if signed_at is not None:
+            self._signed_at = signed_at
         return count
 
     def drain(self) -> int:
@@ -166,14 +179,14 @@ class Sequencer:
         self.run_once(checkpoint=True)
         return total
 
-    def _integrate(self, session: Session, size: int) -> Frontier | None:
-        """Place the oldest waiting entries from leaf ``size`` on: the tree's new right edge,
-        or None when none was waiting."""
+    def _integrate(self, session: Session, size: int, root: bytes) -> Frontier | None:
+        """Place the oldest waiting entries from leaf ``size`` on, in the tree of that size
+        and ``root``: the tree's new right edge, or None when none was waiting."""
         taken = {"size": size, "limit": self._batch_size, "now": utcnow()}
         rows = sorted(session.execute(_TAKE, taken).all(), key=itemgetter(0))
         if not rows:
             return None
-        tree = Frontier.of(size, reader(session))  # the one read of stored hashes
+        tree = self._edge_of(session, size, root)
         hashes = [h for r in rows for h in tree.append(leaf_hash(entry_bytes(*r)))]
         _store(session, stored_hash_count(size), hashes)
         sequenced = [Sequenced(r[0], r[2], r[5]) for r in rows]
@@ -181,7 +194,18 @@ class Sequencer:
             listener(session, sequenced)
         return tree
 
+    def _edge_of(self, session: Session, size: int, root: bytes) -> Frontier:
+        """The right edge of the stored tree of ``size`` leaves and ``root``, to append to:
+        this process's own from its last round if that is still the tree, else read."""
+        if self._edge is not None:
+            seen_root, seen = self._edge
+            if seen.size == size and seen_root == root:
+                return seen.copy()
+        return Frontier.of(size, reader(session))  # the one read of stored hashes
+
     def _checkpoint_due(self, session: Session, size: int) -> bool:
+        if self._signed_at is not None and utcnow() - self._signed_at < self._checkpoint_interval:
+            return False
         last = session.execute(
             select(CHECKPOINT.c.size, CHECKPOINT.c.created_at)
             .order_by(CHECKPOINT.c.size.desc())
@@ -190,16 +214,21 @@ class Sequencer:
         if last is None:
             return True
         signed, created_at = last
+        self._signed_at = created_at
         return bool(size > signed and utcnow() - created_at >= self._checkpoint_interval)
 
-    def _sign(self, session: Session, size: int, root: bytes) -> None:
+    def _sign(self, session: Session, size: int, root: bytes) -> datetime | None:
+        """Sign a checkpoint of the tree of ``size`` and ``root``; when, or None when that size
+        is signed already."""
         signed = select(CHECKPOINT.c.size).where(CHECKPOINT.c.size == size)
         if session.execute(signed).first() is not None:
-            return  # this size is signed already
+            return None
         note = sign_note(Checkpoint(self._keys.origin, size, root).to_text(), self._keys.signer())
+        now = utcnow()
         session.execute(
-            insert(CHECKPOINT).values(size=size, root_hash=root, note=note, created_at=utcnow())
+            insert(CHECKPOINT).values(size=size, root_hash=root, note=note, created_at=now)
         )
+        return now
 
     # -- the background thread --------------------------------------------------------------------
 

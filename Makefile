@@ -67,7 +67,9 @@ format: install
 # make bench [BENCH_DATABASE=postgresql]: every benchmark on one database (figures in README);
 # on PostgreSQL the consent benchmark runs twice, the database on the server's core, then on
 # its own (the README's two PostgreSQL columns), and the audit log's benchmark (writes against
-# pgbench, sequencer lag, export, verification and proofs at 1,000,000 entries) runs too.
+# pgbench, sequencer lag, export, verification and proofs at 1,000,000 entries) and the
+# linking benchmark (a sign-in with and without anon_id, anonymous decisions and writes
+# beside accounts') run too.
 BENCH_DATABASE ?= sqlite
 bench: install
 	$(BIN)/python bench/login.py --database $(BENCH_DATABASE)
@@ -76,6 +78,7 @@ bench: install
 ifeq ($(BENCH_DATABASE),postgresql)
 	$(BIN)/python bench/consent.py --database postgresql --pg-core load
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/linking.py
 endif
 
 # Re-extract translatable strings and merge them into the catalogs; then translate the new

@@ -491,3 +491,84 @@ def test_an_erased_account_leaves_its_anonymous_ids_unlinked(channel, shopper, r
         row = session.get(AnonymousSubject, visitor["subject"])
         assert row is not None
         assert row.user_id is None
+
+
+# -- POST /v1/links: the app links after a native sign-in ---------------------------------------
+
+
+def link_later(rp: RelyingParty, bearer: str, anonymous_id: str) -> Any:
+    return rp.browser.post(
+        "/v1/links",
+        json={"anonymous_id": anonymous_id},
+        headers={"authorization": f"Bearer {bearer}"},
+    )
+
+
+def customer_token(rp: RelyingParty, email: str = ANA) -> str:
+    """The app's token for the signed-in customer, with the scope their own data needs."""
+    return str(rp.tokens(email, DEFAULT_PASSWORD, scope="openid preferences")["access_token"])
+
+
+def test_the_app_links_an_id_with_the_customers_token_after_sign_in(channel, shopper, runtime):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    customer = customer_token(channel)
+    response = link_later(channel, customer, visitor["anonymous_id"])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"outcome": "linked", "merged": ["personalization"]}
+    assert answer_of(runtime, str(shopper.id), "personalization").allowed
+    [(action, details)] = actions(runtime)
+    assert action == "link.created"
+
+
+def test_a_service_token_without_a_customer_links_nothing(channel, shopper, runtime):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    service = backend(channel)["authorization"].removeprefix("Bearer ")
+    response = link_later(channel, service, visitor["anonymous_id"])
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert answer_of(runtime, str(shopper.id), "personalization").reason == "not_asked"
+    assert actions(runtime) == []
+
+
+@pytest.mark.parametrize("kind", ["forged", "other_client"])
+def test_a_forged_or_other_clients_id_is_refused_by_the_link_api_and_merges_nothing(
+    kind, channel, make_rp, shopper, runtime
+):
+    if kind == "forged":
+        anonymous_id = "a_" + "A" * 40
+    else:
+        app_channel = make_rp(
+            name="Shop app",
+            client_id="app",
+            redirect_uris=["http://127.0.0.1/callback"],
+            first_party=True,
+            grant_types=["authorization_code", "refresh_token", "client_credentials"],
+            scope=CHANNEL_SCOPE,
+        )
+        visitor = new_visitor(app_channel)
+        banner(app_channel, visitor, personalization="granted")
+        anonymous_id = visitor["anonymous_id"]
+    customer = customer_token(channel)
+    response = link_later(channel, customer, anonymous_id)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert answer_of(runtime, str(shopper.id), "personalization").reason == "not_asked"
+    assert [a for a, _ in actions(runtime)] == ["link.refused"]
+
+
+def test_an_id_linked_to_one_account_is_refused_to_another_through_the_link_api(
+    channel, shopper, make_user, runtime
+):
+    other = make_user("ben@example.com")
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    link_later(channel, customer_token(channel), visitor["anonymous_id"])
+    channel.browser.cookies.clear()
+    ben = customer_token(channel, "ben@example.com")
+    response = link_later(channel, ben, visitor["anonymous_id"])
+    assert response.status_code == 409, response.text
+    assert response.json()["reason"] == "linked_elsewhere"
+    assert actions(runtime)[-1][0] == "link.refused"
+    assert answer_of(runtime, str(other.id), "personalization").reason == "not_asked"

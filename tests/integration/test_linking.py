@@ -198,6 +198,20 @@ def test_an_id_is_never_used_by_another_client_for_decisions(channel, make_rp, s
     assert answer.status_code == 404
 
 
+def test_a_visitors_choice_is_in_its_channels_change_feed_and_in_no_other_clients(
+    channel, runtime, service_headers
+):
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    runtime.sequencer.drain()
+    own = channel.browser.get("/v1/consents/changes", headers=backend(channel)).json()
+    assert [(i["subject"], i["purpose"], i["decision"]) for i in own["items"]] == [
+        (visitor["subject"], "personalization", "granted")
+    ]
+    other = service_headers("consent:read")
+    assert channel.browser.get("/v1/consents/changes", headers=other).json()["items"] == []
+
+
 def test_a_third_party_cannot_link_its_ids_to_a_customers_account(make_rp, shopper, runtime):
     market = make_rp(
         name="Marketplace",

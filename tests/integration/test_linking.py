@@ -3,6 +3,7 @@ they sign in, by the rules, never joining two people, and undoably."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from identity.audit.refs import Actor
 from identity.consent.models import ConsentRecord, ConsentState
 from identity.db import utcnow
 from identity.subjects.models import AnonymousSubject
+from tests.integration.consent.test_webhooks_and_feed import verify_standard_webhook
 from tests.support.consent_fixtures import answer_of
 from tests.support.fixtures import DEFAULT_PASSWORD
 from tests.support.forms import csrf_token, login, page_text
@@ -210,6 +212,30 @@ def test_a_visitors_choice_is_in_its_channels_change_feed_and_in_no_other_client
     ]
     other = service_headers("consent:read")
     assert channel.browser.get("/v1/consents/changes", headers=other).json()["items"] == []
+
+
+def test_a_visitors_choice_reaches_its_channels_webhook_signed_and_no_other_clients(
+    channel, runtime, service_headers, receiver
+):
+    own = channel.browser.post(
+        "/v1/webhooks", json={"url": receiver.url, "purposes": []}, headers=backend(channel)
+    ).json()
+    another = channel.browser.post(
+        "/v1/webhooks", json={"url": receiver.url, "purposes": []}, headers=service_headers()
+    )
+    assert another.status_code == 201, another.text
+    visitor = new_visitor(channel)
+    banner(channel, visitor, personalization="granted")
+    runtime.sequencer.drain()
+    runtime.outbox.deliver_due()
+    [call] = receiver.calls
+    assert verify_standard_webhook(own["secret"], call.headers, call.body)
+    data = json.loads(call.body)["data"]
+    assert (data["subject"], data["purpose"], data["decision"]) == (
+        visitor["subject"],
+        "personalization",
+        "granted",
+    )
 
 
 def test_a_third_party_cannot_link_its_ids_to_a_customers_account(make_rp, shopper, runtime):

@@ -296,12 +296,9 @@ class Webhooks:
 
     def _subject_for(self, session: Session, client: Client, subject: str) -> str | None:
         """The subject as ``client`` already knows it; None for a customer who never signed
-        in to a pairwise client (a webhook must not introduce them)."""
-        try:
-            user_id = uuid.UUID(subject)
-        except ValueError:
-            return None
-        return self._subjects.known_to(session, client, user_id)
+        in to a pairwise client (a webhook must not introduce them) and for another client's
+        anonymous visitor."""
+        return self._subjects.name_for(session, client, subject)
 
     def render(self, message: OutboxMessage) -> Rendered:
         """The outbox renderer of webhook messages: signed at each attempt."""

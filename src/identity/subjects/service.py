@@ -58,6 +58,17 @@ class Subjects:
             )
         )
 
+    def name_for(self, session: Session, client: Audience, key: str) -> str | None:
+        """A stored subject as ``client`` already knows it, or None: an anonymous subject only
+        for the client it belongs to, an account as :meth:`known_to` says."""
+        if is_anonymous_key(key):
+            owner = session.scalar(
+                select(AnonymousSubject.client_id).where(AnonymousSubject.key == key)
+            )
+            return key if owner == client.client_id else None
+        user_id = account_key(key)
+        return None if user_id is None else self.known_to(session, client, uuid.UUID(user_id))
+
     def sid_for_client(self, client: Audience, sid: str) -> str:
         """The session id a client sees. Pairwise clients get their own derivation, or the
         shared ``sid`` would let two companies link a customer for the whole session."""

@@ -287,12 +287,14 @@ class Phases:
         return client_credentials(self, self.ours.svc, self.work)
 
     def introspect(self) -> dict[str, Any]:
+        # The web client asks about its own tokens: the provider answers a client only for
+        # those, or as a resource server registered for a token's audience (RFC 7662 §4).
         tokens = self.minter.tokens("access_token", self.args.introspect_tokens)
         bodies = [urlencode({"token": t, "token_type_hint": "access_token"}) for t in tokens]
         bodies_file = harness.write_lines(self.work / "introspect.txt", bodies)
         return self.measured(
             {200}, "requests", "POST", "/introspect", '"active":true', bodies_file,
-            f"Authorization: {self.ours.svc.basic}", FORM,
+            f"Authorization: {self.ours.web.basic}", FORM,
         )[1]  # fmt: skip
 
     def refresh(self, rate_hint: float) -> dict[str, Any]:

@@ -185,19 +185,20 @@ def check_jwt_access_token(base_url: str, creds: Creds) -> dict[str, Any]:
 # -- minting tokens (set-up over HTTP, not load) -----------------------------------------------
 
 
-def sign_in(base_url: str, email: str) -> str:
-    """A signed-in browser session (one argon2 verification); returns its cookie."""
-    cookie, token = harness.fetch_csrf(base_url)
+def sign_in(base_url: str, email: str, cookie: str = "identity_session") -> str:
+    """A browser signed in (one argon2 verification); returns its ``cookie`` (the session's,
+    or the device's a returning browser sends)."""
+    csrf_cookie, token = harness.fetch_csrf(base_url)
     answer = httpx.post(
         base_url + "/login",
         data={"csrf_token": token, "email": email, "password": PASSWORD, "next": "/account"},
-        headers={"Cookie": cookie},
+        headers={"Cookie": csrf_cookie},
         timeout=60,
     )
-    sessions = [f"{k}={v}" for k, v in answer.cookies.items() if k.endswith("identity_session")]
-    if answer.status_code != 303 or not sessions:
-        raise BenchError(f"sign-in for the token pool answered {answer.status_code}")
-    return sessions[0]
+    found = [f"{k}={v}" for k, v in answer.cookies.items() if k.endswith(cookie)]
+    if answer.status_code != 303 or not found:
+        raise BenchError(f"sign-in for {email} answered {answer.status_code} without {cookie}")
+    return found[0]
 
 
 def authorize(client: httpx.Client, web: Creds, cookie: str) -> dict[str, Any]:
@@ -349,13 +350,16 @@ class Phases:
              "scope": FLOW_SCOPE, "code_challenge_method": "S256"}
         )  # fmt: skip
         per_thread = math.ceil((a.duration + a.warmup + 2) * 20) + 20  # 20 flows/s at most
+        devices = [
+            sign_in(self.target.server.url, email, "identity_device") for email in ours.emails
+        ]
 
         def script(name: str) -> tuple[str, ...]:
             pairs = harness.write_thread_files(
                 self.work, name, [pkce_pair() for _ in range(per_thread * n)], n
             )
             return ("flow", pairs, ours.web.basic, authorize_path, REDIRECT_URI, cookie, csrf,
-                    PASSWORD, ",".join(ours.emails))  # fmt: skip
+                    PASSWORD, ",".join(ours.emails), ",".join(devices))  # fmt: skip
 
         warm = self.target.warm_up(a.warmup, *script("pkce-warm"), connections=n, threads=n)
         if warm is not None:

@@ -5,10 +5,12 @@
 -- challenge" a line: wrk's Lua has no SHA-256), the client's Authorization header, the
 -- /authorize path and query without state and challenge, the redirect URI, the CSRF cookie
 -- ("name=value") and its token, the password, the accounts' emails (comma-separated; thread n
--- signs in as the n-th).
+-- signs in as the n-th), and their browsers' device cookies in the same order: a known device,
+-- as a returning shopper's browser is (no new-device mail, and no second Set-Cookie hiding the
+-- session's: wrk keeps only the last header of a name).
 require("common")
 local pkce, n, step = {}, 0, 1
-local auth, authorize, redirect_uri, csrf_cookie, login_prefix
+local auth, authorize, redirect_uri, cookies, login_prefix
 local verifier, state, next_url, session_cookie, resume_path, code
 local flow_start, request_start, failures_shown = 0, 0, 0
 local legs = { "authorize", "login", "resume", "token" }
@@ -16,9 +18,11 @@ local form = "application/x-www-form-urlencoded"
 
 function init(args)
   pkce, auth, authorize, redirect_uri = read_lines(thread_file(args[1])), args[2], args[3], args[4]
-  csrf_cookie = args[5]
+  cookies = args[5]
   local emails = split(args[8], ",")
   local email = emails[(thread_id - 1) % #emails + 1]
+  local devices = split(args[9], ",")
+  cookies = cookies .. "; " .. devices[(thread_id - 1) % #devices + 1]
   login_prefix = "csrf_token=" .. url_escape(args[6]) .. "&email=" .. url_escape(email)
     .. "&password=" .. url_escape(args[7]) .. "&next="
 end
@@ -38,7 +42,7 @@ function request()
     return wrk.format("GET", authorize .. "&state=" .. state .. "&nonce=" .. state
       .. "&code_challenge=" .. challenge, {})
   elseif step == 2 then
-    return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = csrf_cookie },
+    return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = cookies },
       login_prefix .. url_escape(next_url))
   elseif step == 3 then
     return wrk.format("GET", resume_path, { ["Cookie"] = session_cookie })

@@ -196,6 +196,7 @@ pytest_plugins = [
     "tests.support.fixtures",
     "tests.support.oidc_fixtures",
     "tests.support.consent_fixtures",
+    "tests.support.linking_fixtures",
     "tests.support.receiver",
     "tests.support.tlogcheck",
     "tests.support.dsr_fixtures",

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from identity.consent.rules import (
+    anonymous_decision_problem,
     change_for,
     decide,
     gpc_decision,
@@ -108,3 +109,13 @@ def test_gpc_opts_out_of_sale_or_share_only_once():
     assert gpc_decision(share, state()) == "withdrawn"
     assert gpc_decision(share, state("withdrawn")) is None
     assert gpc_decision(purpose(), None) is None  # not a sale/share purpose
+
+
+@pytest.mark.parametrize("decision", ["denied", "withdrawn"])
+def test_a_visitor_may_refuse_a_double_opt_in_purpose(decision):
+    assert anonymous_decision_problem(purpose(double_opt_in=True), decision) is None
+
+
+def test_a_visitor_cannot_grant_a_double_opt_in_purpose_without_an_address_to_confirm():
+    assert anonymous_decision_problem(purpose(double_opt_in=True), "granted")
+    assert anonymous_decision_problem(purpose(double_opt_in=False), "granted") is None

@@ -15,7 +15,9 @@ from identity.consent.ledger import Recorded, RecordView
 from identity.consent.policy import Purpose
 from identity.consent.service import ConsentService
 from identity.context import Origin
+from identity.errors import PermissionDenied
 from identity.oidc.bearer import Caller, InvalidBearer
+from identity.subjects.anonymous import AnonymousId, is_anonymous_name
 from identity.subjects.service import SubjectResolver
 
 WRITE = "consent:write"
@@ -136,6 +138,32 @@ class ConsentAccess:
             viewed.key, viewed.name, [self.decisions.purpose(purpose)]
         )
         return answer
+
+    def visitor(self, caller: Caller, name: str, scope: str) -> AnonymousId:
+        """One of the caller's own anonymous visitors, for what only the channel that keeps
+        the visitor's id may do on their behalf (relay their browser's GPC signal, hand them
+        a receipt). An account is refused: its customer acts with their own token
+        (``/v1/me``) or in the preference center, never through a service."""
+        caller.require(scope)
+        anonymous = self._resolver.anonymous(caller.client, name)
+        if anonymous is not None:
+            return anonymous
+        if not is_anonymous_name(name):
+            raise PermissionDenied(
+                "only for this client's anonymous visitors: a customer acts with their own "
+                "token (/v1/me/consents, Sec-GPC: 1) or in the preference center"
+            )
+        raise UnknownSubject("no visitor with that anonymous id is known to this client")
+
+    def gpc_for_visitor(self, caller: Caller, name: str) -> list[str]:
+        """``Sec-GPC: 1`` seen by a channel on its anonymous visitor's request, relayed by the
+        channel's backend: the visitor's opt-out of sale/share, recorded as relayed by that
+        channel. Returns the purposes it opted out of now (none when already applied)."""
+        anonymous = self.visitor(caller, name, WRITE)
+        recorded = self.consents.apply_gpc(
+            anonymous.key, Origin(ip=""), via=caller.client.client_id, anonymous=anonymous
+        )
+        return [r.record.purpose for r in recorded]
 
     def gpc_for_me(self, caller: Caller, origin: Origin) -> None:
         """``Sec-GPC: 1`` from the customer's own app: their opt-out of sale/share, recorded

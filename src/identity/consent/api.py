@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from identity.consent.access import ConsentAccess, SubjectView
+from identity.consent.decisions import READ
 from identity.consent.ledger import RecordView
 from identity.consent.policy import Purpose
 from identity.consent.schemas import (
@@ -124,6 +125,40 @@ def changes(
 @router.get("/consents/{subject}", summary="A customer's answers and history", responses=ERRORS)
 def subject_overview(subject: str, access: AccessDep, caller: CallerDep) -> SubjectOut:
     return subject_out(access.overview(caller, subject))
+
+
+@router.post(
+    "/consents/{subject}:gpc",
+    summary="Relay an anonymous visitor's Global Privacy Control signal (consent:write)",
+    responses=ERRORS,
+)
+def relay_visitor_gpc(subject: str, access: AccessDep, caller: CallerDep) -> SubjectOut:
+    """The channel saw ``Sec-GPC: 1`` on its visitor's request: the visitor's opt-out of
+    sale/share, recorded once per purpose (source ``gpc``). Only for the caller's own
+    anonymous ids; a customer's signal comes with their own token on ``/v1/me``."""
+    access.gpc_for_visitor(caller, subject)
+    return subject_out(access.overview(caller, subject))
+
+
+@router.get(
+    "/consents/{subject}/receipts/{record_id}",
+    summary="An anonymous visitor's consent receipt (JWS), for the channel to hand them",
+    responses={200: {"content": {"application/jwt": {}}}, **ERRORS},
+    response_class=Response,
+)
+def visitor_receipt(
+    request: Request,
+    subject: str,
+    record_id: Annotated[int, Path(ge=1, le=2**62)],
+    access: AccessDep,
+    caller: CallerDep,
+) -> Response:
+    """The signed receipt of one of the visitor's records (verifiable at ``/receipts/jwks``).
+    Only for the caller's own anonymous ids: a customer downloads theirs in the preference
+    center, and a receipt names its subject as stored, never pairwise."""
+    visitor = access.visitor(caller, subject, READ)
+    token = get_runtime(request).receipts.token_of_subject(visitor.key, record_id)
+    return Response(token, media_type="application/jwt")
 
 
 @router.get("/me/consents", summary="The signed-in customer's own answers", responses=ERRORS)

@@ -140,6 +140,15 @@ def refusal_allowed(purpose: Purpose) -> bool:
     return purpose.switchable
 
 
+def anonymous_decision_problem(purpose: Purpose, decision: str) -> str | None:
+    """Why an anonymous visitor cannot make this decision, if they cannot: a double opt-in
+    grant waits for a link mailed to the customer, and a visitor has no address to confirm
+    (saying no needs no confirmation, and a merge carries it to the account)."""
+    if decision == "granted" and purpose.double_opt_in:
+        return "needs a confirmed address: an anonymous visitor can refuse it, not grant it"
+    return None
+
+
 def gpc_decision(purpose: Purpose, state: State | None) -> str | None:
     """What a Global Privacy Control signal changes for a sale/share purpose, if anything:
     nothing is recorded again when the customer already said no."""

@@ -32,6 +32,7 @@ from identity.consent.links import ConsentLinks
 from identity.consent.models import ConsentRecord
 from identity.consent.policy import Catalog, Purpose
 from identity.consent.rules import (
+    anonymous_decision_problem,
     change_for,
     collected_at_problem,
     gpc_decision,
@@ -167,17 +168,29 @@ class ConsentService:
                     )
         return writes.recorded
 
-    def apply_gpc(self, subject: str, origin: Origin, *, via: str | None = None) -> list[Recorded]:
+    def apply_gpc(
+        self,
+        subject: str,
+        origin: Origin,
+        *,
+        via: str | None = None,
+        anonymous: AnonymousId | None = None,
+    ) -> list[Recorded]:
         """``Sec-GPC: 1`` from this customer's own browser or app: opt them out of
         sale/sharing, once per purpose. A choice the customer makes afterwards (allowing it
         again, explicitly) wins: the signal is not re-applied over it. Callers must have
-        authenticated the customer first (their session, or their own token)."""
+        authenticated the customer first (their session, or their own token), or verified
+        the ``anonymous`` visitor's id as the channel ``via``'s, which relayed the signal."""
         sale_or_share = self.catalog.in_category("sale_or_share")
         with self._db.read() as session:  # most requests: nothing to do, no write lock
             if not self._gpc_todo(session, subject, sale_or_share):
                 return []
+        relayed = anonymous is not None and via is not None
+        evidence = {"signal": "Sec-GPC: 1", **({"relayed_by": via} if relayed else {})}
         with self.ledger.writing() as writes:
-            if not _holds_subject(writes.session, subject):
+            if anonymous is not None:
+                note_anonymous(writes.session, anonymous)
+            elif not _holds_subject(writes.session, subject):
                 return []
             for purpose, decision in self._gpc_todo(writes.session, subject, sale_or_share):
                 writes.append(
@@ -186,10 +199,10 @@ class ConsentService:
                         purpose=purpose,
                         decision=decision,
                         source="gpc",
-                        actor=Actor.user(subject),
+                        actor=Actor.client(via) if relayed and via else Actor.user(subject),
                         origin=origin,
                         locale=origin.locale,
-                        evidence={"signal": "Sec-GPC: 1"},
+                        evidence=evidence,
                         via=via,
                     )
                 )
@@ -250,6 +263,10 @@ class ConsentService:
                     f"collected_at {problem}",
                     errors=[{"loc": ["body", "collected_at"], "msg": problem}],
                 )
+        if anonymous is not None and (problem := anonymous_decision_problem(purpose, decision)):
+            raise InvalidInput(
+                f"{purpose.id} {problem}", errors=[{"loc": ["body", "decision"], "msg": problem}]
+            )
         origin, kept = _reported_origin(evidence, client_id)
         with self.ledger.writing() as writes:
             if anonymous is not None:

@@ -488,6 +488,23 @@ def test_rejecting_in_the_banner_turns_recommendations_and_statistics_off(
     assert "This visit is not counted" in text
 
 
+def test_a_visitors_gpc_signal_is_relayed_by_the_store_and_honoured(
+    demo: Demo, browser: Browser
+) -> None:
+    runtime = demo.provider.runtime
+    browser.http.headers["Sec-GPC"] = "1"
+    text = choose_in_banner(browser, demo, choice="all")
+    assert "Global Privacy Control signal is honoured" in text
+    visitor = browser.http.cookies["demo_store_visitor"]
+    key = runtime.anonymous_ids.verify(visitor, "store", utcnow()).key
+    assert answer_of(runtime, key, "partner_sharing").reason == "denied"
+    assert answer_of(runtime, key, "personalization").allowed  # the banner's own answer
+    spanish = page_text(browser.get(f"{demo.home('store')}?lang=es").text)
+    assert "Se respeta la señal Global Privacy Control" in spanish
+    del browser.http.headers["Sec-GPC"]
+    assert "Global Privacy Control" not in page_text(browser.get(demo.home("store")).text)
+
+
 # -- languages: the switch (?lang=), then its cookie, then Accept-Language, as the provider --
 
 

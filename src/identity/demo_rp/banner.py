@@ -6,7 +6,10 @@ client credentials), kept in the store's first-party cookie. The banner's choice
 with ``PUT /v1/consents/{id}/{purpose}``; before it shows recommendations or counts a visit
 the store asks the decision API, as every downstream system must. At sign-in the id goes on
 the authorization request (``anon_id``) and the provider links it to the account, merging the
-choice. The banner speaks the page's language (:func:`identity.demo_rp.texts.language`).
+choice. A visitor's browser sending ``Sec-GPC: 1`` has its signal relayed
+(``POST /v1/consents/{id}:gpc``): the opt-out of sharing with partners, which the store then
+reads back like any other answer. The banner speaks the page's language
+(:func:`identity.demo_rp.texts.language`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ VISITOR_COOKIE = "demo_store_visitor"
 VISITOR_MAX_AGE = 395 * 24 * 3600  # the provider's default lifetime of an anonymous id
 BACKEND_SCOPE = "consent:read consent:write anonymous:issue"
 PURPOSES = ("personalization", "analytics")  # what the banner asks about
+SHARING = "partner_sharing"  # what a browser's GPC signal opts out of
 REFUSED = ("denied", "withdrawn", "objected")  # the decision API's reasons for a "no"
 CHOICES = {  # button -> decision per purpose ("denied" on analytics is an objection)
     "all": {"personalization": "granted", "analytics": "granted"},
@@ -50,6 +54,8 @@ TEXTS = {
         "recommendations_undecided": "Recommendations are off until you allow them.",
         "counted": "This visit is counted in the store's aggregated statistics.",
         "not_counted": "This visit is not counted in the statistics: you objected.",
+        "gpc": "Your browser's Global Privacy Control signal is honoured: nothing about "
+        "this visit is shared with partners.",
         "account": "Your account's privacy choices are in your",
         "center": "privacy settings",  # the provider's page is titled so
         "unavailable": "The privacy choices cannot be loaded right now "
@@ -73,6 +79,8 @@ TEXTS = {
         "permitas.",
         "counted": "Esta visita cuenta en las estadísticas agregadas de la tienda.",
         "not_counted": "Esta visita no cuenta en las estadísticas: te opusiste.",
+        "gpc": "Se respeta la señal Global Privacy Control de tu navegador: nada de esta "
+        "visita se comparte con socios.",
         "account": "Las opciones de privacidad de tu cuenta están en tus",
         "center": "ajustes de privacidad",
         "unavailable": "Ahora no se pueden cargar las opciones de privacidad "
@@ -93,6 +101,7 @@ class Privacy:
     # Said no to (refused, withdrawn, objected), as opposed to never decided: an undone
     # sign-in merge leaves the account undecided, and "as you chose" would not be true.
     refused: frozenset[str] = frozenset()
+    gpc: bool = False  # the browser's GPC signal, relayed and honoured: nothing shared
 
 
 class ConsentBackend:
@@ -128,13 +137,21 @@ class ConsentBackend:
         async with httpx.AsyncClient(timeout=5) as http:
             headers = await self._headers(http)
             answers = {}
-            for purpose in PURPOSES:
+            for purpose in (*PURPOSES, SHARING):
                 response = await http.get(
                     f"{self._issuer}/v1/consents/{subject}/{purpose}", headers=headers
                 )
                 response.raise_for_status()
                 answers[purpose] = response.json()
         return answers
+
+    async def relay_gpc(self, subject: str) -> None:
+        """The visitor's browser sent ``Sec-GPC: 1``: their opt-out, recorded once."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.post(
+                f"{self._issuer}/v1/consents/{subject}:gpc", headers=await self._headers(http)
+            )
+        response.raise_for_status()
 
     async def record(self, subject: str, decisions: dict[str, str], lang: str) -> None:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -163,11 +180,15 @@ class StoreBanner:
         subject = sub or self.visitor(request)
         if subject is None:
             return Privacy(lang, TEXTS[lang], show_banner=sub is None, allowed={})
+        gpc = sub is None and request.headers.get("sec-gpc", "").strip() == "1"
         try:
+            if gpc:  # only a visitor's: a customer's own browser tells the provider itself
+                await self._backend.relay_gpc(subject)
             answers = await self._backend.answers(subject)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             log.warning("consent API unavailable: %s", exc)
             return Privacy(lang, TEXTS[lang], False, {}, unavailable=True)
+        sharing = answers.pop(SHARING, {})
         undecided = all(a.get("decided_at") is None for a in answers.values())
         asked = request.query_params.get("privacy") == "choices"
         return Privacy(
@@ -176,6 +197,7 @@ class StoreBanner:
             show_banner=sub is None and (undecided or asked),
             allowed={p: bool(a.get("allowed")) for p, a in answers.items()},
             refused=frozenset(p for p, a in answers.items() if a.get("reason") in REFUSED),
+            gpc=gpc and not sharing.get("allowed"),
         )
 
     async def choose(self, request: Request, home: str) -> tuple[str, dict[str, str]]:

@@ -18,11 +18,9 @@ local form = "application/x-www-form-urlencoded"
 
 function init(args)
   pkce, auth, authorize, redirect_uri = read_lines(thread_file(args[1])), args[2], args[3], args[4]
-  cookies = args[5]
-  local emails = split(args[8], ",")
+  local emails, devices = split(args[8], ","), split(args[9], ",")
   local email = emails[(thread_id - 1) % #emails + 1]
-  local devices = split(args[9], ",")
-  cookies = cookies .. "; " .. devices[(thread_id - 1) % #devices + 1]
+  cookies = args[5] .. "; " .. devices[(thread_id - 1) % #devices + 1]
   login_prefix = "csrf_token=" .. url_escape(args[6]) .. "&email=" .. url_escape(email)
     .. "&password=" .. url_escape(args[7]) .. "&next="
 end

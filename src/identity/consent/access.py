@@ -155,15 +155,14 @@ class ConsentAccess:
             )
         raise UnknownSubject("no visitor with that anonymous id is known to this client")
 
-    def gpc_for_visitor(self, caller: Caller, name: str) -> list[str]:
+    def gpc_for_visitor(self, caller: Caller, name: str) -> None:
         """``Sec-GPC: 1`` seen by a channel on its anonymous visitor's request, relayed by the
         channel's backend: the visitor's opt-out of sale/share, recorded as relayed by that
-        channel. Returns the purposes it opted out of now (none when already applied)."""
+        channel (nothing when already applied)."""
         anonymous = self.visitor(caller, name, WRITE)
-        recorded = self.consents.apply_gpc(
+        self.consents.apply_gpc(
             anonymous.key, Origin(ip=""), via=caller.client.client_id, anonymous=anonymous
         )
-        return [r.record.purpose for r in recorded]
 
     def gpc_for_me(self, caller: Caller, origin: Origin) -> None:
         """``Sec-GPC: 1`` from the customer's own app: their opt-out of sale/share, recorded

@@ -185,8 +185,10 @@ class ConsentService:
         with self._db.read() as session:  # most requests: nothing to do, no write lock
             if not self._gpc_todo(session, subject, sale_or_share):
                 return []
-        relayed = anonymous is not None and via is not None
-        evidence = {"signal": "Sec-GPC: 1", **({"relayed_by": via} if relayed else {})}
+        # A visitor's signal reaches us only through the channel that relayed it: the actor.
+        relayed_by = via if anonymous is not None else None
+        actor = Actor.client(relayed_by) if relayed_by else Actor.user(subject)
+        evidence = {"signal": "Sec-GPC: 1", **({"relayed_by": relayed_by} if relayed_by else {})}
         with self.ledger.writing() as writes:
             if anonymous is not None:
                 note_anonymous(writes.session, anonymous)
@@ -199,7 +201,7 @@ class ConsentService:
                         purpose=purpose,
                         decision=decision,
                         source="gpc",
-                        actor=Actor.client(via) if relayed and via else Actor.user(subject),
+                        actor=actor,
                         origin=origin,
                         locale=origin.locale,
                         evidence=evidence,

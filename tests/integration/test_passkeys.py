@@ -96,7 +96,9 @@ def test_a_registered_passkey_signs_in_and_the_session_says_how(
     assert audit_actions()[-3:] == ["passkey.registered", "session.ended", "login.succeeded"]
     with runtime.db.read() as session_:
         entry = session_.scalars(
-            select(AuditEntryRow).where(AuditEntryRow.action == "login.succeeded")
+            select(AuditEntryRow)
+            .where(AuditEntryRow.action == "login.succeeded")
+            .order_by(AuditEntryRow.id)
         ).all()[-1]
     assert entry.details["amr"] == "hwk user mfa"
     [after] = stored(runtime)
